@@ -1,0 +1,61 @@
+# The appliance's developer entry points. `make run` and `make test` work on a fresh
+# Debian 12 machine with Python 3.11: they install what they need themselves.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DEBIAN_FRONTEND := noninteractive
+
+# Debian packages: to build and run (netifaces compiles), and what the tests talk to.
+DEB_RUN := python3-venv python3-dev gcc
+DEB_TEST := $(DEB_RUN) postgresql iproute2 curl sip-tester
+
+.PHONY: run test lint bench deps-run deps-test clean
+
+run: $(VENV)/.run-stamp
+	$(BIN)/appliance init $(if $(CONFIG),--config $(CONFIG))
+	exec $(BIN)/appliance run $(if $(CONFIG),--config $(CONFIG))
+
+test: deps-test $(VENV)/.test-stamp lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-stamp
+	$(BIN)/ruff check appliance tests bench
+	$(BIN)/mypy
+
+bench: $(VENV)/.test-stamp
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }; \
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+deps-run:
+	@$(MAKE) --no-print-directory _apt PKGS="$(DEB_RUN)"
+
+deps-test:
+	@$(MAKE) --no-print-directory _apt PKGS="$(DEB_TEST)"
+
+# Installs only the packages that are missing; apt-get update only when something is.
+_apt:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.venv-stamp:
+	@command -v dpkg >/dev/null 2>&1 && $(MAKE) --no-print-directory deps-run || true
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	touch $@
+
+$(VENV)/.run-stamp: $(VENV)/.venv-stamp setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[postgres]'
+	touch $@
+
+$(VENV)/.test-stamp: $(VENV)/.venv-stamp setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.run-stamp
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

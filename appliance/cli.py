@@ -1,0 +1,386 @@
+"""The ``appliance`` command: init, run, status, employee, ext, phone, audit.
+
+Every command takes ``--config FILE`` (or ``$APPLIANCE_CONFIG``) and works on that store.
+Listings print tables, or JSON with ``--json``. Errors print one line on stderr and exit 1;
+usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from appliance import config as config_mod
+from appliance.directory import UNSET, Directory
+from appliance.directory import access
+from appliance.directory.rules import PERMISSIONS, PHONE_STATES, RECEIVE_METHODS
+from appliance.errors import ApplianceError, MigrationError
+from appliance.store import Store, current_revision, head_revision, open_store, upgrade
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Group(click.Group):
+    """A group that turns any ApplianceError into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ApplianceError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def config_option(func: F) -> F:
+    """Add ``--config FILE`` (env ``APPLIANCE_CONFIG``) to a command."""
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), envvar=config_mod.ENV_CONFIG,
+        help="Config file (TOML). Default: $APPLIANCE_CONFIG, else dev defaults (./var).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """Add ``--json`` to a listing or show command."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+def _config(path: str | None) -> config_mod.Config:
+    return config_mod.load(path, os.environ)
+
+
+def _store(cfg: config_mod.Config) -> Store:
+    store = open_store(cfg.store.url, create=False)
+    revision = current_revision(store)
+    if revision is None:
+        raise MigrationError("the store is empty: run 'appliance init' with this config first")
+    if revision != head_revision():
+        upgrade(store)
+    return store
+
+
+def _directory(path: str | None) -> Directory:
+    return Directory(_store(_config(path)), actor=f"cli:{getpass.getuser()}")
+
+
+def _emit(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    elif isinstance(data, list):
+        _table([[_cell(row.get(c)) for c in columns] for row in data], columns)
+    else:
+        width = max((len(k) for k in data), default=0)
+        for key, value in data.items():
+            click.echo(f"{key.ljust(width)}  {_cell(value)}")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) if not isinstance(v, dict) else v.get("method", "?")
+                         for v in value) or "-"
+    return str(value)
+
+
+def _table(rows: list[list[str]], columns: Sequence[str]) -> None:
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="appliance")
+def cli() -> None:
+    """Office phone appliance: finds and provisions desk phones and routes their calls."""
+
+
+@cli.command()
+@config_option
+def init(config_path: str | None) -> None:
+    """Create and migrate the store; print a one-time setup token until setup is done."""
+    cfg = _config(config_path)
+    store = open_store(cfg.store.url)
+    upgrade(store)
+    click.echo(f"store: {cfg.store.url.split('://')[0]} at revision {current_revision(store)}")
+    click.echo(f"data: {cfg.paths.data}")
+    token = access.issue_setup_token(store, actor=f"cli:{getpass.getuser()}")
+    if token is not None:
+        click.echo(f"setup token (one use; each init replaces it): {token}")
+
+
+@cli.command()
+@config_option
+def run(config_path: str | None) -> None:
+    """Run the appliance daemon until SIGTERM or SIGINT."""
+    cfg = _config(config_path)
+    logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from appliance.daemon import run as run_daemon
+
+    run_daemon(cfg)
+
+
+@cli.command()
+@config_option
+@json_option
+def status(config_path: str | None, as_json: bool) -> None:
+    """Store revision, directory counts, and whether the daemon runs (and where)."""
+    from appliance.status import collect
+
+    cfg = _config(config_path)
+    _emit(collect(cfg, _store(cfg)), as_json)
+
+
+# -- employees -------------------------------------------------------------------------------
+
+@cli.group()
+def employee() -> None:
+    """Employees: add, list, show, edit, dismiss."""
+
+
+@employee.command("add")
+@click.argument("name")
+@click.option("--mobile", help="Mobile number in international digits, e.g. 84912345678.")
+@config_option
+@json_option
+def employee_add(name: str, mobile: str | None, config_path: str | None, as_json: bool) -> None:
+    """Add an employee; prints the new id."""
+    person = _directory(config_path).add_employee(name, mobile)
+    click.echo(json.dumps(person.to_dict(), indent=2) if as_json else person.id)
+
+
+EMPLOYEE_COLUMNS = ("id", "name", "mobile", "status", "extension", "dismissed_at")
+
+
+@employee.command("list")
+@click.option("--status", type=click.Choice(["active", "dismissed"]), help="Only these.")
+@config_option
+@json_option
+def employee_list(status: str | None, config_path: str | None, as_json: bool) -> None:
+    """List employees (active and dismissed)."""
+    rows = [e.to_dict() for e in _directory(config_path).list_employees(status)]
+    _emit(rows, as_json, EMPLOYEE_COLUMNS)
+
+
+@employee.command("show")
+@click.argument("employee_id", type=int)
+@config_option
+@json_option
+def employee_show(employee_id: int, config_path: str | None, as_json: bool) -> None:
+    """Show one employee."""
+    _emit(_directory(config_path).get_employee(employee_id).to_dict(), as_json)
+
+
+@employee.command("edit")
+@click.argument("employee_id", type=int)
+@click.option("--name")
+@click.option("--mobile", help="New mobile number; '' removes it.")
+@config_option
+@json_option
+def employee_edit(employee_id: int, name: str | None, mobile: str | None,
+                  config_path: str | None, as_json: bool) -> None:
+    """Change an active employee's name or mobile number."""
+    person = _directory(config_path).update_employee(
+        employee_id, name=UNSET if name is None else name,
+        mobile=UNSET if mobile is None else mobile)
+    _emit(person.to_dict(), as_json)
+
+
+@employee.command("dismiss")
+@click.argument("employee_id", type=int)
+@config_option
+@json_option
+def employee_dismiss(employee_id: int, config_path: str | None, as_json: bool) -> None:
+    """Dismiss: phone disabled, extension freed with a new password, history kept."""
+    result = _directory(config_path).dismiss(employee_id)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(f"employee {employee_id} dismissed")
+    if result.extension:
+        click.echo(f"extension {result.extension} freed; its SIP password was changed")
+    for mac in result.phones:
+        click.echo(f"phone {mac} disabled")
+
+
+# -- extensions ------------------------------------------------------------------------------
+
+def extension_options(func: F) -> F:
+    """The editable extension fields as options."""
+    for option in reversed([
+        click.option("--name", help="Memorable name: ASCII letters, digits, '.', '_', '-'."),
+        click.option("--permission", type=click.Choice(PERMISSIONS, case_sensitive=False)),
+        click.option("--receive", type=click.Choice(RECEIVE_METHODS, case_sensitive=False)),
+        click.option("--supervisor", help="Supervisor's extension number."),
+        click.option("--group", help="Outbound number group."),
+        click.option("--description"),
+    ]):
+        func = option(func)
+    return func
+
+
+@cli.group()
+def ext() -> None:
+    """Extensions: add, list, show, edit, passwd, assign, unassign."""
+
+
+EXT_COLUMNS = ("number", "name", "employee_id", "permission", "receive", "supervisor", "group")
+
+
+@ext.command("add")
+@click.argument("number")
+@extension_options
+@config_option
+@json_option
+def ext_add(number: str, config_path: str | None, as_json: bool, **fields: Any) -> None:
+    """Add a free extension with a random SIP password."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    given.setdefault("permission", "internal")
+    given.setdefault("receive", "desk")
+    created = _directory(config_path).add_extension(number, **given)
+    _emit(created.to_dict(), as_json)
+
+
+@ext.command("edit")
+@click.argument("number")
+@extension_options
+@config_option
+@json_option
+def ext_edit(number: str, config_path: str | None, as_json: bool, **fields: Any) -> None:
+    """Change an extension's fields ('' clears name, supervisor, group, description)."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    _emit(_directory(config_path).update_extension(number, **given).to_dict(), as_json)
+
+
+@ext.command("list")
+@config_option
+@json_option
+def ext_list(config_path: str | None, as_json: bool) -> None:
+    """List extensions (no passwords)."""
+    rows = [e.to_dict() for e in _directory(config_path).list_extensions()]
+    _emit(rows, as_json, EXT_COLUMNS)
+
+
+@ext.command("show")
+@click.argument("number")
+@config_option
+@json_option
+def ext_show(number: str, config_path: str | None, as_json: bool) -> None:
+    """Show an extension with its SIP credentials (for a softphone)."""
+    directory = _directory(config_path)
+    found = directory.get_extension(number)
+    directory.log_credentials_shown(found.number)
+    _emit(found.to_dict(with_secret=True), as_json)
+
+
+@ext.command("passwd")
+@click.argument("number")
+@click.option("--generate", is_flag=True, help="A new random password (the default).")
+@click.option("--password", help="This password (12-64 characters, never used before).")
+@config_option
+@json_option
+def ext_passwd(number: str, generate: bool, password: str | None, config_path: str | None,
+               as_json: bool) -> None:
+    """Change an extension's SIP password and print the new one."""
+    if generate and password is not None:
+        raise click.UsageError("give --generate or --password, not both")
+    changed = _directory(config_path).set_password(number, password)
+    if as_json:
+        click.echo(json.dumps({"number": changed.number, "sip_username": changed.sip_username,
+                               "sip_password": changed.sip_password}, indent=2))
+    else:
+        click.echo(changed.sip_password)
+
+
+@ext.command("assign")
+@click.argument("number")
+@click.argument("employee_id", type=int)
+@config_option
+@json_option
+def ext_assign(number: str, employee_id: int, config_path: str | None, as_json: bool) -> None:
+    """Give a free extension to an active employee (issues a new password)."""
+    _emit(_directory(config_path).assign_extension(number, employee_id).to_dict(), as_json)
+
+
+@ext.command("unassign")
+@click.argument("number")
+@config_option
+@json_option
+def ext_unassign(number: str, config_path: str | None, as_json: bool) -> None:
+    """Free an extension: new password, its phones disabled."""
+    _emit(_directory(config_path).unassign_extension(number).to_dict(), as_json)
+
+
+# -- phones ----------------------------------------------------------------------------------
+
+@cli.group()
+def phone() -> None:
+    """Phones: list, show, assign, disable."""
+
+
+PHONE_COLUMNS = ("mac", "state", "extension", "vendor", "model", "firmware", "ip",
+                 "discovered_by", "last_seen")
+
+
+@phone.command("list")
+@click.option("--state", type=click.Choice(PHONE_STATES))
+@config_option
+@json_option
+def phone_list(state: str | None, config_path: str | None, as_json: bool) -> None:
+    """List the phone inventory."""
+    rows = [p.to_dict() for p in _directory(config_path).list_phones(state)]
+    _emit(rows, as_json, PHONE_COLUMNS)
+
+
+@phone.command("show")
+@click.argument("mac")
+@config_option
+@json_option
+def phone_show(mac: str, config_path: str | None, as_json: bool) -> None:
+    """Show a phone and every way it was seen."""
+    _emit(_directory(config_path).get_phone(mac).to_dict(), as_json)
+
+
+@phone.command("assign")
+@click.argument("mac")
+@click.argument("number")
+@config_option
+@json_option
+def phone_assign(mac: str, number: str, config_path: str | None, as_json: bool) -> None:
+    """Give a phone an extension's account (an unknown MAC is added)."""
+    _emit(_directory(config_path).assign_phone(mac, number).to_dict(), as_json)
+
+
+@phone.command("disable")
+@click.argument("mac")
+@config_option
+@json_option
+def phone_disable(mac: str, config_path: str | None, as_json: bool) -> None:
+    """Switch a phone's account off."""
+    _emit(_directory(config_path).disable_phone(mac).to_dict(), as_json)
+
+
+# -- audit -----------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--search", help="Only entries whose action, target or actor contain this.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@config_option
+@json_option
+def audit(search: str | None, limit: int, config_path: str | None, as_json: bool) -> None:
+    """The audit log, newest first."""
+    rows = [a.to_dict() for a in _directory(config_path).audit_log(limit, search)]
+    _emit(rows, as_json, ("id", "at", "actor", "action", "target", "detail"))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="appliance")

@@ -1,0 +1,161 @@
+"""The phone inventory: sightings merge into one phone per MAC; assign and disable."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from appliance.directory import rules
+from appliance.directory.core import DirectoryBase
+from appliance.directory.records import AuditEntry, Phone, Sighting
+from appliance.errors import ConflictError, NotFoundError, ValidationError
+from appliance.store.tables import audit, phone_sightings, phones
+
+METHODS = ("admin", "tftp", "http", "pnp", "mdns", "snmp", "neighbors", "sip")
+
+
+def _ip(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValidationError(f"ip: {value!r} is not an IP address", "ip") from None
+
+
+def _short(value: str | None, size: int, field: str) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    if len(text) > size or not text.isprintable():
+        raise ValidationError(f"{field}: up to {size} printable characters", field)
+    return text
+
+
+class PhonesMixin(DirectoryBase):
+    """Phones: what was seen, what they are assigned to, and the audit log."""
+
+    def record_sighting(
+        self,
+        mac: str,
+        method: str,
+        ip: str | None = None,
+        vendor: str | None = None,
+        model: str | None = None,
+        firmware: str | None = None,
+        detail: str | None = None,
+    ) -> Phone:
+        """Merge one sighting into the phone of that MAC, creating it as ``discovered``."""
+        clean = rules.mac_address(mac)
+        how = rules.choice(method, METHODS, "method")
+        known = {"ip": _ip(ip), "vendor": _short(vendor, 40, "vendor"),
+                 "model": _short(model, 60, "model"), "firmware": _short(firmware, 60, "firmware")}
+        note = _short(detail, 500, "detail")
+        for attempt in range(2):
+            try:
+                return self._merge(clean, how, known, note)
+            except IntegrityError:
+                # Another writer created the same phone between our read and insert.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _merge(self, mac: str, how: str, known: dict[str, Any], note: str | None) -> Phone:
+        now = self.clock()
+        seen = {k: v for k, v in known.items() if v is not None}
+        with self.store.write() as conn:
+            exists = conn.execute(select(phones.c.mac).where(phones.c.mac == mac)).first()
+            if exists is None:
+                conn.execute(insert(phones).values(
+                    mac=mac, first_seen=now, last_seen=now, discovered_by=how,
+                    state="discovered", **seen))
+                self._log(conn, "phone.discovered", mac,
+                          {"mac": mac, "method": how, **seen}, now)
+            else:
+                conn.execute(phones.update().where(phones.c.mac == mac)
+                             .values(last_seen=now, **seen))
+            sighting = phone_sightings.c
+            updated = conn.execute(
+                phone_sightings.update().where(sighting.mac == mac, sighting.method == how)
+                .values(last_seen=now, ip=known["ip"], detail=note))
+            if updated.rowcount == 0:
+                conn.execute(insert(phone_sightings).values(
+                    mac=mac, method=how, ip=known["ip"], first_seen=now, last_seen=now,
+                    detail=note))
+            return self._phone(conn, mac)
+
+    def get_phone(self, mac: str) -> Phone:
+        """One phone, with every way it was seen."""
+        with self.store.read() as conn:
+            return self._phone(conn, rules.mac_address(mac))
+
+    def list_phones(self, state: str | None = None) -> list[Phone]:
+        """The inventory by MAC, optionally in one state."""
+        query = select(phones).order_by(phones.c.mac)
+        if state is not None:
+            query = query.where(phones.c.state == rules.choice(state, rules.PHONE_STATES, "state"))
+        with self.store.read() as conn:
+            return [Phone(**row._asdict()) for row in conn.execute(query)]
+
+    def assign_phone(self, mac: str, number: str) -> Phone:
+        """Give a phone (known, or added now by MAC) the account of an extension."""
+        clean, ext = rules.mac_address(mac), rules.extension_number(number, "extension")
+        now = self.clock()
+        with self.store.write() as conn:
+            self._extension(conn, ext)
+            row = conn.execute(select(phones).where(phones.c.mac == clean)).first()
+            if row is None:
+                conn.execute(insert(phones).values(
+                    mac=clean, first_seen=now, last_seen=now, discovered_by="admin",
+                    state="assigned", extension=ext))
+            elif row.extension == ext and row.state == "assigned":
+                raise ConflictError(f"phone {clean} is already assigned to extension {ext}")
+            else:
+                conn.execute(phones.update().where(phones.c.mac == clean)
+                             .values(state="assigned", extension=ext))
+            self._log(conn, "phone.assigned", clean, {
+                "mac": clean, "extension": ext,
+                "previous_extension": None if row is None else row.extension}, now)
+            return self._phone(conn, clean)
+
+    def disable_phone(self, mac: str) -> Phone:
+        """Switch a phone's account off: it keeps no extension and gets no credentials."""
+        clean = rules.mac_address(mac)
+        now = self.clock()
+        with self.store.write() as conn:
+            row = conn.execute(select(phones).where(phones.c.mac == clean)).first()
+            if row is None:
+                raise NotFoundError(f"phone {clean} is not in the inventory", "mac")
+            if row.state == "disabled":
+                raise ConflictError(f"phone {clean} is already disabled")
+            conn.execute(phones.update().where(phones.c.mac == clean)
+                         .values(state="disabled", extension=None))
+            self._log(conn, "phone.disabled", clean,
+                      {"mac": clean, "previous_extension": row.extension}, now)
+            return self._phone(conn, clean)
+
+    def audit_log(self, limit: int = 100, search: str | None = None) -> list[AuditEntry]:
+        """The newest audit entries first, optionally those whose action, target or actor
+        contain ``search``."""
+        query = select(audit).order_by(audit.c.id.desc()).limit(max(1, min(limit, 10_000)))
+        if search:
+            query = query.where(audit.c.action.contains(search, autoescape=True)
+                                | audit.c.target.contains(search, autoescape=True)
+                                | audit.c.actor.contains(search, autoescape=True))
+        with self.store.read() as conn:
+            return [AuditEntry(**row._asdict()) for row in conn.execute(query)]
+
+    @staticmethod
+    def _phone(conn: Connection, mac: str) -> Phone:
+        row = conn.execute(select(phones).where(phones.c.mac == mac)).first()
+        if row is None:
+            raise NotFoundError(f"phone {mac} is not in the inventory", "mac")
+        seen = conn.execute(
+            select(phone_sightings).where(phone_sightings.c.mac == mac)
+            .order_by(phone_sightings.c.first_seen, phone_sightings.c.method))
+        sightings = tuple(Sighting(**{k: v for k, v in s._asdict().items() if k != "mac"})
+                          for s in seen)
+        return Phone(**row._asdict(), sightings=sightings)

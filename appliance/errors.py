@@ -1,0 +1,68 @@
+"""One exception tree for the whole appliance.
+
+Every error the appliance raises on purpose derives from ``ApplianceError``;
+callers catch the branch they can handle and let the rest reach the CLI or
+daemon edge, which prints one line (never to a network peer)::
+
+    ApplianceError
+     ├── ConfigError            a config file or value is unusable (names the key)
+     ├── StoreError             the database cannot be opened, migrated or written
+     │    └── MigrationError    the schema is newer than this software, or a migration failed
+     ├── DirectoryError         a directory rule was broken (names the field)
+     │    ├── ValidationError   a value has the wrong form (digits, charset, length…)
+     │    ├── NotFoundError     the employee, extension or phone does not exist
+     │    └── ConflictError     the value is taken, or the state forbids the change
+     ├── SipError               the SIP layer
+     │    └── SipParseError     bytes that are not a well-formed SIP message
+     └── ProvisioningError      a provisioning file cannot be produced
+"""
+
+from __future__ import annotations
+
+
+class ApplianceError(Exception):
+    """Base of every error the appliance raises on purpose."""
+
+
+class ConfigError(ApplianceError):
+    """A config file or value is unusable; the message names the file or key."""
+
+
+class StoreError(ApplianceError):
+    """The store cannot be opened, migrated or written."""
+
+
+class MigrationError(StoreError):
+    """The schema is newer than this software, or a migration step failed."""
+
+
+class DirectoryError(ApplianceError):
+    """A directory rule was broken; ``field`` names the offending input when known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ValidationError(DirectoryError):
+    """A value has the wrong form."""
+
+
+class NotFoundError(DirectoryError):
+    """The employee, extension or phone does not exist."""
+
+
+class ConflictError(DirectoryError):
+    """The value is already taken, or the current state forbids the change."""
+
+
+class SipError(ApplianceError):
+    """An error of the SIP layer."""
+
+
+class SipParseError(SipError):
+    """Bytes that are not a well-formed SIP message."""
+
+
+class ProvisioningError(ApplianceError):
+    """A provisioning file cannot be produced."""
