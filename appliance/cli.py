@@ -18,8 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from appliance import config as config_mod
-from appliance.directory import UNSET, Directory
-from appliance.directory import access
+from appliance.directory import UNSET, Directory, access
 from appliance.directory.rules import PERMISSIONS, PHONE_STATES, RECEIVE_METHODS
 from appliance.errors import ApplianceError, MigrationError
 from appliance.store import Store, current_revision, head_revision, open_store, upgrade

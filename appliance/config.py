@@ -182,7 +182,8 @@ class _Section:
     def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.string(key, default)
         if value not in choices:
-            raise ConfigError(f"{self.key(key)}: expected one of {', '.join(choices)}, got {value!r}")
+            allowed = ", ".join(choices)
+            raise ConfigError(f"{self.key(key)}: expected one of {allowed}, got {value!r}")
         return value
 
     def number(self, key: str, default: float, low: float, high: float) -> float:

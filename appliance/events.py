@@ -11,6 +11,7 @@ crash, the last batch may be handed over again).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -119,7 +120,5 @@ class OutboxTail:
                 await self.poll_once()
             except Exception:
                 log.exception("reading the events outbox failed; retrying")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass

@@ -10,7 +10,7 @@ from appliance.directory.core import utcnow
 from appliance.store import Store, journal
 from appliance.store import settings as kv
 
-TOKEN_KEY = "setup_token_sha256"
+TOKEN_KEY = "setup_token_sha256"  # noqa: S105 (a settings key, not a secret)
 SETUP_DONE_KEY = "setup_done"
 
 

@@ -12,8 +12,7 @@ from sqlalchemy import Connection, Row, func, insert, select
 from appliance.directory import rules
 from appliance.directory.records import Employee, Extension
 from appliance.errors import ConflictError, NotFoundError
-from appliance.store import Store
-from appliance.store import journal
+from appliance.store import Store, journal
 from appliance.store.tables import employees, extensions, password_history, phones
 
 Clock = Callable[[], datetime]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import Connection, insert, select
@@ -43,7 +44,7 @@ class PeopleMixin(DirectoryBase):
             return self._employee(conn, employee_id)
 
     def update_employee(
-        self, employee_id: int, name: str | _Unset = UNSET, mobile: str | None | _Unset = UNSET
+        self, employee_id: int, name: str | _Unset = UNSET, mobile: str | _Unset | None = UNSET
     ) -> Employee:
         """Change an active employee's name or mobile number."""
         values: dict[str, Any] = {}
@@ -223,7 +224,7 @@ class PeopleMixin(DirectoryBase):
     @staticmethod
     def _extension_values(number: str, **fields: Any) -> dict[str, Any]:
         """Validate the editable extension fields that were given."""
-        checks = {
+        checks: dict[str, Callable[[Any], str | None]] = {
             "name": rules.memorable_name,
             "permission": rules.permission,
             "receive": rules.receive_method,

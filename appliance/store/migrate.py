@@ -38,8 +38,8 @@ def current_revision(store: Store) -> str | None:
 def upgrade(store: Store, revision: str = "head") -> None:
     """Migrate ``store`` up to ``revision``; refuse a store newer than this software."""
     current = current_revision(store)
-    script = ScriptDirectory.from_config(_alembic())
-    if current is not None and script.get_revision(current) is None:
+    known = {rev.revision for rev in ScriptDirectory.from_config(_alembic()).walk_revisions()}
+    if current is not None and current not in known:
         raise MigrationError(
             f"the store is at revision {current}, newer than this software "
             f"(head {head_revision()}): upgrade the appliance, not the store"

@@ -21,7 +21,6 @@ from sqlalchemy import (
 )
 
 
-
 class UtcDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime on every backend (SQLite keeps no zone, so UTC is implied)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -24,10 +25,8 @@ class WsgiThread:
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
 
     def _serve(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the socket was closed by stop()
             self._server.run()
-        except OSError:
-            pass  # the socket was closed by stop()
 
     def start(self) -> None:
         """Serve in the background."""
