@@ -228,53 +228,70 @@ def _subnet(text: str, key: str) -> str:
         raise ConfigError(f"{key}: {text!r} is not a subnet such as 192.0.2.0/24") from None
 
 
+# One reader per section: a part adds its keys to its dataclass above and to its reader here.
+
+def _web(s: _Section) -> WebConfig:
+    return WebConfig(enabled=s.boolean("enabled", True),
+                     listen=s.listen("listen", WebConfig.listen))
+
+
+def _sip(s: _Section) -> SipConfig:
+    return SipConfig(
+        enabled=s.boolean("enabled", True),
+        listen=s.listen("listen", SipConfig.listen),
+        domain=s.string("domain", ""),
+    )
+
+
+def _provisioning(s: _Section) -> ProvisioningConfig:
+    return ProvisioningConfig(
+        enabled=s.boolean("enabled", True),
+        tftp_listen=s.listen("tftp_listen", ProvisioningConfig.tftp_listen),
+        http_listen=s.listen("http_listen", ProvisioningConfig.http_listen),
+    )
+
+
+def _discovery(s: _Section) -> DiscoveryConfig:
+    return DiscoveryConfig(
+        pnp=s.boolean("pnp", False),
+        mdns=s.boolean("mdns", False),
+        snmp=s.boolean("snmp", False),
+        neighbors=s.boolean("neighbors", False),
+        interfaces=s.strings("interfaces"),
+        subnets=tuple(_subnet(n, "discovery.subnets") for n in s.strings("subnets")),
+    )
+
+
+def _events(s: _Section) -> EventsConfig:
+    consumer = s.string("consumer", "daemon")
+    if not consumer or len(consumer) > 64:
+        raise ConfigError("events.consumer: expected 1 to 64 characters")
+    return EventsConfig(poll_interval=s.number("poll_interval", 0.25, 0.01, 10.0),
+                        consumer=consumer)
+
+
 def _build(raw: Mapping[str, Any], base: Path, source: Path | None) -> Config:
     tables = dict(raw)
     known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery")
-    sections = {name: _Section(name, tables.pop(name, {})) for name in known}
+    s = {name: _Section(name, tables.pop(name, {})) for name in known}
     if tables:
         raise ConfigError(f"unknown config section: {', '.join(sorted(tables))}")
-    s = sections
     data = _path(s["paths"].string("data", "var"), base, "paths.data")
     url = s["store"].string("url", f"sqlite:///{data / 'appliance.db'}")
     if "://" not in url:
         raise ConfigError(f"store.url: expected a URL such as sqlite:///path.db, got {url!r}")
-    consumer = s["events"].string("consumer", "daemon")
-    if not consumer or len(consumer) > 64:
-        raise ConfigError("events.consumer: expected 1 to 64 characters")
-    disc = s["discovery"]
     config = Config(
         paths=PathsConfig(data=data),
         store=StoreConfig(url=url),
         log=LogConfig(level=s["log"].choice("level", "info", LOG_LEVELS)),
-        events=EventsConfig(
-            poll_interval=s["events"].number("poll_interval", 0.25, 0.01, 10.0), consumer=consumer
-        ),
-        web=WebConfig(
-            enabled=s["web"].boolean("enabled", True),
-            listen=s["web"].listen("listen", WebConfig.listen),
-        ),
-        sip=SipConfig(
-            enabled=s["sip"].boolean("enabled", True),
-            listen=s["sip"].listen("listen", SipConfig.listen),
-            domain=s["sip"].string("domain", ""),
-        ),
-        provisioning=ProvisioningConfig(
-            enabled=s["provisioning"].boolean("enabled", True),
-            tftp_listen=s["provisioning"].listen("tftp_listen", ProvisioningConfig.tftp_listen),
-            http_listen=s["provisioning"].listen("http_listen", ProvisioningConfig.http_listen),
-        ),
-        discovery=DiscoveryConfig(
-            pnp=disc.boolean("pnp", False),
-            mdns=disc.boolean("mdns", False),
-            snmp=disc.boolean("snmp", False),
-            neighbors=disc.boolean("neighbors", False),
-            interfaces=disc.strings("interfaces"),
-            subnets=tuple(_subnet(n, "discovery.subnets") for n in disc.strings("subnets")),
-        ),
+        events=_events(s["events"]),
+        web=_web(s["web"]),
+        sip=_sip(s["sip"]),
+        provisioning=_provisioning(s["provisioning"]),
+        discovery=_discovery(s["discovery"]),
         source=source,
     )
-    for section in sections.values():
+    for section in s.values():
         section.finish()
     return config
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -13,18 +14,23 @@ from pathlib import Path
 from appliance import systemd
 from appliance.config import Config, Listen
 from appliance.events import Event, EventBus, OutboxTail
+from appliance.service import PARTS, Service, ServiceContext, enabled
 from appliance.store import Store, current_revision, open_store, upgrade
-from appliance.web.server import WsgiThread
 
 log = logging.getLogger("appliance")
 
 
-def not_built(config: Config) -> list[str]:
-    """Enabled parts that a later build adds: reported in the log, never faked."""
-    d = config.discovery
-    wanted = {"sip": config.sip.enabled, "provisioning": config.provisioning.enabled,
-              "discovery": d.pnp or d.mdns or d.snmp or d.neighbors}
-    return [name for name, enabled in wanted.items() if enabled]
+def load_part(part: str, ctx: ServiceContext) -> Service | None:
+    """The part's Service, or None when this build has no ``appliance/<part>/service.py``."""
+    name = f"appliance.{part}.service"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None
+    service: Service = module.create(ctx)
+    return service
 
 
 def _log_event(event: Event) -> None:
@@ -58,6 +64,8 @@ class Daemon:
         self.tail = OutboxTail(self.store, self.bus, config.events.consumer)
         self.bound: dict[str, Listen] = {}
         self.stop_event = asyncio.Event()
+        self.ctx = ServiceContext(config, self.store, self.bus)
+        self.started: list[Service] = []
 
     def request_stop(self) -> None:
         """Ask the daemon to stop (signal-safe from the loop)."""
@@ -70,9 +78,11 @@ class Daemon:
                  current_revision(self.store))
         cursor = await asyncio.to_thread(self.tail.start)
         log.info("events: tailing the outbox after id %d", cursor)
-        web = self._start_web()
-        for part in not_built(self.config):
-            log.info("%s: enabled in the config, not part of this build yet", part)
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self._stop_parts()
+            raise
         write_ports(self.config, self.bound)
         for name, addr in self.bound.items():
             log.info("%s listening on %s", name, addr)
@@ -93,22 +103,31 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if web is not None:
-                await asyncio.to_thread(web.stop)
+            await self._stop_parts()
             with contextlib.suppress(FileNotFoundError):
                 ports_file(self.config).unlink()
             self.store.dispose()
             log.info("appliance stopped")
 
-    def _start_web(self) -> WsgiThread | None:
-        if not self.config.web.enabled:
-            return None
-        from appliance.web import create_app
+    async def _start_parts(self) -> None:
+        for part in PARTS:
+            if not enabled(self.config, part):
+                continue
+            service = load_part(part, self.ctx)
+            if service is None:
+                log.info("%s: enabled in the config, not part of this build yet", part)
+                continue
+            self.bound.update(await service.start())
+            self.started.append(service)
+            self.ctx.services[part] = service
 
-        server = WsgiThread(create_app(self.config, self.store), self.config.web.listen, "web")
-        server.start()
-        self.bound["web"] = server.bound
-        return server
+    async def _stop_parts(self) -> None:
+        while self.started:
+            service = self.started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
 
     async def _watchdog(self, interval: float) -> None:
         # Pinged from the loop itself, so a stuck loop stops the pings and systemd restarts us.

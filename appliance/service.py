@@ -1,0 +1,52 @@
+"""What a part of the daemon looks like to ``daemon.py``: a context in, a Service out.
+
+Each part (``sip``, ``provisioning``, ``discovery``, ``web``) has a module
+``appliance/<part>/service.py`` with ``create(ctx: ServiceContext) -> Service``. The daemon
+imports it only when the part is enabled, starts the parts in ``PARTS`` order, and stops
+them in reverse. A part reaches an earlier one through ``ctx.services`` (for example
+provisioning sends its check-sync NOTIFY through the SIP part), never through globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from appliance.config import Config, Listen
+from appliance.events import EventBus
+from appliance.store import Store
+
+
+class Service(Protocol):
+    """A running part of the daemon."""
+
+    async def start(self) -> dict[str, Listen]:
+        """Bind and start serving; return the bound addresses by name (e.g. ``"sip_udp"``)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving and release every socket and thread."""
+        ...
+
+
+@dataclass
+class ServiceContext:
+    """What every part gets: config, store, the event bus, and the parts started before it."""
+
+    config: Config
+    store: Store
+    bus: EventBus
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+# Start order: SIP first (provisioning pushes NOTIFY through it and discovery's PnP shares
+# its socket), the web last (it shows what the others report).
+PARTS = ("sip", "provisioning", "discovery", "web")
+
+
+def enabled(config: Config, part: str) -> bool:
+    """True when ``part`` is switched on in ``config``."""
+    if part == "discovery":
+        d = config.discovery
+        return d.pnp or d.mdns or d.snmp or d.neighbors
+    return bool(getattr(config, part).enabled)
