@@ -1,4 +1,4 @@
-"""Bring a store's schema to a revision with Alembic, on the store's own connection."""
+"""Bring a store's schema up to date with Alembic, on the store's own connection."""
 
 from __future__ import annotations
 
@@ -22,24 +22,28 @@ def _alembic() -> AlembicConfig:
     return cfg
 
 
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic())
+
+
 def head_revision() -> str:
-    """The newest revision this software knows."""
-    head = ScriptDirectory.from_config(_alembic()).get_current_head()
-    assert head is not None
-    return head
+    """The newest revision(s) this software knows, comma-joined if there are several."""
+    return ",".join(sorted(_script().get_heads()))
 
 
 def current_revision(store: Store) -> str | None:
-    """The store's revision, or None for an empty database."""
+    """The store's revision(s), comma-joined, or None for an empty database."""
     with store.read() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        heads = MigrationContext.configure(conn).get_current_heads()
+    return ",".join(sorted(heads)) if heads else None
 
 
-def upgrade(store: Store, revision: str = "head") -> None:
+def upgrade(store: Store, revision: str = "heads") -> None:
     """Migrate ``store`` up to ``revision``; refuse a store newer than this software."""
     current = current_revision(store)
-    known = {rev.revision for rev in ScriptDirectory.from_config(_alembic()).walk_revisions()}
-    if current is not None and current not in known:
+    known = {rev.revision for rev in _script().walk_revisions()}
+    unknown = set(current.split(",")) - known if current else set()
+    if unknown:
         raise MigrationError(
             f"the store is at revision {current}, newer than this software "
             f"(head {head_revision()}): upgrade the appliance, not the store"

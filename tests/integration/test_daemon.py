@@ -8,6 +8,7 @@ import socket
 import urllib.request
 from pathlib import Path
 
+from appliance.store import head_revision
 from tests.integration.conftest import (
     RunningDaemon,
     appliance,
@@ -87,6 +88,6 @@ def test_run_migrates_a_fresh_store_on_start(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     running = start_daemon(path, env={**os.environ, "NOTIFY_SOCKET": ""})
     try:
-        assert appliance_json(path, "status")["revision"] == "0002"
+        assert appliance_json(path, "status")["revision"] == head_revision()
     finally:
         running.stop()

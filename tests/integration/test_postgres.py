@@ -16,7 +16,7 @@ import pytest
 
 from appliance.directory import Directory
 from appliance.events import Event, EventBus, OutboxTail
-from appliance.store import Store, current_revision, open_store, upgrade
+from appliance.store import Store, current_revision, head_revision, open_store, upgrade
 from tests.integration.conftest import appliance, appliance_json
 
 pytestmark = pytest.mark.postgres
@@ -70,7 +70,7 @@ def pg_store(pg_url: str) -> Iterator[Store]:
 
 
 def test_migrations_and_dismissal_on_postgresql(pg_store: Store) -> None:
-    assert pg_store.dialect == "postgresql" and current_revision(pg_store) == "0002"
+    assert pg_store.dialect == "postgresql" and current_revision(pg_store) == head_revision()
     directory = Directory(pg_store, actor="test")
     person = directory.add_employee("An", mobile="84912345678")
     directory.add_extension("101", permission="international")
