@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND := noninteractive
 
 # Debian packages: to build and run (netifaces compiles), and what the tests talk to.
 DEB_RUN := python3-venv python3-dev gcc
-DEB_TEST := $(DEB_RUN) postgresql iproute2 curl sip-tester
+DEB_TEST := $(DEB_RUN) postgresql iproute2 curl sip-tester snmpd snmp chromium
 
 .PHONY: run test lint bench deps-run deps-test clean
 
@@ -40,7 +40,7 @@ _apt:
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \
-	  $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; \
 	fi
 
 $(VENV)/.venv-stamp:

@@ -68,6 +68,7 @@ class WebConfig:
 
     enabled: bool = True
     listen: Listen = Listen("127.0.0.1", 8000)
+    session_idle_minutes: float = 30.0  # a session unused this long ends (1 to 1440)
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,39 @@ class SipConfig:
 
 @dataclass(frozen=True)
 class ProvisioningConfig:
-    """The provisioning servers (reserved: keys grow with the provisioning issue)."""
+    """The provisioning servers (TFTP and HTTP), what they render, and their guard."""
 
     enabled: bool = True
     tftp_listen: Listen = Listen("127.0.0.1", 6969)
     http_listen: Listen = Listen("127.0.0.1", 8080)
+    # What phones are told: "" derives each from the bound addresses and [sip] listen.
+    url: str = ""
+    sip_server: str = ""
+    sip_transport: str = "udp"
+    ntp_server: str = "pool.ntp.org"
+    timezone: str = "UTC"
+    language: str = "en"
+    # The guard: misses per source in a window before a ban; 0 switches a limit off.
+    ban_misses: int = 30
+    ban_window: float = 60.0
+    ban_seconds: float = 600.0
+    macs_per_source: int = 4
+    neighbor_check: bool = True
+    http_auth: bool = True
+    push_port: int = 5060
+    templates: Path | None = None
+    firmware_profiles: Path | None = None
+
+
+@dataclass(frozen=True)
+class SnmpV3User:
+    """An SNMPv3 user for the sweep: auth (md5, sha, sha256) and optional privacy (aes, des)."""
+
+    user: str
+    auth_key: str
+    auth: str = "sha"
+    priv_key: str = ""
+    priv: str = "aes"
 
 
 @dataclass(frozen=True)
@@ -98,6 +127,11 @@ class DiscoveryConfig:
     neighbors: bool = False
     interfaces: tuple[str, ...] = ()
     subnets: tuple[str, ...] = ()
+    snmp_communities: tuple[str, ...] = ("public",)
+    snmp_v3: tuple[SnmpV3User, ...] = ()
+    snmp_interval: float = 3600.0
+    neighbors_interval: float = 60.0
+    mdns_browse: tuple[str, ...] = ("_sip._udp.local.", "_sip._tcp.local.")
 
 
 @dataclass(frozen=True)
@@ -232,7 +266,8 @@ def _subnet(text: str, key: str) -> str:
 
 def _web(s: _Section) -> WebConfig:
     return WebConfig(enabled=s.boolean("enabled", True),
-                     listen=s.listen("listen", WebConfig.listen))
+                     listen=s.listen("listen", WebConfig.listen),
+                     session_idle_minutes=s.number("session_idle_minutes", 30.0, 1.0, 1440.0))
 
 
 def _sip(s: _Section) -> SipConfig:
@@ -243,15 +278,86 @@ def _sip(s: _Section) -> SipConfig:
     )
 
 
-def _provisioning(s: _Section) -> ProvisioningConfig:
+def _provisioning(s: _Section, base: Path) -> ProvisioningConfig:
+    d = ProvisioningConfig
+
+    def count(key: str, default: int, high: int) -> int:
+        value = s.number(key, default, 0, high)
+        if value != int(value):
+            raise ConfigError(f"{s.key(key)}: expected a whole number, got {value!r}")
+        return int(value)
+
+    def folder(key: str) -> Path | None:
+        value = s.string(key, "")
+        return _path(value, base, s.key(key)) if value else None
+
+    url = s.string("url", "")
+    if url and not url.startswith(("http://", "https://", "tftp://")):
+        raise ConfigError(f"provisioning.url: expected an http://, https:// or tftp:// URL, "
+                          f"got {url!r}")
+    sip_server = s.string("sip_server", "")
+    if sip_server and not all(c.isalnum() or c in ".-:[]" for c in sip_server):
+        raise ConfigError(f"provisioning.sip_server: expected host or host:port, "
+                          f"got {sip_server!r}")
+    timezone = s.string("timezone", "UTC")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"provisioning.timezone: not an IANA zone such as "
+                          f"'Asia/Ho_Chi_Minh', got {timezone!r}") from None
+    ntp = s.string("ntp_server", d.ntp_server)
+    if not ntp or not all(c.isalnum() or c in ".-:" for c in ntp):
+        raise ConfigError(f"provisioning.ntp_server: expected a host name or address, got {ntp!r}")
     return ProvisioningConfig(
         enabled=s.boolean("enabled", True),
-        tftp_listen=s.listen("tftp_listen", ProvisioningConfig.tftp_listen),
-        http_listen=s.listen("http_listen", ProvisioningConfig.http_listen),
+        tftp_listen=s.listen("tftp_listen", d.tftp_listen),
+        http_listen=s.listen("http_listen", d.http_listen),
+        url=url.rstrip("/"),
+        sip_server=sip_server,
+        sip_transport=s.choice("sip_transport", "udp", ("udp", "tcp", "tls")),
+        ntp_server=ntp,
+        timezone=timezone,
+        language=s.choice("language", "en", ("en", "fr", "de", "es", "it", "nl", "pt")),
+        ban_misses=count("ban_misses", d.ban_misses, 100_000),
+        ban_window=s.number("ban_window", d.ban_window, 1.0, 86_400.0),
+        ban_seconds=s.number("ban_seconds", d.ban_seconds, 1.0, 604_800.0),
+        macs_per_source=count("macs_per_source", d.macs_per_source, 100_000),
+        neighbor_check=s.boolean("neighbor_check", True),
+        http_auth=s.boolean("http_auth", True),
+        push_port=count("push_port", d.push_port, 65535),
+        templates=folder("templates"),
+        firmware_profiles=folder("firmware_profiles"),
     )
 
 
+def _snmp_v3(s: _Section) -> tuple[SnmpV3User, ...]:
+    entries = s.values.pop("snmp_v3", [])
+    if not isinstance(entries, list):
+        raise ConfigError("discovery.snmp_v3: expected [[discovery.snmp_v3]] tables")
+    users = []
+    for i, entry in enumerate(entries):
+        t = _Section(f"discovery.snmp_v3[{i}]", entry)
+        user = SnmpV3User(
+            user=t.string("user", ""), auth_key=t.string("auth_key", ""),
+            auth=t.choice("auth", "sha", ("md5", "sha", "sha256")),
+            priv_key=t.string("priv_key", ""), priv=t.choice("priv", "aes", ("aes", "des")))
+        t.finish()
+        if not user.user or len(user.auth_key) < 8 or (user.priv_key and len(user.priv_key) < 8):
+            raise ConfigError(f"{t.name}: needs user and auth_key (and priv_key) of 8+ characters")
+        users.append(user)
+    return tuple(users)
+
+
+def _mdns_type(text: str) -> str:
+    if not (text.startswith("_") and text.endswith((".local.", "._udp", "._tcp"))):
+        raise ConfigError(f"discovery.mdns_browse: {text!r} is not a type like _sip._udp.local.")
+    return text if text.endswith(".local.") else text + ".local."
+
+
 def _discovery(s: _Section) -> DiscoveryConfig:
+    browse = s.strings("mdns_browse") if "mdns_browse" in s.values else DiscoveryConfig.mdns_browse
     return DiscoveryConfig(
         pnp=s.boolean("pnp", False),
         mdns=s.boolean("mdns", False),
@@ -259,6 +365,12 @@ def _discovery(s: _Section) -> DiscoveryConfig:
         neighbors=s.boolean("neighbors", False),
         interfaces=s.strings("interfaces"),
         subnets=tuple(_subnet(n, "discovery.subnets") for n in s.strings("subnets")),
+        snmp_communities=(s.strings("snmp_communities") if "snmp_communities" in s.values
+                          else DiscoveryConfig.snmp_communities),
+        snmp_v3=_snmp_v3(s),
+        snmp_interval=s.number("snmp_interval", 3600.0, 60.0, 7 * 86400.0),
+        neighbors_interval=s.number("neighbors_interval", 60.0, 1.0, 86400.0),
+        mdns_browse=tuple(_mdns_type(t) for t in browse),
     )
 
 
@@ -287,7 +399,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None) -> Config:
         events=_events(s["events"]),
         web=_web(s["web"]),
         sip=_sip(s["sip"]),
-        provisioning=_provisioning(s["provisioning"]),
+        provisioning=_provisioning(s["provisioning"], base),
         discovery=_discovery(s["discovery"]),
         source=source,
     )

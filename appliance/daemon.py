@@ -62,9 +62,9 @@ class Daemon:
         self.bus = EventBus()
         self.bus.subscribe("", _log_event)
         self.tail = OutboxTail(self.store, self.bus, config.events.consumer)
-        self.bound: dict[str, Listen] = {}
         self.stop_event = asyncio.Event()
         self.ctx = ServiceContext(config, self.store, self.bus)
+        self.bound: dict[str, Listen] = self.ctx.bound
         self.started: list[Service] = []
 
     def request_stop(self) -> None:

@@ -37,6 +37,7 @@ class ServiceContext:
     store: Store
     bus: EventBus
     services: dict[str, Any] = field(default_factory=dict)
+    bound: dict[str, Listen] = field(default_factory=dict)
 
 
 # Start order: SIP first (provisioning pushes NOTIFY through it and discovery's PnP shares

@@ -1,0 +1,519 @@
+"""SIP header fields (RFC 3261 §7.3, §20, §25.1): the ``Headers`` container and typed values.
+
+Names are case-insensitive and compact forms map to long names. Values of list headers are
+split at commas outside quoted strings and ``<...>``; every other header stays opaque.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from appliance.errors import SipParseError
+from appliance.sip.uri import SipUri, format_host, parse_host, parse_port, parse_uri
+
+_TCHARS = r"A-Za-z0-9\-.!%*_+`'~"
+TOKEN_RE = re.compile(f"[{_TCHARS}]+")
+_QUOTED_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_GEN_VALUE_RE = re.compile(rf'"(?:[^"\\]|\\.)*"|\[[0-9A-Fa-f:.]+\]|[{_TCHARS}]+', re.DOTALL)
+_LIST_PART_RE = re.compile(r'[^",<>]+|"(?:[^"\\]|\\.)*"|<[^<>"]*>|,', re.DOTALL)
+_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_WS = " \t"
+# RFC 3261 §25.1 allows only "word" characters, but some UAs put "=" or "#" in Call-IDs, which
+# are only ever compared as strings: any run of visible characters is accepted.
+_CALL_ID_RE = re.compile(r"[^\s]+")
+_VIA_RE = re.compile(
+    rf"([{_TCHARS}]+)[ \t]*/[ \t]*([{_TCHARS}]+)[ \t]*/[ \t]*([{_TCHARS}]+)[ \t]+"
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?:[ \t]*:[ \t]*([0-9]+))?"
+)
+_CSEQ_RE = re.compile(rf"([0-9]+)[ \t]+([{_TCHARS}]+)")
+_MEDIA_RE = re.compile(rf"([{_TCHARS}]+)[ \t]*/[ \t]*([{_TCHARS}]+)")
+_Q_RE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+MAX_CSEQ = 2**31 - 1
+MAX_DELTA = 2**32 - 1
+
+# RFC 3261 §7.3.3 and the IANA SIP header registry.
+COMPACT_FORMS = {
+    "a": "accept-contact", "b": "referred-by", "c": "content-type", "d": "request-disposition",
+    "e": "content-encoding", "f": "from", "i": "call-id", "j": "reject-contact",
+    "k": "supported", "l": "content-length", "m": "contact", "n": "identity-info",
+    "o": "event", "r": "refer-to", "s": "subject", "t": "to", "u": "allow-events", "v": "via",
+    "x": "session-expires", "y": "identity",
+}  # fmt: skip
+_CANONICAL = {
+    name.lower(): name
+    for name in (
+        "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
+        "Allow-Events", "Authentication-Info", "Authorization", "Call-ID", "Call-Info",
+        "Contact", "Content-Disposition", "Content-Encoding", "Content-Language",
+        "Content-Length", "Content-Type", "CSeq", "Date", "Error-Info", "Event", "Expires",
+        "From", "Identity", "Identity-Info", "In-Reply-To", "Max-Forwards", "Min-Expires",
+        "Min-SE", "MIME-Version", "Organization", "P-Asserted-Identity",
+        "P-Preferred-Identity", "Path", "Priority", "Privacy", "Proxy-Authenticate",
+        "Proxy-Authorization", "Proxy-Require", "RAck", "Reason", "Record-Route", "Refer-To",
+        "Referred-By", "Reject-Contact", "Replaces", "Reply-To", "Request-Disposition",
+        "Require", "Retry-After", "Route", "RSeq", "Server", "Service-Route", "Session-Expires",
+        "SIP-ETag", "SIP-If-Match", "Subject", "Subscription-State", "Supported", "Timestamp",
+        "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+    )
+}  # fmt: skip
+# Headers whose grammar is a comma-separated list; all others (Authorization, Date, Subject,
+# User-Agent, Warning, extensions...) may hold literal commas and are never split.
+LIST_HEADERS = frozenset({
+    "accept", "accept-contact", "accept-encoding", "accept-language", "alert-info", "allow",
+    "allow-events", "call-info", "contact", "content-encoding", "content-language",
+    "error-info", "in-reply-to", "p-asserted-identity", "p-preferred-identity", "path",
+    "proxy-require", "record-route", "reject-contact", "request-disposition", "require",
+    "route", "service-route", "supported", "unsupported", "via",
+})  # fmt: skip
+
+
+def header_key(name: str) -> str:
+    """The lookup key of a header name: lower case, compact form expanded."""
+    low = name.lower()
+    return COMPACT_FORMS.get(low, low)
+
+
+def canonical_name(name: str) -> str:
+    """The conventional spelling of a known header name; unknown names are kept as given."""
+    return _CANONICAL.get(header_key(name), name)
+
+
+def check_text(value: str) -> None:
+    """Reject control characters, except HTAB and those escaped in a quoted string (§25.1)."""
+    if not _CTL_RE.search(value):
+        return
+    quoted, escaped = False, False
+    for char in value:
+        if escaped and char not in "\r\n":
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif _CTL_RE.match(char):
+            raise SipParseError("control character in header")
+
+
+def split_list(value: str) -> list[str]:
+    """Split a list header value at commas outside quoted strings and <...>."""
+    if '"' not in value and "<" not in value and ">" not in value:
+        items = [item.strip(_WS) for item in value.split(",")]
+    else:
+        items, start, pos = [], 0, 0
+        while pos < len(value):
+            part = _LIST_PART_RE.match(value, pos)
+            if part is None:
+                raise SipParseError("unbalanced quotes or <> in header")
+            if part.group() == ",":
+                items.append(value[start:pos].strip(_WS))
+                start = part.end()
+            pos = part.end()
+        items.append(value[start:].strip(_WS))
+    if len(items) > 1 and not all(items):
+        raise SipParseError("empty element in header list")
+    return items
+
+
+class Headers:
+    """Ordered, case-insensitive, multi-valued header fields; list headers hold one element each."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        """Build from (name, value) pairs, as ``add`` would."""
+        self._items: list[tuple[str, str, str]] = []
+        for name, value in items:
+            self.add(name, value)
+
+    @staticmethod
+    def _prepare(name: str, value: str, split: bool = True) -> list[tuple[str, str, str]]:
+        if not TOKEN_RE.fullmatch(name) or "\r" in value or "\n" in value:
+            raise ValueError(f"bad header {name!r}")
+        key, value = header_key(name), value.strip(_WS)
+        try:
+            check_text(value)
+            values = split_list(value) if split and key in LIST_HEADERS else [value]
+        except SipParseError as exc:
+            raise ValueError(f"bad {name} value: {exc}") from None
+        return [(key, canonical_name(name), v) for v in values]
+
+    def add(self, name: str, value: str, *, split: bool = True) -> None:
+        """Append a header (split=False keeps a list value whole, to copy it verbatim).
+
+        Raise ValueError for a bad name, CR/LF or other control characters, or a broken list.
+        """
+        self._items.extend(self._prepare(name, value, split))
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert before the first header of that name (or at the top), e.g. a proxy's Via."""
+        key = header_key(name)
+        pos = next((i for i, item in enumerate(self._items) if item[0] == key), 0)
+        self._items[pos:pos] = self._prepare(name, value)
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of a header by one, where the first was (else at the end)."""
+        key = header_key(name)
+        new = self._prepare(name, value)
+        pos = next((i for i, item in enumerate(self._items) if item[0] == key), None)
+        self.remove(name)
+        if pos is None:
+            self._items.extend(new)
+        else:
+            self._items[pos:pos] = new
+
+    def remove(self, name: str) -> int:
+        """Remove every value of a header; return how many there were."""
+        key = header_key(name)
+        before = len(self._items)
+        self._items = [item for item in self._items if item[0] != key]
+        return before - len(self._items)
+
+    def remove_first(self, name: str) -> str | None:
+        """Remove and return the first value of a header (e.g. the top Via), or None."""
+        key = header_key(name)
+        for i, item in enumerate(self._items):
+            if item[0] == key:
+                del self._items[i]
+                return item[2]
+        return None
+
+    def get(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        key = header_key(name)
+        return next((item[2] for item in self._items if item[0] == key), None)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of a header, in order (list headers one element per value)."""
+        key = header_key(name)
+        return [item[2] for item in self._items if item[0] == key]
+
+    def copy(self) -> Headers:
+        """An independent copy."""
+        new = Headers()
+        new._items = list(self._items)
+        return new
+
+    def __contains__(self, name: object) -> bool:
+        """Whether a header of that name is present."""
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        """(name, value) pairs in order, names in canonical spelling."""
+        return ((name, value) for _, name, value in self._items)
+
+    def __len__(self) -> int:
+        """The number of values."""
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the same values appear in the same order under the same keys."""
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(k, v) for k, _, v in self._items] == [(k, v) for k, _, v in other._items]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable
+
+    def __repr__(self) -> str:
+        """The pairs, for debugging."""
+        return f"Headers({list(self)!r})"
+
+
+def split_field(line: str) -> tuple[str, str]:
+    """Split an unfolded header line into name and value; raise SipParseError if malformed."""
+    name, colon, value = line.partition(":")
+    name, value = name.rstrip(_WS), value.strip(_WS)
+    if not colon or not TOKEN_RE.fullmatch(name):
+        raise SipParseError("bad header line")
+    check_text(value)
+    return name, value
+
+
+def headers_from_lines(lines: list[str], *, lenient: bool = False) -> Headers:
+    """Unfold (§7.3.1) and parse header lines; lenient skips bad lines and keeps bad lists whole."""
+    fields: list[str] = []
+    for line in lines:
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1] += " " + line.strip(_WS)
+        elif line[:1] in (" ", "\t") and not lenient:
+            raise SipParseError("folded line before the first header")
+        else:
+            fields.append(line)
+    headers = Headers()
+    for line in fields:
+        try:
+            name, value = split_field(line)
+        except SipParseError:
+            if lenient:
+                continue
+            raise
+        key, values = header_key(name), [value]
+        if key in LIST_HEADERS:
+            try:
+                values = split_list(value)
+            except SipParseError:
+                if not lenient:
+                    raise
+        headers._items.extend((key, canonical_name(name), v) for v in values)
+    return headers
+
+
+def unquote_string(text: str) -> str:
+    """The content of a quoted string, quoted-pairs resolved."""
+    return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
+
+
+def quote_string(text: str) -> str:
+    """Text as a quoted string; raise ValueError on CR or LF."""
+    if "\r" in text or "\n" in text:
+        raise ValueError("CR or LF in quoted string")
+    return '"' + re.sub(r'(["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f])', r"\\\1", text) + '"'
+
+
+def skip_ws(text: str, pos: int) -> int:
+    """The position of the next character that is not SP or HTAB."""
+    while pos < len(text) and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def parse_params(text: str, what: str) -> dict[str, str | None]:
+    """Parse ``*(SEMI generic-param)``; names lower-cased, quoted values keep their quotes."""
+    params: dict[str, str | None] = {}
+    pos = skip_ws(text, 0)
+    while pos < len(text):
+        name_match = TOKEN_RE.match(text, skip_ws(text, pos + 1)) if text[pos] == ";" else None
+        if name_match is None:
+            raise SipParseError(f"bad {what} parameter")
+        name, value = name_match.group().lower(), None
+        pos = skip_ws(text, name_match.end())
+        if pos < len(text) and text[pos] == "=":
+            value_match = _GEN_VALUE_RE.match(text, skip_ws(text, pos + 1))
+            if value_match is None:
+                raise SipParseError(f"bad {what} parameter value")
+            value, pos = value_match.group(), skip_ws(text, value_match.end())
+        if name in params:
+            raise SipParseError(f"repeated {what} parameter")
+        params[name] = value
+    return params
+
+
+def format_params(params: dict[str, str | None]) -> str:
+    """Parameters as ``;name=value`` text."""
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def parse_uint(text: str, limit: int, what: str) -> int:
+    """A decimal of ASCII digits no larger than limit, else SipParseError."""
+    if not text.isascii() or not text.isdigit():
+        raise SipParseError(f"bad {what}")
+    digits = text.lstrip("0") or "0"
+    # Length check first: int() of thousands of digits is slow or raises ValueError.
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise SipParseError(f"{what} out of range")
+    return int(digits)
+
+
+def parse_delta(text: str, what: str) -> int:
+    """delta-seconds, capped at 2**32-1 (the range of RFC 3261 §20.19) rather than rejected."""
+    try:
+        return parse_uint(text, MAX_DELTA, what)
+    except SipParseError:
+        if text.isascii() and text.isdigit():
+            return MAX_DELTA
+        raise
+
+
+def parse_call_id(text: str) -> str:
+    """Validate a Call-ID: visible characters, no whitespace."""
+    if not _CALL_ID_RE.fullmatch(text):
+        raise SipParseError("bad Call-ID")
+    return text
+
+
+@dataclass
+class Via:
+    """One Via value: sent-protocol, sent-by and parameters (RFC 3261 §20.42)."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        """The branch parameter, or None."""
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        """The received parameter, or None."""
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | None:
+        """The rport value; None when absent or empty (``"rport" in params`` asks for it)."""
+        value = self.params.get("rport")
+        return None if value is None else int(value)
+
+    def __str__(self) -> str:
+        """The Via value as text."""
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.protocol}/{self.transport} {format_host(self.host)}{port}" + (
+            format_params(self.params)
+        )
+
+
+def parse_via(text: str) -> Via:
+    """Parse one via-parm; raise SipParseError unless well formed."""
+    match = _VIA_RE.match(text)
+    if match is None:
+        raise SipParseError("bad Via")
+    name, version, transport, host, port = match.groups()
+    via = Via(
+        transport=transport.upper(),
+        host=parse_host(host),
+        port=None if port is None else parse_port(port),
+        params=parse_params(text[match.end() :], "Via"),
+        protocol=f"{name.upper()}/{version}",
+    )
+    if "branch" in via.params and via.branch is None:
+        raise SipParseError("Via branch without value")
+    if via.received is not None:
+        try:
+            ipaddress.ip_address(via.received.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            raise SipParseError("bad Via received") from None
+    if via.params.get("rport") is not None:
+        parse_port(via.params["rport"] or "")
+    return via
+
+
+@dataclass
+class NameAddr:
+    """A name-addr or addr-spec with header parameters (From, To, Contact, Route...)."""
+
+    uri: SipUri
+    display_name: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str | None:
+        """The tag parameter, or None."""
+        return self.params.get("tag")
+
+    @property
+    def expires(self) -> int | None:
+        """The expires parameter in seconds, or None; raise SipParseError if malformed."""
+        value = self.params.get("expires")
+        return None if value is None else parse_delta(value, "expires parameter")
+
+    @property
+    def q(self) -> float | None:
+        """The q parameter (0..1), or None; raise SipParseError if malformed."""
+        value = self.params.get("q")
+        if value is None:
+            return None
+        if not _Q_RE.fullmatch(value):
+            raise SipParseError("bad q parameter")
+        return float(value)
+
+    def __str__(self) -> str:
+        """Always the name-addr form, so URI parameters never turn into header parameters."""
+        name = "" if self.display_name is None else quote_string(self.display_name) + " "
+        return f"{name}<{self.uri}>{format_params(self.params)}"
+
+
+def _find_unquoted(text: str, char: str) -> int:
+    quoted, i = False, 0
+    while i < len(text):
+        if quoted and text[i] == "\\":
+            i += 1
+        elif text[i] == '"':
+            quoted = not quoted
+        elif text[i] == char and not quoted:
+            return i
+        i += 1
+    return -1
+
+
+def parse_name_addr(text: str, *, brackets: bool = False) -> NameAddr:
+    """Parse ``(name-addr / addr-spec) *(SEMI param)``; brackets=True demands name-addr."""
+    display: str | None = None
+    text = text.strip(_WS)
+    if text.startswith('"'):
+        quoted = _QUOTED_RE.match(text)
+        if quoted is None:
+            raise SipParseError("unterminated display name")
+        display = unquote_string(quoted.group())
+        lt = skip_ws(text, quoted.end())
+        if not text.startswith("<", lt):
+            raise SipParseError("display name without <URI>")
+    else:
+        lt = _find_unquoted(text, "<")
+        words = text[: max(lt, 0)].split()
+        # RFC 4475 §3.1.1.6: no LWS is needed between a token display name and "<".
+        if not all(TOKEN_RE.fullmatch(word) for word in words):
+            raise SipParseError("display name must be tokens or quoted")
+        display = " ".join(words) or None
+    if lt >= 0:
+        gt = text.find(">", lt)
+        if gt < 0:
+            raise SipParseError("missing >")
+        uri_text, rest = text[lt + 1 : gt], text[gt + 1 :]
+    elif brackets:
+        raise SipParseError("URI must be in <>")
+    else:
+        uri_text, semi, rest = text.partition(";")
+        rest = semi + rest
+        uri_text = uri_text.rstrip(_WS)
+        # RFC 3261 §20: a URI with a comma, question mark or semicolon must be in <>.
+        if "?" in uri_text or "," in uri_text:
+            raise SipParseError("URI with ? or , must be in <>")
+    return NameAddr(parse_uri(uri_text), display, parse_params(rest, "header"))
+
+
+@dataclass
+class CSeq:
+    """A CSeq value: sequence number and method."""
+
+    seq: int
+    method: str
+
+    def __str__(self) -> str:
+        """The CSeq value as text."""
+        return f"{self.seq} {self.method}"
+
+
+def parse_cseq(text: str) -> CSeq:
+    """Parse a CSeq; the number must be below 2**31 (RFC 3261 §8.1.1.5)."""
+    match = _CSEQ_RE.fullmatch(text)
+    if match is None:
+        raise SipParseError("bad CSeq")
+    return CSeq(parse_uint(match.group(1), MAX_CSEQ, "CSeq number"), match.group(2))
+
+
+@dataclass
+class MediaType:
+    """A Content-Type value: type, subtype (lower case) and parameters."""
+
+    type: str
+    subtype: str
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        """The media type as text."""
+        return f"{self.type}/{self.subtype}{format_params(self.params)}"
+
+
+def parse_media_type(text: str) -> MediaType:
+    """Parse ``m-type SLASH m-subtype *(SEMI m-parameter)``."""
+    match = _MEDIA_RE.match(text)
+    if match is None:
+        raise SipParseError("bad media type")
+    params = parse_params(text[match.end() :], "media type")
+    return MediaType(match.group(1).lower(), match.group(2).lower(), params)

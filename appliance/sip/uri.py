@@ -1,0 +1,199 @@
+"""SIP, SIPS and tel URIs (RFC 3261 §19.1, §25.1; RFC 3966), parsed into ``SipUri``.
+
+Escapes (``%HH``) are decoded once, only in the parts whose grammar allows ``escaped``, and
+re-encoded on output; the decoded octets must be UTF-8. Other schemes are kept opaque.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote_to_bytes
+
+from appliance.errors import SipParseError
+
+_UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
+_ESC = r"%[0-9A-Fa-f]{2}"
+_USER_RE = re.compile(rf"(?:[{_UNRESERVED}&=+$,;?/]|{_ESC})+")
+_PASSWORD_RE = re.compile(rf"(?:[{_UNRESERVED}&=+$,]|{_ESC})*")
+_PARAM_RE = re.compile(rf"(?:[{_UNRESERVED}\[\]/:&+$]|{_ESC})*")
+_HNV_RE = re.compile(rf"(?:[{_UNRESERVED}\[\]/?:+$]|{_ESC})*")
+# What stays unescaped on output, per component (quote() keeps letters, digits and "_.-~").
+_USER_SAFE = "!*'()&=+$,;?/"
+_PW_SAFE = "!*'()&=+$,"
+_PARAM_SAFE = "!*'()[]/:&+$"
+_HNV_SAFE = "!*'()[]/?:+$"
+
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+_IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+# RFC 3966 §3: global number (with "+") or local number; visual separators allowed. Kept
+# free of nested quantifiers so that a long non-matching number cannot backtrack for long.
+_TEL_RE = re.compile(r"\+?[0-9A-Fa-f*#\-.()]+")
+# RFC 3261 §25.1 absoluteURI opaque part: uric characters only.
+_OPAQUE_RE = re.compile(rf"(?:[{_UNRESERVED};/?:@&=+$,\[\]]|{_ESC})+")
+
+
+@dataclass
+class SipUri:
+    """A parsed URI: sip/sips (user, password, host, port, params, headers), tel, or opaque."""
+
+    scheme: str = "sip"
+    user: str | None = None
+    password: str | None = None
+    host: str = ""
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    opaque: str | None = None
+
+    @property
+    def is_sip(self) -> bool:
+        """True for the sip and sips schemes."""
+        return self.scheme in ("sip", "sips")
+
+    def __str__(self) -> str:
+        """The URI as text, escaped where its grammar requires."""
+        if self.opaque is not None:
+            return f"{self.scheme}:{self.opaque}"
+        out = [self.scheme, ":"]
+        if self.scheme == "tel":
+            out.append(self.user or "")
+        else:
+            if self.user is not None:
+                out.append(quote(self.user, safe=_USER_SAFE))
+                if self.password is not None:
+                    out += [":", quote(self.password, safe=_PW_SAFE)]
+                out.append("@")
+            out.append(format_host(self.host))
+            if self.port is not None:
+                out.append(f":{self.port}")
+        for name, value in self.params.items():
+            out += [";", quote(name, safe=_PARAM_SAFE)]
+            if value is not None:
+                out += ["=", quote(value, safe=_PARAM_SAFE)]
+        if self.headers:
+            out.append("?")
+            out.append(
+                "&".join(
+                    f"{quote(n, safe=_HNV_SAFE)}={quote(v, safe=_HNV_SAFE)}"
+                    for n, v in self.headers
+                )
+            )
+        return "".join(out)
+
+
+def format_host(host: str) -> str:
+    """The host as written in a URI or Via: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def parse_host(text: str) -> str:
+    """Validate a hostname, IPv4 address or bracketed IPv6 reference; return it unbracketed."""
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            # The pattern keeps out the zone ids ("%eth0") that ipaddress would accept.
+            if not _IPV6_RE.fullmatch(text[1:-1]):
+                raise ValueError(text)
+            ipaddress.IPv6Address(text[1:-1])
+        except ValueError:
+            raise SipParseError("bad IPv6 reference") from None
+        return text[1:-1]
+    labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
+    if not all(_LABEL_RE.fullmatch(label) for label in labels):
+        raise SipParseError("bad host")
+    return text
+
+
+def parse_port(text: str) -> int:
+    """Validate a port number (0..65535)."""
+    if not _PORT_RE.fullmatch(text) or int(text) > 65535:
+        raise SipParseError("bad port")
+    return int(text)
+
+
+def _unescape(text: str, pattern: re.Pattern[str], what: str) -> str:
+    if not pattern.fullmatch(text):
+        raise SipParseError(f"bad URI {what}")
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise SipParseError(f"URI {what} escapes are not UTF-8") from None
+
+
+def _parse_params(items: list[str]) -> dict[str, str | None]:
+    params: dict[str, str | None] = {}
+    for item in items:
+        raw_name, eq, raw_value = item.partition("=")
+        name = _unescape(raw_name, _PARAM_RE, "parameter").lower()
+        if not name or name in params or (eq and not raw_value):
+            raise SipParseError("bad or repeated URI parameter")
+        params[name] = _unescape(raw_value, _PARAM_RE, "parameter") if eq else None
+    return params
+
+
+def _parse_headers(text: str) -> list[tuple[str, str]]:
+    headers = []
+    for item in text.split("&"):
+        raw_name, eq, raw_value = item.partition("=")
+        name = _unescape(raw_name, _HNV_RE, "header")
+        if not eq or not name:
+            raise SipParseError("bad URI header")
+        headers.append((name, _unescape(raw_value, _HNV_RE, "header")))
+    return headers
+
+
+def _parse_sip(scheme: str, rest: str) -> SipUri:
+    uri = SipUri(scheme=scheme)
+    # "@" is never legal unescaped after the userinfo, so the first one ends it (§19.1.1).
+    userinfo, at, hostpart = rest.partition("@")
+    if not at:
+        hostpart = userinfo
+    else:
+        user, colon, password = userinfo.partition(":")
+        uri.user = _unescape(user, _USER_RE, "user")
+        if colon:
+            uri.password = _unescape(password, _PASSWORD_RE, "password")
+    hostpart, qmark, headers = hostpart.partition("?")
+    hostport, *params = hostpart.split(";")
+    if hostport.startswith("["):
+        host, bracket, port = hostport.partition("]")
+        host += "]"
+        if not bracket or (port and not port.startswith(":")):
+            raise SipParseError("bad host")
+        port = port[1:]
+        has_port = bool(port) or hostport.endswith(":")
+    else:
+        host, colon, port = hostport.partition(":")
+        has_port = bool(colon)
+    uri.host = parse_host(host)
+    if has_port:
+        uri.port = parse_port(port)
+    uri.params = _parse_params(params)
+    if qmark:
+        uri.headers = _parse_headers(headers)
+    return uri
+
+
+def _parse_tel(rest: str) -> SipUri:
+    number, *params = rest.split(";")
+    if not _TEL_RE.fullmatch(number) or not number.strip("+-.()"):
+        raise SipParseError("bad tel URI")
+    return SipUri(scheme="tel", user=number, params=_parse_params(params))
+
+
+def parse_uri(text: str) -> SipUri:
+    """Parse a URI; raise SipParseError unless it is well formed."""
+    scheme, colon, rest = text.partition(":")
+    if not colon or not _SCHEME_RE.fullmatch(scheme):
+        raise SipParseError("bad URI scheme")
+    scheme = scheme.lower()
+    if scheme in ("sip", "sips"):
+        return _parse_sip(scheme, rest)
+    if scheme == "tel":
+        return _parse_tel(rest)
+    if not _OPAQUE_RE.fullmatch(rest):
+        raise SipParseError("bad URI")
+    return SipUri(scheme=scheme, opaque=rest)
