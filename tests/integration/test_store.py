@@ -52,7 +52,8 @@ def test_a_store_newer_than_the_software_is_refused(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'new.db'}")
     upgrade(store)
     with store.write() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0999')"))
     with pytest.raises(MigrationError, match="newer than this software"):
         upgrade(store)
 

@@ -1,0 +1,75 @@
+"""What other parts of the appliance report, as the web shows it; each hook says when it has
+nothing yet, never a made-up value.
+
+- registration state: the SIP routing core (routing/registrar.py) persists its bindings in the
+  store; ``registrations`` reads them once that table exists. Until then it returns None and the
+  pages say "not reported".
+- firmware images: provisioning lists them from ``firmware-profiles/``; until then None.
+- the addresses the daemon bound come from ``<data>/run/ports.json``, written by the daemon.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import inspect
+
+from appliance.config import Config, Listen
+from appliance.store import Store
+
+WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 (recognised, not bound)
+
+
+def registrations(store: Store) -> dict[str, str] | None:
+    """Registration state by extension number, or None while no registrar reports it."""
+    with store.read() as conn:
+        if not inspect(conn).has_table("registrations"):
+            return None
+    return None  # the registrar's table is not defined yet: wire it here when it lands
+
+
+def firmware_images(config: Config) -> list[str] | None:
+    """Firmware image files provisioning serves, or None while provisioning reports none."""
+    return None
+
+
+def bound_addresses(config: Config) -> dict[str, str]:
+    """What the running daemon bound, by service name (empty when it does not run)."""
+    try:
+        data = json.loads((config.run_dir / "ports.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if k != "pid"}
+
+
+@dataclass(frozen=True)
+class ProvisioningUrls:
+    """Where phones fetch their files: for DHCP option 66, and both servers."""
+
+    option66: str
+    http: str
+    tftp: str
+
+
+def _host(listen: Listen, seen_as: str) -> str:
+    host = seen_as if listen.host in WILDCARDS else listen.host
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def provisioning_urls(config: Config, seen_as: str) -> ProvisioningUrls | None:
+    """The provisioning URLs, with the box's address as the browser reached it when the
+    servers listen on every address; None when provisioning is switched off."""
+    prov = config.provisioning
+    if not prov.enabled:
+        return None
+    http_host = _host(prov.http_listen, seen_as)
+    tftp_host = _host(prov.tftp_listen, seen_as)
+    http = f"http://{http_host}" + ("" if prov.http_listen.port == 80
+                                    else f":{prov.http_listen.port}") + "/"
+    tftp = f"tftp://{tftp_host}" + ("" if prov.tftp_listen.port == 69
+                                    else f":{prov.tftp_listen.port}")
+    configured = str(getattr(prov, "url", "") or "")
+    return ProvisioningUrls(option66=configured or http, http=http, tftp=tftp)
