@@ -109,9 +109,9 @@ def init(config_path: str | None) -> None:
     upgrade(store)
     click.echo(f"store: {cfg.store.url.split('://')[0]} at revision {current_revision(store)}")
     click.echo(f"data: {cfg.paths.data}")
-    token = access.issue_setup_token(store, actor=f"cli:{getpass.getuser()}")
+    token = access.current_setup_token(store, cfg.paths.data, actor=f"cli:{getpass.getuser()}")
     if token is not None:
-        click.echo(f"setup token (one use; each init replaces it): {token}")
+        click.echo(f"setup token (one use, for the admin page's first visit): {token}")
 
 
 @cli.command()
@@ -367,6 +367,68 @@ def phone_disable(mac: str, config_path: str | None, as_json: bool) -> None:
     _emit(_directory(config_path).disable_phone(mac).to_dict(), as_json)
 
 
+# -- admins of the web page -------------------------------------------------------------------
+
+@cli.group()
+def admin() -> None:
+    """Users of the admin web page: list, add, passwd (recovers a lost password)."""
+
+
+def _accounts(config_path: str | None) -> Any:
+    from appliance.web.accounts import Accounts
+
+    return Accounts(_store(_config(config_path)))
+
+
+def _new_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@admin.command("list")
+@config_option
+@json_option
+def admin_list(config_path: str | None, as_json: bool) -> None:
+    """List the web page's users."""
+    rows = [{"id": a.id, "username": a.username, "role": a.role, "language": a.language,
+             "password_changed_at": a.password_changed_at.isoformat()}
+            for a in _accounts(config_path).all()]
+    _emit(rows, as_json, ("id", "username", "role", "language", "password_changed_at"))
+
+
+@admin.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="admin",
+              show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@config_option
+def admin_add(username: str, role: str, password_stdin: bool, config_path: str | None) -> None:
+    """Add a web user (prompts for the password); the setup token is then spent."""
+    accounts = _accounts(config_path)
+    actor = f"cli:{getpass.getuser()}"
+    made = accounts.create(username, _new_password(password_stdin), role, actor=actor)
+    access.mark_setup_done(accounts.store, actor)
+    click.echo(f"{made.role} {made.username} added")
+
+
+@admin.command("passwd")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@config_option
+def admin_passwd(username: str, password_stdin: bool, config_path: str | None) -> None:
+    """Set a web user's password and end their sessions."""
+    from appliance.errors import NotFoundError
+
+    accounts = _accounts(config_path)
+    found = [a for a in accounts.all() if a.username == username.strip().lower()]
+    if not found:
+        raise NotFoundError(f"no web user named {username!r}")
+    accounts.set_password(found[0].id, _new_password(password_stdin),
+                          actor=f"cli:{getpass.getuser()}")
+    click.echo(f"password of {found[0].username} changed; their sessions were ended")
+
+
 # -- audit -----------------------------------------------------------------------------------
 
 @cli.command()
@@ -378,6 +440,83 @@ def audit(search: str | None, limit: int, config_path: str | None, as_json: bool
     """The audit log, newest first."""
     rows = [a.to_dict() for a in _directory(config_path).audit_log(limit, search)]
     _emit(rows, as_json, ("id", "at", "actor", "action", "target", "detail"))
+
+
+# -- provisioning: firmware and push ---------------------------------------------------------
+
+@cli.group()
+def firmware() -> None:
+    """Firmware images handed to phones: add, list."""
+
+
+FIRMWARE_COLUMNS = ("vendor", "model", "version", "filename", "size", "added_at")
+
+
+@firmware.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--vendor", required=True, help="yealink, polycom, cisco, grandstream, snom, fanvil.")
+@click.option("--model", required=True, help="The model, e.g. SIP-T46U or CP-7841-3PCC.")
+@click.option("--version", "version", required=True, help="The image's version.")
+@config_option
+@json_option
+def firmware_add(file: str, vendor: str, model: str, version: str, config_path: str | None,
+                 as_json: bool) -> None:
+    """Store a firmware image; phones of that model reporting an older version get it."""
+    from pathlib import Path
+
+    from appliance.directory import utcnow
+    from appliance.provisioning.firmware import Firmware, load_profiles
+
+    cfg = _config(config_path)
+    store = _store(cfg)
+    image = Firmware(store, cfg.paths.data, load_profiles(cfg.provisioning.firmware_profiles)
+                     ).add(Path(file), vendor.lower(), model, version,
+                           f"cli:{getpass.getuser()}", utcnow())
+    _emit(_firmware_row(image), as_json)
+
+
+@firmware.command("list")
+@click.option("--vendor", help="Only this vendor's images.")
+@config_option
+@json_option
+def firmware_list(vendor: str | None, config_path: str | None, as_json: bool) -> None:
+    """List stored firmware images."""
+    from appliance.provisioning.firmware import Firmware, load_profiles
+
+    cfg = _config(config_path)
+    images = Firmware(_store(cfg), cfg.paths.data,
+                      load_profiles(cfg.provisioning.firmware_profiles)).images(vendor)
+    _emit([_firmware_row(i) for i in images], as_json, FIRMWARE_COLUMNS)
+
+
+def _firmware_row(image: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v
+            for k, v in asdict(image).items()}
+
+
+@phone.command("resync")
+@click.argument("mac")
+@config_option
+def phone_resync(mac: str, config_path: str | None) -> None:
+    """Send the phone a NOTIFY (check-sync; Cisco: resync) so it re-fetches its files now."""
+    from appliance.directory import rules
+    from appliance.errors import ProvisioningError
+    from appliance.provisioning import push
+    from appliance.provisioning.service import push_targets
+
+    cfg = _config(config_path)
+    clean = rules.mac_address(mac)
+    store = _store(cfg)
+    Directory(store).get_phone(clean)
+    targets = push_targets(store, [clean], cfg.provisioning.push_port)
+    if not targets:
+        raise ProvisioningError(f"phone {clean} has no known address yet; it is updated at "
+                                "its next boot")
+    if not push.send_notify(targets[0]):
+        raise ProvisioningError(f"the NOTIFY to phone {clean} could not be sent")
+    click.echo(f"NOTIFY {targets[0].event} sent to {clean} at {targets[0].ip}:{targets[0].port}")
 
 
 def main() -> None:

@@ -71,13 +71,40 @@ class WebConfig:
     session_idle_minutes: float = 30.0  # a session unused this long ends (1 to 1440)
 
 
+SCANNER_AGENTS = ("friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "pplsip",
+                  "sip-scan", "sipsak-scan", "iwar", "sundayddr", "smap", "sivus", "cafesip")
+
+
 @dataclass(frozen=True)
 class SipConfig:
-    """The SIP routing core (reserved: its keys grow with the routing issue)."""
+    """The SIP routing core: listeners, domain, registrar bounds, digest and guard limits."""
 
     enabled: bool = True
-    listen: Listen = Listen("127.0.0.1", 5060)
-    domain: str = ""
+    listen: Listen = Listen("127.0.0.1", 5060)  # UDP
+    tcp_listen: Listen | None = Listen("127.0.0.1", 5060)  # None: no TCP
+    tls_listen: Listen | None = None  # needs tls_cert and tls_key
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    domain: str = ""  # "" accepts any host in a Request-URI
+    realm: str = ""  # "" means the domain, else "appliance"
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    nonce_lifetime: float = 300.0
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    ban_failures: int = 5  # failed authentications per source within ban_window; 0: off
+    ban_window: float = 60.0
+    ban_seconds: float = 900.0
+    flood_rate: float = 200.0  # messages per second per source (burst 2x); 0: off
+    max_sources: int = 10_000  # entries in each per-source table
+    max_uri: int = 512
+    scanner_agents: tuple[str, ...] = SCANNER_AGENTS
+    tcp_idle: float = 900.0  # seconds before an idle stream without bindings is closed
+
+    @property
+    def effective_realm(self) -> str:
+        """The digest realm: ``realm``, else ``domain``, else "appliance"."""
+        return self.realm or self.domain or "appliance"
 
 
 @dataclass(frozen=True)
@@ -270,12 +297,66 @@ def _web(s: _Section) -> WebConfig:
                      session_idle_minutes=s.number("session_idle_minutes", 30.0, 1.0, 1440.0))
 
 
-def _sip(s: _Section) -> SipConfig:
-    return SipConfig(
-        enabled=s.boolean("enabled", True),
-        listen=s.listen("listen", SipConfig.listen),
-        domain=s.string("domain", ""),
+def _sip(s: _Section, base: Path) -> SipConfig:
+    d = SipConfig
+
+    def count(key: str, default: int, low: int, high: int) -> int:
+        value = s.number(key, default, low, high)
+        if value != int(value):
+            raise ConfigError(f"{s.key(key)}: expected a whole number, got {value!r}")
+        return int(value)
+
+    def optional_listen(key: str, default: Listen | None) -> Listen | None:
+        value = s.string(key, str(default) if default else "")
+        return parse_listen(value, s.key(key)) if value else None
+
+    def file(key: str) -> Path | None:
+        value = s.string(key, "")
+        if not value:
+            return None
+        path = _path(value, base, s.key(key))
+        if not path.is_file():
+            raise ConfigError(f"{s.key(key)}: no such file {str(path)!r}")
+        return path
+
+    listen = s.listen("listen", d.listen)
+    names = {key: s.string(key, "") for key in ("domain", "realm")}
+    for key, name in names.items():
+        if not all(c.isalnum() or c in ".-" for c in name):
+            raise ConfigError(f"{s.key(key)}: expected a host name, got {name!r}")
+    cfg = SipConfig(
+        enabled=s.boolean("enabled", True), listen=listen,
+        tcp_listen=optional_listen("tcp_listen", listen), tls_listen=optional_listen(
+            "tls_listen", None), tls_cert=file("tls_cert"), tls_key=file("tls_key"),
+        domain=names["domain"].lower(), realm=names["realm"],
+        min_expires=count("min_expires", d.min_expires, 1, 86_400),
+        max_expires=count("max_expires", d.max_expires, 1, 86_400 * 7),
+        default_expires=count("default_expires", d.default_expires, 1, 86_400 * 7),
+        nonce_lifetime=s.number("nonce_lifetime", d.nonce_lifetime, 5.0, 86_400.0),
+        digest_algorithms=(s.strings("digest_algorithms") if "digest_algorithms" in s.values
+                           else d.digest_algorithms),
+        ban_failures=count("ban_failures", d.ban_failures, 0, 1000),
+        ban_window=s.number("ban_window", d.ban_window, 1.0, 86_400.0),
+        ban_seconds=s.number("ban_seconds", d.ban_seconds, 1.0, 604_800.0),
+        flood_rate=s.number("flood_rate", d.flood_rate, 0.0, 1_000_000.0),
+        max_sources=count("max_sources", d.max_sources, 16, 10_000_000),
+        max_uri=count("max_uri", d.max_uri, 64, 8192),
+        scanner_agents=tuple(a.lower() for a in s.strings("scanner_agents"))
+        if "scanner_agents" in s.values else d.scanner_agents,
+        tcp_idle=s.number("tcp_idle", d.tcp_idle, 1.0, 86_400.0),
     )
+    if not cfg.min_expires <= cfg.default_expires <= cfg.max_expires:
+        raise ConfigError("sip.default_expires: must lie between sip.min_expires and "
+                          f"sip.max_expires, got {cfg.min_expires} <= {cfg.default_expires} "
+                          f"<= {cfg.max_expires}")
+    bad = [a for a in cfg.digest_algorithms if a not in ("SHA-256", "MD5")]
+    if bad or not cfg.digest_algorithms or len(set(cfg.digest_algorithms)) != len(
+            cfg.digest_algorithms):
+        raise ConfigError(f"sip.digest_algorithms: expected SHA-256 and/or MD5, got "
+                          f"{list(cfg.digest_algorithms)!r}")
+    if cfg.tls_listen is not None and (cfg.tls_cert is None or cfg.tls_key is None):
+        raise ConfigError("sip.tls_listen: needs sip.tls_cert and sip.tls_key")
+    return cfg
 
 
 def _provisioning(s: _Section, base: Path) -> ProvisioningConfig:
@@ -398,7 +479,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None) -> Config:
         log=LogConfig(level=s["log"].choice("level", "info", LOG_LEVELS)),
         events=_events(s["events"]),
         web=_web(s["web"]),
-        sip=_sip(s["sip"]),
+        sip=_sip(s["sip"], base),
         provisioning=_provisioning(s["provisioning"], base),
         discovery=_discovery(s["discovery"]),
         source=source,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from appliance import systemd
 from appliance.config import Config, Listen
+from appliance.directory import access
 from appliance.events import Event, EventBus, OutboxTail
 from appliance.service import PARTS, Service, ServiceContext, enabled
 from appliance.store import Store, current_revision, open_store, upgrade
@@ -88,6 +89,11 @@ class Daemon:
             log.info("%s listening on %s", name, addr)
         if "web" in self.bound:
             log.info("admin page: http://%s/", self.bound["web"])
+            token = await asyncio.to_thread(access.current_setup_token, self.store,
+                                            self.config.paths.data)
+            if token is not None:
+                log.info("setup not done: open the admin page and use the one-time setup "
+                         "token %s", token)
         tasks = [asyncio.create_task(self.tail.run(self.config.events.poll_interval,
                                                    self.stop_event), name="events")]
         interval = systemd.watchdog_interval()

@@ -83,5 +83,49 @@ def test_init_prints_a_setup_token_and_is_idempotent(tmp_path: Path) -> None:
     assert "setup token" in first and f"revision {head_revision()}" in first
     appliance(path, "employee", "add", "Kept")
     second = appliance(path, "init").stdout
-    assert "setup token" in second
+    token = first.rsplit(" ", 1)[-1].strip()
+    assert second.rsplit(" ", 1)[-1].strip() == token  # the same token until it is used
+    token_file = tmp_path / "data" / "run" / "setup-token"
+    assert token_file.stat().st_mode & 0o077 == 0
+    from appliance.directory import access
+    from appliance.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'data' / 'appliance.db'}")
+    assert not access.use_setup_token(store, token + "x")
+    assert access.use_setup_token(store, token)
+    assert not access.use_setup_token(store, token)  # once only
+    assert "setup token" not in appliance(path, "init").stdout
+    assert not token_file.exists()
     assert appliance_json(path, "employee", "list")[0]["name"] == "Kept"
+
+
+def test_admin_commands_create_and_recover_web_users(config: Path) -> None:
+    import subprocess
+    import sys
+
+    def admin(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "appliance", "admin", *args,
+                               "--password-stdin", "--config", str(config)],
+                              input=password + "\n", capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    made = admin("add", "Boss", password="a-long-Secret-1")
+    assert made.returncode == 0, made.stderr
+    assert "admin boss added" in made.stdout
+    assert "setup token" not in appliance(config, "init").stdout  # setup is done now
+    weak = admin("add", "viewer1", "--role", "viewer", password="short")
+    assert weak.returncode == 1 and "password" in weak.stderr
+    assert admin("add", "boss", password="another-Secret-2").returncode == 1
+    changed = admin("passwd", "boss", password="a-new-Secret-3")
+    assert changed.returncode == 0 and "sessions were ended" in changed.stdout
+    assert admin("passwd", "nobody", password="a-new-Secret-3").returncode == 1
+    users = appliance_json(config, "admin", "list")
+    assert [(u["username"], u["role"]) for u in users] == [("boss", "admin")]
+    from appliance.store import open_store
+    from appliance.web.accounts import Accounts
+
+    accounts = Accounts(open_store(f"sqlite:///{config.parent / 'data' / 'appliance.db'}"))
+    assert accounts.authenticate("boss", "a-new-Secret-3") is not None
+    assert accounts.authenticate("boss", "a-long-Secret-1") is None
+    actions = [a["action"] for a in appliance_json(config, "audit", "--search", "admin")]
+    assert "admin.password_changed" in actions and "admin.added" in actions

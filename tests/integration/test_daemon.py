@@ -30,6 +30,8 @@ def test_daemon_writes_bound_ports_and_serves_health(daemon: RunningDaemon) -> N
     status, body = get(f"http://{web}/healthz")
     assert status == 200 and json.loads(body) == {"status": "ok"}
     assert f"admin page: http://{web}/" in daemon.log()
+    token = (daemon.config.parent / "data" / "run" / "setup-token").read_text().strip()
+    assert f"one-time setup token {token}" in daemon.log()
     assert appliance_json(daemon.config, "status")["listen_web"] == web
 
 

@@ -1,0 +1,1 @@
+"""Provisioning: ``resolve(path, peer)`` serves phones their files over TFTP and HTTP."""

@@ -1,0 +1,263 @@
+"""``resolve(path, peer)``: the one answer both servers give, a file or not-found.
+
+Sans-I/O at heart: the store, the neighbor table and the clock come in as objects, and
+every refusal (ban, traversal, sweep, neighbor mismatch, unknown name) is the same
+``None`` that a missing file is. Files are rendered per request; nothing is written per MAC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from appliance.directory import rules
+from appliance.errors import ApplianceError, ValidationError
+from appliance.provisioning import identify as ident
+from appliance.provisioning.firmware import Firmware, older
+from appliance.provisioning.guard import Guard, clean_path
+from appliance.provisioning.inventory import PhoneView, SightingNote
+from appliance.provisioning.render import Account, Renderer, Site
+from appliance.provisioning.vendors import BY_NAME
+from appliance.provisioning.vendors.base import Identity
+
+log = logging.getLogger(__name__)
+
+UPLOAD_LIMIT = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who asks: address, protocol, User-Agent, and the MAC its HTTP digest proved (if any)."""
+
+    ip: str
+    port: int
+    via: str  # "tftp" | "http"
+    user_agent: str = ""
+    auth_mac: str | None = None
+
+
+@dataclass(frozen=True)
+class File:
+    """A file to send: rendered bytes, or a stored firmware image on disk."""
+
+    name: str
+    content_type: str
+    data: bytes = b""
+    path: Path | None = None
+
+    @property
+    def size(self) -> int:
+        """Its length in bytes."""
+        return self.path.stat().st_size if self.path is not None else len(self.data)
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """HTTP only: the file exists for an enrolled phone, which must prove it by digest."""
+
+    mac: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """HTTP PUT target: a phone-side file of ``mac`` the phone may upload."""
+
+    mac: str
+    name: str
+
+
+Result = File | Challenge | None
+
+
+@dataclass
+class Urls:
+    """Where phones reach this server: base URLs per protocol (no trailing slash)."""
+
+    tftp: str
+    http: str
+
+    def base(self, via: str) -> str:
+        """The base URL for files fetched over ``via``."""
+        return self.tftp if via == "tftp" else self.http
+
+
+@dataclass
+class Resolver:
+    """Answers phones' requests from the store, shared by the TFTP and HTTP servers."""
+
+    site: Site
+    urls: Urls
+    guard: Guard
+    renderer: Renderer
+    firmware: Firmware
+    lookup: Callable[[str], PhoneView | None]
+    note: Callable[[SightingNote], None]
+    enroll: Callable[[str], None]
+    device_key: bytes
+    admin_password: str
+    neighbors_allow: Callable[[str, str], bool] = lambda _ip, _mac: True
+    http_auth: bool = True
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
+    monotonic: Callable[[], float] = time.monotonic
+
+    def device_password(self, mac: str) -> str:
+        """The HTTP digest password of phone ``mac`` (derived from the box's key)."""
+        return hmac.new(self.device_key, mac.encode(), hashlib.sha256).hexdigest()[:24]
+
+    def resolve(self, raw_path: str, peer: Peer) -> Result:
+        """The file ``raw_path`` names for ``peer``, a digest challenge, or None (not found)."""
+        now = self.monotonic()
+        if self.guard.banned(peer.ip, now):
+            return None
+        path = clean_path(raw_path)
+        if path is None:
+            self._miss(peer, "unsafe path")
+            return None
+        try:
+            return self._resolve(path, peer, now)
+        except ApplianceError as exc:
+            log.warning("%s %s from %s: %s", peer.via, path, peer.ip, exc)
+            return None
+
+    def upload_target(self, raw_path: str, peer: Peer) -> Upload | Challenge | None:
+        """Where an HTTP PUT of ``raw_path`` may go, a challenge, or None (refused)."""
+        now = self.monotonic()
+        path = clean_path(raw_path)
+        if path is None or self.guard.banned(peer.ip, now):
+            return None
+        request = ident.identify(path, ident.from_user_agent(peer.user_agent))
+        if request is None or request.kind != "upload" or request.mac is None:
+            self._miss(peer, "not an upload name")
+            return None
+        if not self._device_allowed(request.mac, peer, now):
+            return None
+        view = self.lookup(request.mac)
+        if view is None:
+            return None
+        if self._needs_auth(request.vendor.http_auth, view, peer):
+            return Challenge(request.mac)
+        return Upload(request.mac, f"{request.mac}-{request.upload}")
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _miss(self, peer: Peer, why: str) -> None:
+        if self.guard.miss(peer.ip, self.monotonic()):
+            log.warning("provisioning: %s banned after repeated misses (last: %s)", peer.ip, why)
+
+    def _known_vendor(self, mac: str) -> str | None:
+        view = self.lookup(mac)
+        return view.vendor if view is not None else None
+
+    def _resolve(self, path: str, peer: Peer, now: float) -> Result:
+        if path.startswith("firmware/"):
+            return self._firmware_file(path.removeprefix("firmware/"), peer)
+        claimed = ident.from_user_agent(peer.user_agent)
+        request = ident.identify(path, claimed, self._known_vendor)
+        if request is None:
+            self._miss(peer, "unknown name")
+            return None
+        if request.kind in ("miss", "upload"):
+            return None
+        if request.kind == "firmware":
+            model = request.model or (claimed.model if claimed else None)
+            image = self.firmware.target(request.vendor.name, model)
+            return self._firmware_file(image.filename, peer) if image else None
+        if request.kind == "common":
+            return self._common(request, claimed, peer, path)
+        return self._device(request, claimed, peer, path, now)
+
+    def _firmware_file(self, name: str, peer: Peer) -> File | None:
+        found = self.firmware.open_path(name)
+        if found is None:
+            self._miss(peer, "unknown firmware")
+            return None
+        return File(name, "application/octet-stream", path=found)
+
+    def _firmware_link(self, vendor: str, model: str | None,
+                       reported: str | None) -> dict[str, str] | None:
+        image = self.firmware.target(vendor, model)
+        if image is None or not older(reported, image.version):
+            return None
+        return {"url": f"{self.urls.http}/firmware/{image.filename}", "version": image.version}
+
+    def _common(self, request: ident.Request, claimed: Identity | None, peer: Peer,
+                path: str) -> File:
+        vendor = request.vendor
+        model = request.model or (claimed.model if claimed and claimed.vendor == vendor.name
+                                  else None)
+        reported = claimed.firmware if claimed and claimed.vendor == vendor.name else None
+        ctx = self.renderer.context(
+            vendor, self.site, self.clock(), mac=None, model=model, account=Account.off(),
+            prov={"base": self.urls.base(peer.via), "http_base": self.urls.http},
+            firmware=self._firmware_link(vendor.name, model, reported))
+        data = self.renderer.render(request.route.template, ctx)
+        if claimed and claimed.mac and claimed.vendor == vendor.name:
+            self._sighting(claimed.mac, vendor.name, claimed, peer, path)
+        return File(path.rsplit("/", 1)[-1], request.route.content_type, data)
+
+    def _device_allowed(self, mac: str, peer: Peer, now: float) -> bool:
+        try:
+            rules.mac_address(mac)
+        except ValidationError:
+            self._miss(peer, "not a device MAC")
+            return False
+        if not self.guard.device(peer.ip, mac, now):
+            self._miss(peer, "asked for too many phones' files")
+            return False
+        claimed = ident.from_user_agent(peer.user_agent)
+        if claimed is not None and claimed.mac is not None and claimed.mac != mac:
+            self._miss(peer, "User-Agent names another MAC")
+            return False
+        if not self.neighbors_allow(peer.ip, mac):
+            self._miss(peer, "neighbor table maps the address to another MAC")
+            return False
+        return True
+
+    def _needs_auth(self, vendor_auth: bool, view: PhoneView | None, peer: Peer) -> bool:
+        return (peer.via == "http" and self.http_auth and vendor_auth and view is not None
+                and view.enrolled and peer.auth_mac != view.mac)
+
+    def _device(self, request: ident.Request, claimed: Identity | None, peer: Peer, path: str,
+                now: float) -> Result:
+        mac = request.mac
+        assert mac is not None
+        if not self._device_allowed(mac, peer, now):
+            return None
+        vendor = request.vendor
+        view = self.lookup(mac)
+        if self._needs_auth(vendor.http_auth, view, peer):
+            return Challenge(mac)
+        same = claimed if claimed and claimed.vendor == vendor.name else None
+        model = request.model or (same.model if same else None) or (view.model if view else None)
+        reported = (same.firmware if same else None) or (view.firmware if view else None)
+        active = view is not None and view.active
+        account = Account.off()
+        prov = {"base": self.urls.base(peer.via), "http_base": self.urls.http}
+        admin = ""
+        if active and view is not None:
+            label = view.extension_name or view.extension or ""
+            account = Account(True, label, view.employee_name or label,
+                              view.sip_username or "", view.sip_username or "",
+                              view.sip_password or "")
+            admin = self.admin_password
+            if self.http_auth and vendor.http_auth:
+                prov = {"base": self.urls.http, "http_base": self.urls.http, "user": mac,
+                        "password": self.device_password(mac)}
+        ctx = self.renderer.context(
+            vendor, self.site, self.clock(), mac=mac, model=model, account=account, prov=prov,
+            admin_password=admin, firmware=self._firmware_link(vendor.name, model, reported))
+        data = self.renderer.render(request.route.template, ctx)
+        if prov.get("user") and view is not None and not view.enrolled:
+            self.enroll(mac)
+        self._sighting(mac, vendor.name, same or Identity(vendor.name, model), peer, path)
+        return File(path.rsplit("/", 1)[-1], request.route.content_type, data)
+
+    def _sighting(self, mac: str, vendor: str, claimed: Identity, peer: Peer, path: str) -> None:
+        self.note(SightingNote(mac, peer.via, peer.ip, BY_NAME[vendor].label,
+                               claimed.model, claimed.firmware, f"{peer.via} {path}"[:500]))

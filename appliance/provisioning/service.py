@@ -1,0 +1,191 @@
+"""The provisioning part of the daemon: TFTP and HTTP over one resolver, and the push."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from appliance.config import Config, Listen
+from appliance.directory import Directory
+from appliance.events import Event
+from appliance.provisioning import inventory, push
+from appliance.provisioning.firmware import Firmware, load_profiles
+from appliance.provisioning.guard import Guard
+from appliance.provisioning.http import ProvisioningApp
+from appliance.provisioning.neighbor import NeighborTable
+from appliance.provisioning.render import Renderer, Site
+from appliance.provisioning.resolver import Peer, Resolver, Result, Urls
+from appliance.provisioning.tftp import TftpServer
+from appliance.service import ServiceContext
+from appliance.store import Store
+from appliance.store.provisioning_tables import phone_uploads
+from appliance.store.tables import phones
+from appliance.web.server import WsgiThread
+
+log = logging.getLogger(__name__)
+
+DEVICE_KEY = "provisioning.device_key"
+ADMIN_PASSWORD = "provisioning.admin_password"  # noqa: S105 (a settings key name)
+OPEN_FILES = 8192
+FIRMWARE_CACHE_SECONDS = 2.0  # `firmware add` (another process) shows within this time
+
+
+def _url_host(listen: Listen) -> str:
+    host = "127.0.0.1" if listen.host in ("0.0.0.0", "") else listen.host  # noqa: S104
+    return f"[{host}]" if ":" in host else host
+
+
+def make_site(config: Config) -> Site:
+    """What every file tells a phone, from ``[provisioning]`` and ``[sip]``."""
+    p = config.provisioning
+    host, port = _url_host(config.sip.listen), config.sip.listen.port or 5060
+    if p.sip_server:
+        name, sep, port_text = p.sip_server.rpartition(":")
+        if sep and port_text.isdigit() and not name.endswith(":"):
+            host, port = name, int(port_text)
+        else:
+            host = p.sip_server
+    return Site(host, port, p.sip_transport, p.ntp_server, p.timezone, p.language)
+
+
+def store_upload(store: Store, mac: str, name: str, data: bytes) -> None:
+    """Keep a phone's upload (replacing the previous one of that name)."""
+    now = datetime.now(UTC)
+    with store.write() as conn:
+        if conn.execute(select(phones.c.mac).where(phones.c.mac == mac)).first() is None:
+            return
+        conn.execute(phone_uploads.delete().where(phone_uploads.c.mac == mac,
+                                                  phone_uploads.c.name == name))
+        conn.execute(insert(phone_uploads).values(mac=mac, name=name, data=data,
+                                                  updated_at=now))
+
+
+def _raise_open_files() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def _macs_of(store: Store, event: Event) -> list[str]:
+    payload = event.payload
+    macs = [str(m) for m in payload.get("phones", [])]
+    if payload.get("mac"):
+        macs.append(str(payload["mac"]))
+    number = payload.get("number") if event.kind.startswith("extension.") else None
+    employee = payload.get("employee_id") if event.kind == "employee.updated" else None
+    if number or employee:
+        from appliance.store.tables import extensions
+
+        with store.read() as conn:
+            query = select(phones.c.mac).join(extensions, extensions.c.number == phones.c.extension)
+            query = (query.where(extensions.c.number == number) if number
+                     else query.where(extensions.c.employee_id == employee))
+            macs += list(conn.execute(query).scalars())
+    return sorted(set(macs))
+
+
+def push_targets(store: Store, macs: Iterable[str], port: int) -> list[push.Target]:
+    """Where to send the NOTIFY for each of ``macs`` (phones with a known address only)."""
+    targets = []
+    with store.read() as conn:
+        for mac in macs:
+            row = conn.execute(select(phones.c.ip, phones.c.vendor, phones.c.extension)
+                               .where(phones.c.mac == mac)).first()
+            if row is not None:
+                target = push.target_for(mac, row.ip, row.vendor, row.extension, port)
+                if target is not None:
+                    targets.append(target)
+    return targets
+
+
+class ProvisioningService:
+    """TFTP and HTTP servers over one Resolver; pushes NOTIFY when a phone's file changes."""
+
+    PUSH_KINDS = ("phone.assigned", "phone.disabled", "extension.assigned", "extension.freed",
+                  "extension.password_changed", "extension.updated", "employee.updated",
+                  "employee.dismissed")
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.tftp: TftpServer | None = None
+        self.http: WsgiThread | None = None
+        self.sightings = inventory.SightingWriter(Directory(ctx.store, actor="provisioning"))
+        self.resolver: Resolver | None = None
+
+    def _resolver(self, urls: Urls) -> Resolver:
+        p, store = self.config.provisioning, self.ctx.store
+        key = inventory.box_secret(store, DEVICE_KEY, lambda: secrets.token_hex(32))
+        admin = inventory.box_secret(store, ADMIN_PASSWORD, lambda: secrets.token_urlsafe(12))
+        neighbors = NeighborTable()
+        return Resolver(
+            site=make_site(self.config), urls=urls,
+            guard=Guard(p.ban_misses, p.ban_window, p.ban_seconds, p.macs_per_source),
+            renderer=Renderer(p.templates),
+            firmware=Firmware(store, self.config.paths.data, load_profiles(p.firmware_profiles),
+                              cache_seconds=FIRMWARE_CACHE_SECONDS),
+            lookup=lambda mac: inventory.phone_view(store, mac),
+            note=self.sightings.note,
+            enroll=lambda mac: inventory.enroll(store, mac, datetime.now(UTC)),
+            device_key=bytes.fromhex(key), admin_password=admin,
+            neighbors_allow=neighbors.allows if p.neighbor_check else (lambda _i, _m: True),
+            http_auth=p.http_auth)
+
+    async def start(self) -> dict[str, Listen]:
+        """Bind TFTP and HTTP, start the sighting writer, subscribe to directory events."""
+        p = self.config.provisioning
+        _raise_open_files()
+        urls = Urls("", "")
+        self.resolver = await asyncio.to_thread(self._resolver, urls)
+        resolver = self.resolver
+
+        async def resolve(path: str, peer: Peer) -> Result:
+            return await asyncio.to_thread(resolver.resolve, path, peer)
+
+        self.sightings.start()
+        self.tftp = TftpServer(resolve, p.tftp_listen)
+        tftp_bound = await self.tftp.start()
+        app = ProvisioningApp(resolver, lambda m, n, d: store_upload(self.ctx.store, m, n, d))
+        self.http = WsgiThread(app, p.http_listen, "provisioning-http", threads=8)
+        self.http.start()
+        http_bound = self.http.bound
+        urls.tftp = f"tftp://{_url_host(tftp_bound)}" + (
+            f":{tftp_bound.port}" if tftp_bound.port != 69 else "")
+        urls.http = p.url or f"http://{_url_host(http_bound)}" + (
+            f":{http_bound.port}" if http_bound.port != 80 else "")
+        for kind in self.PUSH_KINDS:
+            self.ctx.bus.subscribe(kind, self._on_event)
+        return {"tftp": tftp_bound, "http": http_bound}
+
+    async def _on_event(self, event: Event) -> None:
+        if event.kind != "phone.assigned" or event.payload.get("mac") is None:
+            pass
+        else:  # a (re)assigned phone is handed fresh HTTP credentials at its next fetch
+            await asyncio.to_thread(inventory.unenroll, self.ctx.store, str(event.payload["mac"]))
+        macs = await asyncio.to_thread(_macs_of, self.ctx.store, event)
+        targets = await asyncio.to_thread(push_targets, self.ctx.store, macs,
+                                          self.config.provisioning.push_port)
+        sip: Any = self.ctx.services.get("sip")
+        for target in targets:
+            await asyncio.to_thread(push.send_notify, target, sip)
+
+    async def stop(self) -> None:
+        """Close both servers and write the last sightings."""
+        if self.tftp is not None:
+            await self.tftp.stop()
+        if self.http is not None:
+            await asyncio.to_thread(self.http.stop)
+        await asyncio.to_thread(self.sightings.stop)
+
+
+def create(ctx: ServiceContext) -> ProvisioningService:
+    """The provisioning part for ``ctx``."""
+    return ProvisioningService(ctx)

@@ -1,0 +1,42 @@
+"""Snom: ``snom<model>.htm``, ``snom<model>-<MAC>.htm`` listing ``<MAC>.xml`` (upper-case)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from appliance.provisioning.vendors.base import MAC_UPPER_RE, Identity, Vendor, normalise_mac, route
+
+_UA = re.compile(r"snom(?P<model>\w+)-SIP (?P<fw>[\d.]+)(?:.*?(?P<mac>\b[0-9A-Fa-f]{12}\b))?")
+
+
+def parse_user_agent(ua: str) -> Identity | None:
+    """``Mozilla/4.0 (compatible; snom710-SIP 8.9.3.80 ...)`` -> model, firmware."""
+    m = _UA.search(ua)
+    if m is None:
+        return None
+    return Identity("snom", m["model"], m["fw"], normalise_mac(m["mac"]) if m["mac"] else None)
+
+
+def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    """Snom's UTC offset in seconds."""
+    return {"utc_offset": int(ctx["tz"]["offset_minutes"]) * 60}
+
+
+XML = "application/xml"
+
+VENDOR = Vendor(
+    name="snom",
+    label="Snom",
+    routes=(
+        route(r"snom(?P<model>\w+?)-" + MAC_UPPER_RE + r"\.htm", "device", "snom/files.htm", XML),
+        route(MAC_UPPER_RE + r"\.xml", "device", "snom/device.xml", XML),
+        route(r"snom(?P<model>[A-Za-z]?\d+\w*)\.htm", "common", "snom/common.htm", XML),
+    ),
+    ouis=frozenset({"000413"}),
+    parse_user_agent=parse_user_agent,
+    extras=extras,
+    languages={"en": "English", "fr": "Francais", "de": "Deutsch", "es": "Espanol",
+               "it": "Italiano", "nl": "Nederlands", "pt": "Portugues"},
+)

@@ -1,0 +1,160 @@
+"""Each vendor family against the running daemon with real clients: tftp-hpa, atftp, curl."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import RunningDaemon, appliance, start_daemon
+from tests.integration.provisioning_helpers import (
+    USER_AGENTS,
+    account_of,
+    http_get,
+    parse_cfg,
+    port_of,
+    prov_config,
+    setup_extension,
+    tftp_get,
+    wait_for_phone,
+)
+
+pytestmark = pytest.mark.integration
+
+# vendor -> (user-agent key, MAC, common files, per-MAC file with the account, tftp client)
+PHONES = {
+    "yealink": ("yealink", "001565aabb01", ["y000000000108.cfg"], "{mac}.cfg", "tftp"),
+    "polycom": ("polycom", "0004f2aabb02", ["000000000000.cfg", "polycom-common.cfg"],
+                "{mac}-user.cfg", "atftp"),
+    "cisco": ("cisco_mpp", "00562baabb03", ["7841-3PCC.xml", "CP-7841-3PCC.xml"],
+              "Cisco/CP-7841-3PCC/{mac}.cfg", "curl"),
+    "grandstream": ("grandstream", "000b82aabb04", ["cfggxp2170.xml", "Grandstream/cfg.xml"],
+                    "Grandstream/cfg{mac}.xml", "tftp"),
+    "snom": ("snom", "000413aabb05", ["snom710.htm"], "{MAC}.xml", "atftp"),
+    "fanvil": ("fanvil", "0c383eaabb06", ["f0X4hw1.100.cfg"], "Fanvil/{mac}.cfg", "curl"),
+}
+NAMES = {"yealink": "Nguyễn Văn An", "polycom": "Trần Thị Bình", "cisco": "Lê Văn Cường",
+         "grandstream": "Phạm Thu Dung", "snom": "Hoàng Minh Em", "fanvil": "Võ Thị Phương"}
+
+
+def device_name(vendor: str) -> str:
+    mac = PHONES[vendor][1]
+    return PHONES[vendor][3].format(mac=mac, MAC=mac.upper())
+
+
+@pytest.fixture
+def phone_socket() -> Iterator[socket.socket]:
+    """A UDP socket standing in for the phones' SIP port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    yield sock
+    sock.close()
+
+
+@pytest.fixture
+def prov(tmp_path: Path, phone_socket: socket.socket) -> Iterator[RunningDaemon]:
+    config = prov_config(tmp_path, f"macs_per_source = 0\npush_port = "
+                                   f"{phone_socket.getsockname()[1]}\n")
+    running = start_daemon(config, env={**os.environ, "NOTIFY_SOCKET": ""})
+    yield running
+    running.stop()
+
+
+def test_every_vendor_unknown_then_assigned_then_dismissed(
+        prov: RunningDaemon, phone_socket: socket.socket) -> None:
+    config, tftp, http = prov.config, port_of(prov.ports["tftp"]), prov.ports["http"]
+    # Unknown MACs: a welcome config, no account, and a new inventory row.
+    for vendor, (ua_key, mac, commons, _device, client) in PHONES.items():
+        for common in commons:
+            assert tftp_get(tftp, common, client), (vendor, common)
+            status, body, _ = http_get(http, common, USER_AGENTS[ua_key]["ua"])
+            assert status == 200 and body, (vendor, common)
+        data = tftp_get(tftp, device_name(vendor), client)
+        assert data is not None, vendor
+        account = account_of(vendor, data)
+        assert account["enabled"] == "0" and account["label"] == "Unassigned", (vendor, account)
+        assert account["password"] == "" and account["user"] == "", (vendor, account)
+        phone = wait_for_phone(config, mac, state="discovered")
+        assert phone["vendor"] and phone["vendor"].lower() == vendor
+        assert phone["ip"] == "127.0.0.1" and phone["discovered_by"] in ("tftp", "http")
+
+    # Assigned: the next fetch carries the extension's credentials, over TFTP and HTTP.
+    extensions = {}
+    for number, (vendor, (ua_key, mac, _c, _d, client)) in enumerate(PHONES.items(), start=101):
+        ext = setup_extension(config, str(number), NAMES[vendor], mac)
+        extensions[vendor] = ext
+        data = tftp_get(tftp, device_name(vendor), client)
+        assert data is not None
+        account = account_of(vendor, data)
+        assert account == {"enabled": "1", "user": ext["sip_username"],
+                           "auth": ext["sip_username"], "password": ext["sip_password"],
+                           "label": ext["name"], "server": "127.0.0.1"}, vendor
+        status, body, headers = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"])
+        if vendor in ("yealink", "polycom"):  # enrolled by the fetch above: digest from now on
+            assert status == 401 and "Digest" in headers, vendor
+            user, password = _http_credentials(vendor, data)
+            assert user == mac
+            status, body, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
+                                       digest=(user, password))
+            bad, _, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
+                                 digest=(user, "x" * 24))
+            assert bad == 401
+        assert status == 200, vendor
+        assert account_of(vendor, body)["password"] == ext["sip_password"]
+    _drain(phone_socket)
+
+    # Dismissed: the next fetch carries no secret, and the phone is told to re-fetch.
+    for vendor in ("yealink", "cisco"):
+        mac = PHONES[vendor][1]
+        appliance(config, "employee", "dismiss", str(extensions[vendor]["employee_id"]))
+        notify = _receive_notify(phone_socket, mac, extensions[vendor]["number"])
+        assert (b"Event: resync" if vendor == "cisco" else b"Event: check-sync") in notify
+        data = tftp_get(tftp, device_name(vendor), PHONES[vendor][4])
+        assert data is not None
+        account = account_of(vendor, data)
+        assert account["enabled"] == "0" and account["password"] == ""
+        assert extensions[vendor]["sip_password"].encode() not in data
+        if vendor == "yealink":
+            assert "static.security.user_password" not in parse_cfg(data)
+    assert "sip_password" not in prov.log() and extensions["snom"]["sip_password"] not in prov.log()
+
+
+def _http_credentials(vendor: str, data: bytes) -> tuple[str, str]:
+    if vendor == "yealink":
+        v = parse_cfg(data)
+        return (v["static.auto_provision.server.username"],
+                v["static.auto_provision.server.password"])
+    import xml.etree.ElementTree as ET
+
+    device = ET.fromstring(data).find("device")
+    assert device is not None
+    return device.attrib["device.prov.user"], device.attrib["device.prov.password"]
+
+
+def _drain(sock: socket.socket) -> None:
+    sock.settimeout(0.3)
+    deadline = time.monotonic() + 5
+    try:
+        while time.monotonic() < deadline:
+            sock.recvfrom(65535)
+    except TimeoutError:
+        pass
+    sock.settimeout(10)
+
+
+def _receive_notify(sock: socket.socket, mac: str, number: str) -> bytes:
+    from appliance.sip.message import parse
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        data, _ = sock.recvfrom(65535)
+        message = parse(data)
+        if data.startswith(b"NOTIFY sip:") and (mac in data.decode() or number in data.decode()):
+            assert message.headers.get("Subscription-State") is not None
+            return data
+    raise AssertionError(f"no NOTIFY for {mac}")
