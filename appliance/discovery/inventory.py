@@ -6,11 +6,11 @@ import logging
 
 from appliance.directory import Directory, Phone
 from appliance.discovery.mdns import Found
-from appliance.discovery.neighbors import Neighbor, mac_of, resolve
-from appliance.discovery.oui import vendor_of
 from appliance.discovery.pnp import Subscription
 from appliance.discovery.snmp import SnmpAnswer
 from appliance.errors import DirectoryError
+from appliance.lan.neighbors import Neighbor, lookup, mac_of, resolve
+from appliance.lan.oui import vendor_of
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class Inventory:
     def snmp(self, answer: SnmpAnswer, table: list[Neighbor] | None = None) -> Phone | None:
         """A host that answered the SNMP sweep; its MAC from the neighbor table, else the
         agent's own ifPhysAddress."""
-        mac = mac_of(answer.ip, table) or answer.mac
+        mac = (mac_of(answer.ip, table) if table is not None else lookup(answer.ip)) or answer.mac
         if mac is None:
             log.info("snmp: %s answered but its MAC is unknown", answer.ip)
             return None

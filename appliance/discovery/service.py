@@ -13,11 +13,12 @@ import netifaces
 
 from appliance.config import DiscoveryConfig, Listen
 from appliance.directory import Directory
-from appliance.discovery import neighbors, pnp
+from appliance.discovery import pnp
 from appliance.discovery.inventory import Inventory
 from appliance.discovery.mdns import Announcement, Found, Mdns
 from appliance.discovery.snmp import Sweeper, credentials
 from appliance.errors import ConfigError
+from appliance.lan import neighbors
 from appliance.service import ServiceContext
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from sqlalchemy import insert, select
 from appliance.config import Config, Listen
 from appliance.directory import Directory
 from appliance.events import Event
+from appliance.lan.neighbors import NeighborTable
 from appliance.provisioning import inventory, push
 from appliance.provisioning.firmware import Firmware, load_profiles
 from appliance.provisioning.guard import Guard
 from appliance.provisioning.http import ProvisioningApp
-from appliance.provisioning.neighbor import NeighborTable
 from appliance.provisioning.render import Renderer, Site
 from appliance.provisioning.resolver import Peer, Resolver, Result, Urls
 from appliance.provisioning.tftp import TftpServer

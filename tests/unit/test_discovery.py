@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from appliance.config import load
-from appliance.discovery import identify, neighbors, oui, pnp
+from appliance.discovery import identify, pnp
+from appliance.lan import neighbors, oui
 from appliance.errors import ConfigError
 from appliance.sip.message import Request, Response, parse
 

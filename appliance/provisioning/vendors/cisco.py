@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appliance.lan import oui
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _MPP = re.compile(r"Cisco-(?P<model>CP-[\w-]+?-3PCC)/(?P<fw>[\w.-]+)\s*"
@@ -43,7 +44,7 @@ VENDOR = Vendor(
         route(r"(?:CP-)?(?P<model>\d{4}[A-Z]?)-3PCC\.xml", "common", "cisco/mpp.xml", XML),
         route(r"Cisco/(?P<model>CP-[\w-]+-3PCC)\.xml", "common", "cisco/mpp.xml", XML),
     ),
-    ouis=frozenset({"00562b", "0008e3", "001ec9", "e0d173", "c4b9cd", "b0aa77", "683b78"}),
+    ouis=oui.prefixes("cisco"),
     folders=("Cisco",),
     parse_user_agent=parse_user_agent,
     extras=extras,

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appliance.lan import oui
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _UA = re.compile(r"Fanvil (?P<model>[\w-]+) (?P<fw>[\d.]+)(?: (?P<mac>[0-9a-fA-F]{12}))?")
@@ -35,7 +36,7 @@ VENDOR = Vendor(
         route(r"[fF]0(?P<model>[0-9A-Za-z]+?)(?:hw[\d.]+)?\.cfg", "common", "fanvil/common.cfg",
               XML),
     ),
-    ouis=frozenset({"0c383e", "00a859"}),
+    ouis=oui.prefixes("fanvil"),
     folders=("Fanvil",),
     parse_user_agent=parse_user_agent,
     extras=extras,

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appliance.lan import oui
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _UA = re.compile(r"Grandstream Model HW (?P<model>[\w-]+)\s+(?:V[\w.]+\s+)?SW (?P<fw>[\d.]+)"
@@ -42,7 +43,7 @@ VENDOR = Vendor(
         route(r"cfg(?P<model>[a-z]+\d+[a-z]*)\.xml", "common", "grandstream/common.xml", XML),
         route(r"cfg\.xml", "common", "grandstream/common.xml", XML),
     ),
-    ouis=frozenset({"000b82", "c074ad", "ec74d7"}),
+    ouis=oui.prefixes("grandstream"),
     folders=("Grandstream",),
     parse_user_agent=parse_user_agent,
     extras=extras,

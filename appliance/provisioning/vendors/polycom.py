@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appliance.lan import oui
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, route
 
 _UA = re.compile(r"Polycom(?P<family>[A-Za-z]+)-(?P<model>[\w]+)-UA/(?P<fw>[\d.]+)")
@@ -46,7 +47,7 @@ VENDOR = Vendor(
               "upload"),
         route(r"(?:(?P<model>[\w]+)-)?sip\.ld", "firmware"),
     ),
-    ouis=frozenset({"0004f2", "64167f", "482567"}),
+    ouis=oui.prefixes("polycom"),
     parse_user_agent=parse_user_agent,
     extras=extras,
     http_auth=True,

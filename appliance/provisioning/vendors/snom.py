@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appliance.lan import oui
 from appliance.provisioning.vendors.base import MAC_UPPER_RE, Identity, Vendor, normalise_mac, route
 
 _UA = re.compile(r"snom(?P<model>\w+)-SIP (?P<fw>[\d.]+)(?:.*?(?P<mac>\b[0-9A-Fa-f]{12}\b))?")
@@ -34,7 +35,7 @@ VENDOR = Vendor(
         route(MAC_UPPER_RE + r"\.xml", "device", "snom/device.xml", XML),
         route(r"snom(?P<model>[A-Za-z]?\d+\w*)\.htm", "common", "snom/common.htm", XML),
     ),
-    ouis=frozenset({"000413"}),
+    ouis=oui.prefixes("snom"),
     parse_user_agent=parse_user_agent,
     extras=extras,
     languages={"en": "English", "fr": "Francais", "de": "Deutsch", "es": "Espanol",

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from appliance.lan import oui
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _UA = re.compile(r"Yealink\s+(?P<model>[\w-]+)\s+(?P<fw>[\d.]+)"
@@ -43,7 +44,7 @@ VENDOR = Vendor(
         route(r"y000000000000\.boot", "miss"),
         route(MAC_RE + r"-contact\.xml", "miss"),
     ),
-    ouis=frozenset({"001565", "805ec0", "249ad8", "44dbd2", "c4fc22"}),
+    ouis=oui.prefixes("yealink"),
     parse_user_agent=parse_user_agent,
     extras=extras,
     http_auth=True,

@@ -17,6 +17,11 @@ def table(path: Path = OUI_FILE) -> dict[str, str]:
             for prefix in entry["prefixes"]}
 
 
+def prefixes(vendor: str) -> frozenset[str]:
+    """The MAC prefixes of one vendor family."""
+    return frozenset(prefix for prefix, name in table().items() if name == vendor)
+
+
 def vendor_of(mac: str) -> str | None:
     """The phone vendor of a normalised MAC (12 lower-case hex digits), or None."""
     return table().get(mac[:6])
