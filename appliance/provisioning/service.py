@@ -109,9 +109,9 @@ def push_targets(store: Store, macs: Iterable[str], port: int) -> list[push.Targ
 class ProvisioningService:
     """TFTP and HTTP servers over one Resolver; pushes NOTIFY when a phone's file changes."""
 
-    PUSH_KINDS = ("phone.assigned", "phone.disabled", "extension.assigned", "extension.freed",
-                  "extension.password_changed", "extension.updated", "employee.updated",
-                  "employee.dismissed")
+    PUSH_KINDS = ("phone.assigned", "phone.disabled", "phone.resync_requested",
+                  "extension.assigned", "extension.freed", "extension.password_changed",
+                  "extension.updated", "employee.updated", "employee.dismissed")
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -166,9 +166,8 @@ class ProvisioningService:
         return {"tftp": tftp_bound, "http": http_bound}
 
     async def _on_event(self, event: Event) -> None:
-        if event.kind != "phone.assigned" or event.payload.get("mac") is None:
-            pass
-        else:  # a (re)assigned phone is handed fresh HTTP credentials at its next fetch
+        if event.kind == "phone.assigned" and event.payload.get("mac") is not None:
+            # a (re)assigned phone is handed fresh HTTP credentials at its next fetch
             await asyncio.to_thread(inventory.unenroll, self.ctx.store, str(event.payload["mac"]))
         macs = await asyncio.to_thread(_macs_of, self.ctx.store, event)
         targets = await asyncio.to_thread(push_targets, self.ctx.store, macs,

@@ -123,6 +123,17 @@ def test_every_vendor_unknown_then_assigned_then_dismissed(
             assert "static.security.user_password" not in parse_cfg(data)
     assert "sip_password" not in prov.log() and extensions["snom"]["sip_password"] not in prov.log()
 
+    # The web page's "resync" button writes an event; the daemon pushes the NOTIFY.
+    from appliance.config import load
+    from appliance.directory import Directory
+    from appliance.store import open_store
+
+    _drain(phone_socket)
+    Directory(open_store(load(config, {}).store.url), actor="test").request_resync(
+        PHONES["snom"][1])
+    assert b"Event: check-sync" in _receive_notify(phone_socket, PHONES["snom"][1],
+                                                   extensions["snom"]["number"])
+
 
 def _http_credentials(vendor: str, data: bytes) -> tuple[str, str]:
     if vendor == "yealink":
