@@ -1,5 +1,5 @@
-"""The daemon's discovery in a namespace pair: PnP, SNMP and the neighbor table find one
-phone, merged into one inventory row; a Grandstream PnP request is answered too."""
+"""The daemon's discovery in a namespace pair: PnP, SNMP, the neighbor table and a TFTP fetch
+find one phone, merged into one inventory row; a Grandstream PnP request is answered too."""
 
 from __future__ import annotations
 
@@ -61,8 +61,11 @@ snmp_communities = ["officephones"]
 snmp_interval = 60
 neighbors_interval = 1
 """)
-        config.write_text(config.read_text().replace('http_listen = "127.0.0.1:0"',
-                                                     'http_listen = "127.0.0.1:8080"'))
+        text = config.read_text().replace("[provisioning]\nenabled = false",
+                                          "[provisioning]\nenabled = true")
+        text = text.replace('tftp_listen = "127.0.0.1:0"', f'tftp_listen = "{APPLIANCE_IP}:0"')
+        text = text.replace('http_listen = "127.0.0.1:0"', f'http_listen = "{APPLIANCE_IP}:8080"')
+        config.write_text(text)
         appliance(config, "init")
         daemon = start_in_namespace(pair, config)
         try:
@@ -103,7 +106,11 @@ def test_pnp_snmp_and_neighbors_make_one_phone(lan: tuple[NetnsPair, RunningDaem
     assert answer["notify_state"] == "terminated;reason=timeout"
     assert answer["notify_type"] == "application/url"
     assert answer["notify_call_id"] == f"1472930893@{PHONE_IP}"
-    phone = wait_for_phone(daemon.config, YEALINK_MAC, {"pnp", "snmp", "neighbors"})
+    tftp = daemon.ports["tftp"]
+    fetch = pair.run(pair.phone, "curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w",
+                     "%{size_download}", f"tftp://{tftp}/{YEALINK_MAC}.cfg")
+    assert fetch.returncode == 0 and int(fetch.stdout) > 0, fetch.stderr
+    phone = wait_for_phone(daemon.config, YEALINK_MAC, {"pnp", "snmp", "neighbors", "tftp"})
     assert (phone["vendor"], phone["model"], phone["firmware"]) == (
         "yealink", "SIP-T46U", "108.86.0.90")
     assert phone["ip"] == PHONE_IP and phone["state"] == "discovered"
