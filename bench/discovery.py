@@ -16,9 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.conftest import appliance, write_config  # noqa: E402
+from tests.integration.conftest import appliance, start_daemon, write_config  # noqa: E402
 from tests.integration.netns import PHONE_IP, netns_pair  # noqa: E402
-from tests.integration.test_discovery import start_in_namespace  # noqa: E402
 from tests.integration.test_discovery_snmp import SNMPD_CONF, SWEEP  # noqa: E402
 
 SUBSCRIBES = 200
@@ -49,7 +48,7 @@ pnp = true
 interfaces = ["{pair.appliance_dev}"]
 """)
         appliance(config, "init")
-        daemon = start_in_namespace(pair, config)
+        daemon = start_daemon(config, wrap=pair.cmd(pair.appliance))
         try:
             run = pair.run(pair.phone, sys.executable, str(ROOT / "bench" / "pnp_phones.py"),
                            str(ROOT / "tests" / "data" / "discovery" / "subscribe_yealink.txt"),

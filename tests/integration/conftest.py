@@ -18,8 +18,12 @@ import pytest
 STARTUP_SECONDS = 30
 
 
-def write_config(folder: Path, extra: str = "") -> Path:
-    """A config for a test: data in ``folder``, every listener on 127.0.0.1 port 0."""
+def write_config(folder: Path, extra: str = "", *, web: bool = True,
+                 provisioning: bool = False, host: str = "127.0.0.1",
+                 sip_listen: str = "127.0.0.1:0") -> Path:
+    """A config for a test: data in ``folder``, listeners on ``host`` with port 0, SIP off,
+    provisioning only when asked, plus ``extra`` TOML."""
+    on = {True: "true", False: "false"}
     path = folder / "appliance.toml"
     path.write_text(f"""
 [paths]
@@ -27,14 +31,15 @@ data = "{folder / 'data'}"
 [events]
 poll_interval = 0.1
 [web]
+enabled = {on[web]}
 listen = "127.0.0.1:0"
 [sip]
 enabled = false
-listen = "127.0.0.1:0"
+listen = "{sip_listen}"
 [provisioning]
-enabled = false
-tftp_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
+enabled = {on[provisioning]}
+tftp_listen = "{host}:0"
+http_listen = "{host}:0"
 {extra}
 """, encoding="utf-8")
     return path
@@ -91,15 +96,17 @@ class RunningDaemon:
         return self.process.returncode
 
 
-def start_daemon(config: Path, env: dict[str, str] | None = None) -> RunningDaemon:
-    """Start the daemon and wait (bounded) until it wrote ``ports.json``."""
+def start_daemon(config: Path, env: dict[str, str] | None = None,
+                 wrap: list[str] | None = None) -> RunningDaemon:
+    """Start the daemon (inside ``wrap``, e.g. ``ip netns exec NS``) and wait (bounded)
+    until it wrote ``ports.json`` and said it is ready."""
     data = config.parent / "data"
     ports = data / "run" / "ports.json"
     log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--config",
-                                    str(config)], stdout=log, stderr=subprocess.STDOUT, text=True,
-                                   env=env)
+        process = subprocess.Popen([*(wrap or []), sys.executable, "-m", "appliance", "run",
+                                    "--config", str(config)], stdout=log,
+                                   stderr=subprocess.STDOUT, text=True, env=env)
     daemon = RunningDaemon(process, config, log_path)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:

@@ -12,33 +12,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import appliance, appliance_json
+from tests.integration.conftest import appliance, appliance_json, write_config
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "provisioning"
 USER_AGENTS: dict[str, dict[str, str]] = tomllib.loads(
     (DATA / "user_agents.toml").read_text(encoding="utf-8"))
 
 
-def prov_config(folder: Path, extra: str = "") -> Path:
-    """A test config with provisioning on (127.0.0.1, OS-chosen ports) plus ``extra`` keys."""
-    path = folder / "appliance.toml"
-    path.write_text(f"""
-[paths]
-data = "{folder / 'data'}"
-[events]
-poll_interval = 0.1
-[web]
-enabled = false
-listen = "127.0.0.1:0"
-[sip]
-enabled = false
-listen = "127.0.0.1:5060"
-[provisioning]
-enabled = true
-tftp_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-{extra}
-""", encoding="utf-8")
+def prov_config(folder: Path, extra: str = "", host: str = "127.0.0.1") -> Path:
+    """An initialised test config with provisioning on (``host``, OS-chosen ports), the web
+    off, SIP's address 127.0.0.1:5060 (what phones are told), plus ``[provisioning]`` keys."""
+    path = write_config(folder, extra, web=False, provisioning=True, host=host,
+                        sip_listen="127.0.0.1:5060")
     appliance(path, "init")
     return path
 

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import RunningDaemon, appliance, appliance_json, write_config
+from tests.integration.conftest import (
+    RunningDaemon,
+    appliance,
+    appliance_json,
+    start_daemon,
+    write_config,
+)
 from tests.integration.netns import APPLIANCE_IP, PHONE_IP, NetnsPair, netns_pair
 from tests.integration.test_discovery_snmp import SNMPD_CONF
 
@@ -21,20 +27,6 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "discovery"
 HERE = Path(__file__).resolve().parent
 YEALINK_MAC = "001565123456"
 GRANDSTREAM_MAC = "000b82865e6a"
-
-
-def start_in_namespace(pair: NetnsPair, config: Path) -> RunningDaemon:
-    """``appliance run`` inside the appliance namespace, waited for (bounded)."""
-    log_path = config.parent / "daemon.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            pair.cmd(pair.appliance, sys.executable, "-m", "appliance", "run", "--config",
-                     str(config)), stdout=log, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "NOTIFY_SOCKET": ""})
-    daemon = RunningDaemon(process, config, log_path)
-    daemon.wait_for_log("appliance ready", timeout=30)
-    daemon.ports = json.loads((config.parent / "data" / "run" / "ports.json").read_text())
-    return daemon
 
 
 @pytest.fixture
@@ -50,7 +42,7 @@ def lan(tmp_path: Path) -> Iterator[tuple[NetnsPair, RunningDaemon]]:
             pair.cmd(pair.phone, str(snmpd), "-f", "-Lo", "-C", "-c", str(conf), "-p",
                      str(tmp_path / "snmpd.pid")), stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env={"MIBS": "", "PATH": "/usr/sbin:/usr/bin:/bin"})
-        config = write_config(tmp_path, extra=f"""
+        config = write_config(tmp_path, provisioning=True, host=APPLIANCE_IP, extra=f"""
 [discovery]
 pnp = true
 snmp = true
@@ -61,13 +53,9 @@ snmp_communities = ["officephones"]
 snmp_interval = 60
 neighbors_interval = 1
 """)
-        text = config.read_text().replace("[provisioning]\nenabled = false",
-                                          "[provisioning]\nenabled = true")
-        text = text.replace('tftp_listen = "127.0.0.1:0"', f'tftp_listen = "{APPLIANCE_IP}:0"')
-        text = text.replace('http_listen = "127.0.0.1:0"', f'http_listen = "{APPLIANCE_IP}:8080"')
-        config.write_text(text)
         appliance(config, "init")
-        daemon = start_in_namespace(pair, config)
+        daemon = start_daemon(config, env={**os.environ, "NOTIFY_SOCKET": ""},
+                              wrap=pair.cmd(pair.appliance))
         try:
             yield pair, daemon
         finally:
@@ -101,7 +89,7 @@ def test_pnp_snmp_and_neighbors_make_one_phone(lan: tuple[NetnsPair, RunningDaem
     pair, daemon = lan
     answer = phone_says(pair, "subscribe_yealink.txt", YEALINK_MAC, 5062)
     assert answer["ok"] == "SIP/2.0 200 OK" and answer["ok_expires"] == "0"
-    assert answer["notify_body"] == f"http://{APPLIANCE_IP}:8080/"
+    assert answer["notify_body"] == f"http://{daemon.ports['http']}/"
     assert answer["notify_event"] == "ua-profile"
     assert answer["notify_state"] == "terminated;reason=timeout"
     assert answer["notify_type"] == "application/url"
@@ -129,7 +117,7 @@ def test_grandstream_pnp_and_junk_is_ignored(lan: tuple[NetnsPair, RunningDaemon
     assert junk.returncode == 0, junk.stderr
     answer = phone_says(pair, "subscribe_grandstream.txt", GRANDSTREAM_MAC, 5064)
     assert answer["ok"] == "SIP/2.0 200 OK"
-    assert answer["notify_body"] == f"http://{APPLIANCE_IP}:8080/"
+    assert answer["notify_body"] == f"http://{daemon.ports['http']}/"
     phone = wait_for_phone(daemon.config, GRANDSTREAM_MAC, {"pnp"})
     assert (phone["vendor"], phone["model"], phone["firmware"]) == (
         "grandstream", "GXP2170", "1.0.11.85")
