@@ -8,8 +8,8 @@ import pytest
 
 from appliance.config import load
 from appliance.discovery import identify, pnp
-from appliance.lan import neighbors, oui
 from appliance.errors import ConfigError
+from appliance.lan import neighbors, oui
 from appliance.sip.message import Request, Response, parse
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "discovery"

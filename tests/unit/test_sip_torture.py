@@ -314,7 +314,7 @@ def test_torture_message(name: str) -> None:
     if expected == ACCEPT:
         message = parse(data)
         assert parse(message.to_bytes()) == message
-        FACTS.get(name, lambda m: None)(message)
+        FACTS[name](message)
         return
     with pytest.raises(SipParseError, match=expected):
         parse(data)
