@@ -35,7 +35,7 @@ def main() -> None:
             time.sleep(1)
             started = time.monotonic()
             sweep = pair.run(pair.appliance, sys.executable, "-c", SWEEP, "192.0.2.0/24",
-                             timeout=120)
+                             "v2c", timeout=120)
             elapsed = time.monotonic() - started
             found = json.loads(sweep.stdout or "[]")
             print(f"snmp sweep of a /24, 2 communities: {elapsed:.2f} s (process start "

@@ -1,4 +1,5 @@
-"""SNMP sweep of a /24 inside a namespace pair: net-snmp's snmpd plays a Yealink phone."""
+"""SNMP sweep of a /24 inside a namespace pair: net-snmp's snmpd plays a Yealink phone,
+asked with v2c communities (a wrong one first) and with an SNMPv3 user (SHA + AES)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,19 @@ sysLocation lab
 sysContact it
 override .1.3.6.1.2.1.47.1.1.1.1.13.1 octet_str "SIP-T46U"
 override .1.3.6.1.2.1.47.1.1.1.1.10.1 octet_str "108.86.0.90"
+createUser phones SHA "phones-auth-1" AES "phones-priv-1"
+rouser phones priv
 """
 
 SWEEP = textwrap.dedent("""
     import asyncio, json, sys
+    from appliance.config import SnmpV3User
     from appliance.discovery.snmp import Sweeper, credentials
     async def main():
-        sweeper = Sweeper(credentials(["wrong", "officephones"], []), timeout=0.5, retries=1)
+        v3 = [SnmpV3User("phones", "phones-auth-1", "sha", "phones-priv-1", "aes")]
+        auth = credentials(["wrong", "officephones"], []) if sys.argv[2] == "v2c" else (
+            credentials([], v3))
+        sweeper = Sweeper(auth, timeout=0.5, retries=1)
         found = await sweeper.sweep([sys.argv[1]])
         print(json.dumps([{"ip": a.ip, "vendor": a.identity.vendor, "model": a.identity.model,
                            "firmware": a.identity.firmware, "mac": a.mac} for a in found]))
@@ -47,7 +54,9 @@ def snmpd_binary() -> str:
     return path
 
 
-def test_sweep_finds_the_yealink_like_agent(snmpd_binary: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+def test_sweep_finds_the_yealink_like_agent(snmpd_binary: str, tmp_path: Path,
+                                            version: str) -> None:
     conf = tmp_path / "snmpd.conf"
     conf.write_text(SNMPD_CONF.format(ip=PHONE_IP))
     with netns_pair() as pair:
@@ -65,7 +74,7 @@ def test_sweep_finds_the_yealink_like_agent(snmpd_binary: str, tmp_path: Path) -
                 time.sleep(0.1)
             started = time.monotonic()
             result = pair.run(pair.appliance, sys.executable, "-c", SWEEP, "192.0.2.0/24",
-                              timeout=120)
+                              version, timeout=120)
             elapsed = time.monotonic() - started
         finally:
             agent.terminate()
