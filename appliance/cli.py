@@ -334,9 +334,19 @@ PHONE_COLUMNS = ("mac", "state", "extension", "vendor", "model", "firmware", "ip
 @config_option
 @json_option
 def phone_list(state: str | None, config_path: str | None, as_json: bool) -> None:
-    """List the phone inventory."""
-    rows = [p.to_dict() for p in _directory(config_path).list_phones(state)]
-    _emit(rows, as_json, PHONE_COLUMNS)
+    """List the phone inventory, with each phone's last provisioning fetch."""
+    rows = []
+    for found in _directory(config_path).list_phones(state, with_sightings=True):
+        fetches = [s for s in found.sightings if s.method in ("tftp", "http") and s.detail]
+        last = max(fetches, key=lambda s: s.last_seen, default=None)
+        row = {k: v for k, v in found.to_dict().items() if k != "sightings"}
+        row["last_fetch"] = None if last is None else {
+            "method": last.method, "file": (last.detail or "").partition(" ")[2],
+            "at": last.last_seen.isoformat()}
+        if not as_json and last is not None:
+            row["last_fetch"] = f"{last.detail} {last.last_seen.isoformat(timespec='seconds')}"
+        rows.append(row)
+    _emit(rows, as_json, (*PHONE_COLUMNS, "last_fetch"))
 
 
 @phone.command("show")

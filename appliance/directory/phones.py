@@ -92,13 +92,21 @@ class PhonesMixin(DirectoryBase):
         with self.store.read() as conn:
             return self._phone(conn, rules.mac_address(mac))
 
-    def list_phones(self, state: str | None = None) -> list[Phone]:
-        """The inventory by MAC, optionally in one state."""
+    def list_phones(self, state: str | None = None, with_sightings: bool = False) -> list[Phone]:
+        """The inventory by MAC, optionally in one state, optionally with its sightings."""
         query = select(phones).order_by(phones.c.mac)
         if state is not None:
             query = query.where(phones.c.state == rules.choice(state, rules.PHONE_STATES, "state"))
         with self.store.read() as conn:
-            return [Phone(**row._asdict()) for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+            seen: dict[str, list[Sighting]] = {}
+            if with_sightings and rows:
+                for s in conn.execute(select(phone_sightings).order_by(
+                        phone_sightings.c.first_seen, phone_sightings.c.method)):
+                    seen.setdefault(s.mac, []).append(Sighting(
+                        **{k: v for k, v in s._asdict().items() if k != "mac"}))
+            return [Phone(**row._asdict(), sightings=tuple(seen.get(row.mac, ())))
+                    for row in rows]
 
     def assign_phone(self, mac: str, number: str) -> Phone:
         """Give a phone (known, or added now by MAC) the account of an extension."""

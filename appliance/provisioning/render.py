@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -23,6 +24,14 @@ UNASSIGNED = "Unassigned"
 def _cfg_value(value: object) -> str:
     """One cfg value on one line: CR, LF and NUL removed."""
     return str(value).replace("\r", "").replace("\n", "").replace("\x00", "")
+
+
+def with_credentials(base: str, user: str, password: str) -> str:
+    """``base`` (``http://host[:port]``) with ``user:password@`` before the host; "" if no user."""
+    scheme, sep, rest = base.partition("://")
+    if not (user and password and sep):
+        return ""
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
 
 
 def _autoescape(name: str | None) -> bool:
@@ -79,14 +88,16 @@ class Renderer:
                 model: str | None, account: Account, prov: Mapping[str, str],
                 admin_password: str = "", firmware: Mapping[str, str] | None = None
                 ) -> dict[str, Any]:
-        """Every value a template may use, vendor extras included."""
+        """Every value a template may use, vendor extras and ``prov.auth_base`` included."""
+        full = {"base": "", "http_base": "", "path": "", "user": "", "password": "", **prov}
+        full["auth_base"] = with_credentials(full["http_base"], full["user"], full["password"])
         ctx: dict[str, Any] = {
             "mac": mac or "", "MAC": (mac or "").upper(), "model": model or "",
             "vendor_label": vendor.label, "account": account,
             "sip": {"host": site.sip_host, "port": site.sip_port,
                     "transport": site.sip_transport,
                     "server": f"{site.sip_host}:{site.sip_port}"},
-            "prov": {"base": "", "http_base": "", "user": "", "password": "", **prov},
+            "prov": full,
             "ntp": site.ntp, "tz": site.tz(now),
             "lang": vendor.languages.get(site.language, site.language),
             "admin_password": admin_password, "firmware": firmware,

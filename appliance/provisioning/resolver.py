@@ -238,7 +238,7 @@ class Resolver:
         reported = (same.firmware if same else None) or (view.firmware if view else None)
         active = view is not None and view.active
         account = Account.off()
-        prov = {"base": self.urls.base(peer.via), "http_base": self.urls.http}
+        prov = {"base": self.urls.base(peer.via), "http_base": self.urls.http, "path": path}
         admin = ""
         if active and view is not None:
             label = view.extension_name or view.extension or ""
@@ -247,8 +247,8 @@ class Resolver:
                               view.sip_password or "")
             admin = self.admin_password
             if self.http_auth and vendor.http_auth:
-                prov = {"base": self.urls.http, "http_base": self.urls.http, "user": mac,
-                        "password": self.device_password(mac)}
+                prov = {"base": self.urls.http, "http_base": self.urls.http, "path": path,
+                        "user": mac, "password": self.device_password(mac)}
         ctx = self.renderer.context(
             vendor, self.site, self.clock(), mac=mac, model=model, account=account, prov=prov,
             admin_password=admin, firmware=self._firmware_link(vendor.name, model, reported))

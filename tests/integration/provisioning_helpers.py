@@ -11,6 +11,7 @@ import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from tests.integration.conftest import appliance, appliance_json, write_config
 
@@ -131,6 +132,36 @@ def account_of(vendor: str, data: bytes) -> dict[str, str]:
         return root.findtext(f"sip/line/{tag}") or ""
     return {"enabled": f("EnableReg"), "user": f("PhoneNumber"), "auth": f("RegisterUser"),
             "password": f("RegisterPswd"), "label": f("SipName"), "server": f("RegisterAddr")}
+
+
+def http_credentials(vendor: str, data: bytes) -> tuple[str, str, str]:
+    """``(user, password, url)`` a per-MAC file hands its phone for the provisioning server,
+    read from that vendor's own keys; ``url`` is the credentialed URL where the vendor puts
+    them in one (Cisco ``Profile_Rule``, Snom ``setting_server`` or listed file), else ``""``."""
+    if vendor == "yealink":
+        v = parse_cfg(data)
+        return (v["static.auto_provision.server.username"],
+                v["static.auto_provision.server.password"], "")
+    root = ET.fromstring(data)
+    if vendor == "polycom":
+        device = root.find("device")
+        assert device is not None
+        return device.attrib["device.prov.user"], device.attrib["device.prov.password"], ""
+    if vendor == "grandstream":
+        return root.findtext("config/P1360") or "", root.findtext("config/P1361") or "", ""
+    if vendor == "fanvil":
+        return (root.findtext("ap/DefaultUsername") or "",
+                root.findtext("ap/DefaultPassword") or "", "")
+    if vendor == "cisco":
+        url = root.findtext("Profile_Rule")
+    elif root.tag == "setting-files":  # Snom's list of files: their URLs carry them
+        url = root.find("file").attrib["url"]  # type: ignore[union-attr]
+    else:
+        url = root.findtext("phone-settings/setting_server")
+    assert url, vendor
+    parts = urlsplit(url)
+    assert parts.scheme == "http" and parts.username and parts.password, url
+    return unquote(parts.username), unquote(parts.password), url
 
 
 def wait_for_phone(config: Path, mac: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from tests.integration.conftest import RunningDaemon, appliance, start_daemon
 from tests.integration.provisioning_helpers import (
     USER_AGENTS,
     account_of,
+    http_credentials,
     http_get,
     parse_cfg,
     port_of,
@@ -95,15 +96,15 @@ def test_every_vendor_unknown_then_assigned_then_dismissed(
                            "auth": ext["sip_username"], "password": ext["sip_password"],
                            "label": ext["name"], "server": "127.0.0.1"}, vendor
         status, body, headers = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"])
-        if vendor in ("yealink", "polycom"):  # enrolled by the fetch above: digest from now on
-            assert status == 401 and "Digest" in headers, vendor
-            user, password = _http_credentials(vendor, data)
-            assert user == mac
-            status, body, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
-                                       digest=(user, password))
-            bad, _, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
-                                 digest=(user, "x" * 24))
-            assert bad == 401
+        # enrolled by the fetch above: digest from now on (every vendor family)
+        assert status == 401 and "Digest" in headers, vendor
+        user, password, _url = http_credentials(vendor, data)
+        assert user == mac
+        status, body, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
+                                   digest=(user, password))
+        bad, _, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
+                             digest=(user, "x" * 24))
+        assert bad == 401
         assert status == 200, vendor
         assert account_of(vendor, body)["password"] == ext["sip_password"]
     _drain(phone_socket)
@@ -133,18 +134,6 @@ def test_every_vendor_unknown_then_assigned_then_dismissed(
         PHONES["snom"][1])
     assert b"Event: check-sync" in _receive_notify(phone_socket, PHONES["snom"][1],
                                                    extensions["snom"]["number"])
-
-
-def _http_credentials(vendor: str, data: bytes) -> tuple[str, str]:
-    if vendor == "yealink":
-        v = parse_cfg(data)
-        return (v["static.auto_provision.server.username"],
-                v["static.auto_provision.server.password"])
-    import xml.etree.ElementTree as ET
-
-    device = ET.fromstring(data).find("device")
-    assert device is not None
-    return device.attrib["device.prov.user"], device.attrib["device.prov.password"]
 
 
 def _drain(sock: socket.socket) -> None:

@@ -48,6 +48,7 @@ VENDOR = Vendor(
     folders=("Cisco",),
     parse_user_agent=parse_user_agent,
     extras=extras,
+    http_auth=True,
     notify_event="resync",
     languages={"en": "English", "fr": "French", "de": "German", "es": "Spanish",
                "it": "Italian", "nl": "Dutch", "pt": "Portuguese"},

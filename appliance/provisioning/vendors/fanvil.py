@@ -40,6 +40,7 @@ VENDOR = Vendor(
     folders=("Fanvil",),
     parse_user_agent=parse_user_agent,
     extras=extras,
+    http_auth=True,
     languages={"en": "en", "fr": "fr", "de": "de", "es": "es", "it": "it", "nl": "nl",
                "pt": "pt"},
 )

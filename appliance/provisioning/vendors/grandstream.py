@@ -47,6 +47,7 @@ VENDOR = Vendor(
     folders=("Grandstream",),
     parse_user_agent=parse_user_agent,
     extras=extras,
+    http_auth=True,
     languages={"en": "en", "fr": "fr", "de": "de", "es": "es", "it": "it", "nl": "nl",
                "pt": "pt"},
 )

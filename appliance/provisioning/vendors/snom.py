@@ -38,6 +38,7 @@ VENDOR = Vendor(
     ouis=oui.prefixes("snom"),
     parse_user_agent=parse_user_agent,
     extras=extras,
+    http_auth=True,
     languages={"en": "English", "fr": "Francais", "de": "Deutsch", "es": "Espanol",
                "it": "Italiano", "nl": "Nederlands", "pt": "Portugues"},
 )
