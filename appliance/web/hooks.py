@@ -4,7 +4,7 @@ nothing yet, never a made-up value.
 - registration state: the SIP routing core (routing/registrar.py) persists its bindings in the
   store; ``registrations`` reads them once that table exists. Until then it returns None and the
   pages say "not reported".
-- firmware images: provisioning lists them from ``firmware-profiles/``; until then None.
+- firmware images: provisioning keeps them in the store (``appliance firmware add``).
 - the addresses the daemon bound come from ``<data>/run/ports.json``, written by the daemon.
 """
 
@@ -29,9 +29,12 @@ def registrations(store: Store) -> dict[str, str] | None:
     return None  # the registrar's table is not defined yet: wire it here when it lands
 
 
-def firmware_images(config: Config) -> list[str] | None:
-    """Firmware image files provisioning serves, or None while provisioning reports none."""
-    return None
+def firmware_images(config: Config, store: Store) -> list[str]:
+    """The firmware images provisioning serves, as ``vendor model version (size)``."""
+    from appliance.provisioning.firmware import Firmware
+
+    return [f"{i.vendor} {i.model} {i.version} ({i.size:,} bytes)"
+            for i in Firmware(store, config.paths.data, profiles={}).images()]
 
 
 def bound_addresses(config: Config) -> dict[str, str]:

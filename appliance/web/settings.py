@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from appliance.web import hooks
-from appliance.web.common import config, page
+from appliance.web.common import config, page, store
 
 bp = Blueprint("settings", __name__)
 
@@ -17,4 +17,4 @@ def index() -> str:
     cfg = config()
     seen_as = request.host.rsplit(":", 1)[0].strip("[]") if request.host else "127.0.0.1"
     return page("settings.html", cfg=cfg, urls=hooks.provisioning_urls(cfg, seen_as),
-                firmware=hooks.firmware_images(cfg), bound=hooks.bound_addresses(cfg))
+                firmware=hooks.firmware_images(cfg, store()), bound=hooks.bound_addresses(cfg))

@@ -205,3 +205,19 @@ def test_unknown_pages_are_404_after_sign_in(client: FlaskClient) -> None:
     assert client.get("/nowhere").status_code == 404
     assert client.get("/employees/999").status_code == 404
     assert client.get("/extensions/9999").status_code == 404
+
+
+def test_settings_lists_stored_firmware_images(client: FlaskClient, app: Flask,
+                                               tmp_path: object) -> None:
+    from pathlib import Path
+
+    from appliance.directory import utcnow
+    from appliance.provisioning.firmware import Firmware
+
+    image = Path(str(tmp_path)) / "t46u.rom"
+    image.write_bytes(b"\x00" * 2048)
+    config = app.config["APPLIANCE"]
+    Firmware(app.extensions["appliance.store"], config.paths.data, profiles={}).add(
+        image, "yealink", "SIP-T46U", "108.86.0.95", "test", utcnow())
+    html = text(client.get("/settings"))
+    assert "yealink SIP-T46U 108.86.0.95 (2,048 bytes)" in html
