@@ -51,7 +51,7 @@ class PhonesMixin(DirectoryBase):
         """Merge one sighting into the phone of that MAC, creating it as ``discovered``."""
         clean = rules.mac_address(mac)
         how = rules.choice(method, METHODS, "method")
-        known = {"ip": _ip(ip), "vendor": _short(vendor, 40, "vendor"),
+        known = {"ip": _ip(ip), "vendor": rules.vendor_name(_short(vendor, 40, "vendor")),
                  "model": _short(model, 60, "model"), "firmware": _short(firmware, 60, "firmware")}
         note = _short(detail, 500, "detail")
         for attempt in range(2):

@@ -109,6 +109,19 @@ def permits(level: str, needed: str) -> bool:
     return PERMISSIONS.index(level) >= PERMISSIONS.index(needed)
 
 
+VENDOR_FAMILIES = {v.lower(): v for v in
+                   ("Yealink", "Polycom", "Cisco", "Grandstream", "Snom", "Fanvil")}
+
+
+def vendor_name(value: str | None) -> str | None:
+    """A vendor as stored: a known family in its own spelling (``yealink`` -> ``Yealink``),
+    any other name trimmed as given; empty means unknown."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    return VENDOR_FAMILIES.get(text.lower(), text)
+
+
 def mac_address(value: str) -> str:
     """A MAC normalised to 12 lower-case hex digits; ':', '-', '.' separators accepted."""
     text = re.sub(r"[:\-.]", "", value.strip().lower()) if isinstance(value, str) else ""

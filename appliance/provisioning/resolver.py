@@ -151,8 +151,8 @@ class Resolver:
             log.warning("provisioning: %s banned after repeated misses (last: %s)", peer.ip, why)
 
     def _known_vendor(self, mac: str) -> str | None:
-        view = self.lookup(mac)
-        return view.vendor if view is not None else None
+        view = self.lookup(mac)  # the inventory spells families "Yealink"; routes "yealink"
+        return view.vendor.lower() if view is not None and view.vendor else None
 
     def _resolve(self, path: str, peer: Peer, now: float) -> Result:
         if path.startswith("firmware/"):

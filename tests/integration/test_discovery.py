@@ -100,7 +100,7 @@ def test_pnp_snmp_and_neighbors_make_one_phone(lan: tuple[NetnsPair, RunningDaem
     assert fetch.returncode == 0 and int(fetch.stdout) > 0, fetch.stderr
     phone = wait_for_phone(daemon.config, YEALINK_MAC, {"pnp", "snmp", "neighbors", "tftp"})
     assert (phone["vendor"], phone["model"], phone["firmware"]) == (
-        "yealink", "SIP-T46U", "108.86.0.90")
+        "Yealink", "SIP-T46U", "108.86.0.90")
     assert phone["ip"] == PHONE_IP and phone["state"] == "discovered"
     macs = [p["mac"] for p in appliance_json(daemon.config, "phone", "list")]
     assert macs.count(YEALINK_MAC) == 1
@@ -120,5 +120,5 @@ def test_grandstream_pnp_and_junk_is_ignored(lan: tuple[NetnsPair, RunningDaemon
     assert answer["notify_body"] == f"http://{daemon.ports['http']}/"
     phone = wait_for_phone(daemon.config, GRANDSTREAM_MAC, {"pnp"})
     assert (phone["vendor"], phone["model"], phone["firmware"]) == (
-        "grandstream", "GXP2170", "1.0.11.85")
+        "Grandstream", "GXP2170", "1.0.11.85")
     assert daemon.process.poll() is None

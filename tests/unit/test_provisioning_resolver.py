@@ -88,3 +88,14 @@ def test_boot_misses_never_count(resolver: Resolver) -> None:
         for name in (f"{MAC}.boot", "y000000000000.boot", f"{MAC}-contact.xml"):
             assert resolver.resolve(name, tftp()) is None
     assert isinstance(resolver.resolve(f"{MAC}.cfg", tftp()), File)
+
+
+def test_the_inventory_tells_the_vendor_when_nothing_else_does(resolver: Resolver,
+                                                               directory: Directory) -> None:
+    # {mac}.cfg is both a Yealink and a Fanvil name; this MAC's OUI is nobody's, no UA is sent:
+    # what discovery recorded decides (stored as "Fanvil", the route is named "fanvil").
+    mac = "525400aabbcc"
+    directory.record_sighting(mac, "snmp", ip="192.0.2.30", vendor="fanvil", model="X4")
+    result = resolver.resolve(f"/{mac}.cfg", tftp("192.0.2.30"))
+    assert isinstance(result, File)
+    assert b"<sysConf" in result.data

@@ -104,3 +104,10 @@ def test_person_names_rejected(bad: str) -> None:
     with pytest.raises(ValidationError, match="name"):
         rules.person_name(bad)
     assert rules.person_name("  Nguyễn   Văn  An ") == "Nguyễn Văn An"
+
+
+def test_vendor_names_are_one_spelling_per_family() -> None:
+    assert rules.vendor_name("yealink") == rules.vendor_name("YEALINK") == "Yealink"
+    assert rules.vendor_name(" grandstream ") == "Grandstream"
+    assert rules.vendor_name("Acme Phones") == "Acme Phones"
+    assert rules.vendor_name("") is None and rules.vendor_name(None) is None
