@@ -50,7 +50,7 @@ interfaces = ["{pair.appliance_dev}"]
         appliance(config, "init")
         daemon = start_daemon(config, wrap=pair.cmd(pair.appliance))
         try:
-            run = pair.run(pair.phone, sys.executable, str(ROOT / "bench" / "pnp_phones.py"),
+            run = pair.run(pair.phone, sys.executable, str(ROOT / "bench" / "_pnp_phones.py"),
                            str(ROOT / "tests" / "data" / "discovery" / "subscribe_yealink.txt"),
                            PHONE_IP, str(SUBSCRIBES), timeout=SUBSCRIBES * 3)
         finally:
