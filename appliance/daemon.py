@@ -14,6 +14,7 @@ from pathlib import Path
 from appliance import systemd
 from appliance.config import Config, Listen
 from appliance.directory import access
+from appliance.errors import ApplianceError
 from appliance.events import Event, EventBus, OutboxTail
 from appliance.service import PARTS, Service, ServiceContext, enabled
 from appliance.store import Store, current_revision, open_store, upgrade
@@ -123,7 +124,10 @@ class Daemon:
             if service is None:
                 log.info("%s: enabled in the config, not part of this build yet", part)
                 continue
-            self.bound.update(await service.start())
+            try:
+                self.bound.update(await service.start())
+            except OSError as exc:  # a port taken, an address not on this host...
+                raise ApplianceError(f"{part}: cannot start: {exc.strerror or exc}") from exc
             self.started.append(service)
             self.ctx.services[part] = service
 

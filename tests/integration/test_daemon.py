@@ -93,3 +93,18 @@ def test_run_migrates_a_fresh_store_on_start(tmp_path: Path) -> None:
         assert appliance_json(path, "status")["revision"] == head_revision()
     finally:
         running.stop()
+
+
+def test_a_taken_port_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write_config(tmp_path)
+        path.write_text(path.read_text().replace('listen = "127.0.0.1:0"\n[sip]',
+                                                 f'listen = "127.0.0.1:{port}"\n[sip]'))
+        result = appliance(path, "run", check=False)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: web: cannot start:") and "in use" in last
+    assert "Traceback" not in result.stderr
