@@ -132,10 +132,12 @@ def run(config_path: str | None) -> None:
 @json_option
 def status(config_path: str | None, as_json: bool) -> None:
     """Store revision, directory counts, and whether the daemon runs (and where)."""
+    from appliance.routing.bindings import cli_view
     from appliance.status import collect
 
     cfg = _config(config_path)
-    _emit(collect(cfg, _store(cfg)), as_json)
+    store = _store(cfg)
+    _emit({**collect(cfg, store), **cli_view(store, None, as_json, "registrations")}, as_json)
 
 
 # -- employees -------------------------------------------------------------------------------
@@ -274,10 +276,13 @@ def ext_list(config_path: str | None, as_json: bool) -> None:
 @json_option
 def ext_show(number: str, config_path: str | None, as_json: bool) -> None:
     """Show an extension with its SIP credentials (for a softphone)."""
+    from appliance.routing.bindings import cli_view
+
     directory = _directory(config_path)
     found = directory.get_extension(number)
     directory.log_credentials_shown(found.number)
-    _emit(found.to_dict(with_secret=True), as_json)
+    _emit({**found.to_dict(with_secret=True),
+           **cli_view(directory.store, found.number, as_json, "contacts")}, as_json)
 
 
 @ext.command("passwd")

@@ -92,6 +92,8 @@ class SipConfig:
     default_expires: int = 3600
     nonce_lifetime: float = 300.0
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    # User-Agents (lower-case substrings) that fail on any SHA-256 challenge: MD5 alone.
+    md5_only_agents: tuple[str, ...] = ("baresip v0.", "baresip v1.", "sipp")
     ban_failures: int = 5  # failed authentications per source within ban_window; 0: off
     ban_window: float = 60.0
     ban_seconds: float = 900.0
@@ -335,6 +337,8 @@ def _sip(s: _Section, base: Path) -> SipConfig:
         nonce_lifetime=s.number("nonce_lifetime", d.nonce_lifetime, 5.0, 86_400.0),
         digest_algorithms=(s.strings("digest_algorithms") if "digest_algorithms" in s.values
                            else d.digest_algorithms),
+        md5_only_agents=tuple(a.lower() for a in s.strings("md5_only_agents"))
+        if "md5_only_agents" in s.values else d.md5_only_agents,
         ban_failures=count("ban_failures", d.ban_failures, 0, 1000),
         ban_window=s.number("ban_window", d.ban_window, 1.0, 86_400.0),
         ban_seconds=s.number("ban_seconds", d.ban_seconds, 1.0, 604_800.0),

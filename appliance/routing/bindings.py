@@ -1,0 +1,66 @@
+"""Registrar bindings in the store: load them all, apply changes, and report them (CLI)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, select
+
+from appliance.routing.registrar import Binding, Change
+from appliance.sip.transaction import Peer
+from appliance.store import Store
+from appliance.store.sip_tables import sip_bindings
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def load_all(store: Store) -> list[Binding]:
+    """Every persisted binding, expired or not."""
+    with store.read() as conn:
+        rows = conn.execute(select(sip_bindings)).all()
+    return [Binding(r.aor, r.contact, r.params, r.expires_at.timestamp(), r.call_id, r.cseq,
+                    Peer(r.transport, r.host, r.port), r.user_agent, r.kind,
+                    r.registered_at.timestamp()) for r in rows]
+
+
+def apply(store: Store, changes: list[Change]) -> None:
+    """Write a batch of changes in one transaction (the registrar's group commit)."""
+    if not changes:
+        return
+    with store.write() as conn:
+        for change in changes:
+            b = change.binding
+            conn.execute(delete(sip_bindings).where(and_(sip_bindings.c.aor == b.aor,
+                                                         sip_bindings.c.contact == b.contact)))
+            if not change.delete:
+                conn.execute(sip_bindings.insert().values(
+                    aor=b.aor, contact=b.contact, params=b.params, expires_at=_at(b.expires_at),
+                    call_id=b.call_id[:255], cseq=b.cseq, transport=b.source.transport,
+                    host=b.source.host, port=b.source.port, user_agent=b.user_agent,
+                    kind=b.kind, registered_at=_at(b.registered_at)))
+
+
+def report(store: Store, aor: str | None = None) -> list[dict[str, Any]]:
+    """The live registrations (of one extension, or all) for ``appliance status`` and
+    ``appliance ext show``: extension, contact, source, user agent, kind, expiry."""
+    now = datetime.now(UTC)
+    query = select(sip_bindings).where(sip_bindings.c.expires_at > now)
+    if aor is not None:
+        query = query.where(sip_bindings.c.aor == aor)
+    with store.read() as conn:
+        rows = conn.execute(query.order_by(sip_bindings.c.aor, sip_bindings.c.contact)).all()
+    return [{"extension": r.aor, "contact": r.contact, "via": f"{r.transport}:{r.host}:{r.port}",
+             "user_agent": r.user_agent, "kind": r.kind,
+             "expires_in": int((r.expires_at - now).total_seconds())} for r in rows]
+
+
+def cli_view(store: Store, aor: str | None, as_json: bool, key: str) -> dict[str, Any]:
+    """``{key: registrations}`` for the CLI: dicts for --json, one line each for text."""
+    rows = report(store, aor)
+    if as_json:
+        return {key: rows}
+    return {key: [f"{r['extension']} {r['contact']} ({r['kind']}, {r['via']}, "
+                  f"{r['expires_in']} s)" for r in rows]}

@@ -1,0 +1,213 @@
+"""Stateful forwarding (RFC 3261 §16): one server transaction, parallel client branches.
+
+``ProxyCall`` forks a request to its targets, relays provisional responses, sends every 2xx
+upstream at once and cancels the other branches, and otherwise answers with the best final
+response once every branch has finished (§16.7). A CANCEL from the caller cancels each
+branch as soon as that branch has sent a provisional response (§16.10). Timer C (3 min)
+cancels an INVITE branch that rings for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from appliance.sip.message import Request, Response, make_response
+from appliance.sip.transaction import (
+    MAGIC,
+    ClientTransaction,
+    Peer,
+    ServerTransaction,
+    TimerHandle,
+    TransactionLayer,
+)
+
+log = logging.getLogger(__name__)
+
+TIMER_C = 180.0
+# Best-response order within the 4xx class: a busy callee beats an absent one, and so on.
+_PREFERRED = (486, 600, 603, 480, 487, 404, 410, 408)
+
+
+def new_branch(loop_hash: str = "") -> str:
+    """A fresh RFC 3261 branch, carrying the loop-detection hash when given."""
+    return f"{MAGIC}-{loop_hash}-{secrets.token_hex(8)}" if loop_hash else \
+        f"{MAGIC}-{secrets.token_hex(10)}"
+
+
+def rank(status: int) -> tuple[int, int]:
+    """Sort key of a final response: lower is better (§16.7 step 6)."""
+    klass = status // 100
+    order = {6: 0, 2: 0, 3: 1, 4: 2, 5: 3}.get(klass, 4)
+    return (order, _PREFERRED.index(status) if status in _PREFERRED else len(_PREFERRED))
+
+
+def upstream(response: Response) -> Response | None:
+    """The response with our Via removed, to relay; None if no Via would be left."""
+    relayed = response.copy()
+    relayed.headers.remove_first("via")
+    return relayed if "via" in relayed.headers else None
+
+
+def cancel_for(request: Request) -> Request:
+    """The CANCEL of a forwarded request (RFC 3261 §9.1): same top Via, Route and CSeq number."""
+    cancel = Request("CANCEL", request.uri)
+    cancel.headers.add("Via", request.headers.get_all("via")[0], split=False)
+    for name in ("max-forwards", "from", "to", "call-id"):
+        value = request.headers.get(name)
+        if value is not None:
+            cancel.headers.add(name, value, split=False)
+    cancel.headers.add("CSeq", f"{request.cseq.seq} CANCEL")
+    for value in request.headers.get_all("route"):
+        cancel.headers.add("Route", value)
+    return cancel
+
+
+@dataclass
+class Branch:
+    """One forwarded copy of the request."""
+
+    request: Request
+    peer: Peer
+    txn: ClientTransaction | None = None
+    final: int = 0
+    provisional: bool = False
+    cancel_wanted: bool = False
+    cancelled: bool = False
+    timer_c: TimerHandle | None = None
+    reason: str = ""
+
+
+@dataclass
+class ProxyCall:
+    """A request forked to its branches, answered upstream through ``server``."""
+
+    layer: TransactionLayer
+    server: ServerTransaction
+    on_done: Callable[[ProxyCall], None]
+    branches: list[Branch] = field(default_factory=list)
+    best: Response | None = None
+    answered: bool = False  # a final response went upstream
+    cancelled: bool = False
+
+    def fork(self, targets: list[tuple[Request, Peer]]) -> None:
+        """Start one client transaction per target."""
+        for request, peer in targets:
+            self.branches.append(Branch(request, peer))
+        for branch in list(self.branches):
+            branch.txn = self.layer.client(branch.request, branch.peer, _BranchUser(self, branch))
+            if branch.request.method == "INVITE":
+                branch.timer_c = self.layer.timers.call_later(
+                    TIMER_C, lambda b=branch: self._timer_c(b))  # type: ignore[misc]
+
+    def cancel(self, reason: str = "") -> None:
+        """The caller CANCELed, or another branch answered: cancel every pending branch."""
+        self.cancelled = True
+        for branch in self.branches:
+            self._cancel_branch(branch, reason)
+
+    def _cancel_branch(self, branch: Branch, reason: str = "") -> None:
+        if branch.final or branch.cancelled or branch.request.method != "INVITE":
+            return
+        branch.cancel_wanted, branch.reason = True, reason
+        if branch.provisional:
+            branch.cancelled = True
+            cancel = cancel_for(branch.request)
+            if reason:
+                cancel.headers.add("Reason", reason)
+            self.layer.client(cancel, branch.peer, _Ignore())
+
+    def _timer_c(self, branch: Branch) -> None:
+        if branch.final:
+            return
+        if branch.provisional:
+            self._cancel_branch(branch)
+        elif branch.txn is not None:
+            branch.txn.transport_error()
+
+    def response(self, branch: Branch, response: Response) -> None:
+        """A response on ``branch``."""
+        status = response.status
+        if status < 200:
+            branch.provisional = True
+            if branch.cancel_wanted and not branch.cancelled:
+                self._cancel_branch(branch, branch.reason)
+            relayed = upstream(response)
+            if status > 100 and relayed is not None and not self.answered:
+                self.server.respond(relayed)
+            return
+        first_final = not branch.final
+        branch.final = status
+        if branch.timer_c is not None:
+            branch.timer_c.cancel()
+        if status < 300:
+            relayed = upstream(response)
+            if relayed is not None:
+                self.answered = True
+                self.server.respond(relayed)
+            if first_final:
+                for other in self.branches:
+                    self._cancel_branch(
+                        other, 'SIP;cause=200;text="Call completed elsewhere"')
+            self._maybe_done()
+            return
+        if not first_final:
+            return
+        if self.best is None or rank(status) < rank(self.best.status):
+            self.best = response
+        if status >= 600:
+            for other in self.branches:
+                self._cancel_branch(other)
+        self._maybe_done()
+
+    def timeout(self, branch: Branch) -> None:
+        """No answer on ``branch`` (Timer B/F, or a transport failure): it counts as 408."""
+        if branch.final:
+            return
+        branch.final = 408
+        if self.best is None or rank(408) < rank(self.best.status):
+            self.best = make_response(branch.request, 408)
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if not all(b.final for b in self.branches):
+            return
+        if not self.answered:
+            self.answered = True
+            self.server.respond(self._best_upstream())
+        self.on_done(self)
+
+    def _best_upstream(self) -> Response:
+        best = self.best
+        request = self.server.request
+        if best is None:
+            return make_response(request, 408)
+        relayed = upstream(best) if best.headers.get_all("via")[1:] else None
+        if relayed is None or best.status == 503:  # §16.7 step 6: a 503 becomes 500
+            return make_response(request, 500 if best.status == 503 else best.status)
+        return relayed
+
+
+class _BranchUser:
+    """Adapts one branch's client transaction to its ProxyCall."""
+
+    def __init__(self, call: ProxyCall, branch: Branch) -> None:
+        self.call, self.branch = call, branch
+
+    def on_response(self, txn: ClientTransaction, response: Response) -> None:
+        self.call.response(self.branch, response)
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        self.call.timeout(self.branch)
+
+
+class _Ignore:
+    """The client user of a CANCEL: its answer changes nothing."""
+
+    def on_response(self, txn: ClientTransaction, response: Response) -> None:
+        return None
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        return None

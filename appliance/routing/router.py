@@ -1,0 +1,409 @@
+"""The routing policy on top of the transaction layer: registrar, dial plan and proxy.
+
+``Router`` is the transaction user. REGISTER goes to the registrar (401 digest challenge);
+OPTIONS to the box is answered; an out-of-dialog INVITE or MESSAGE is authenticated (407),
+checked against the dial plan and the caller's permission, and forked to the callee's
+contacts that its receive method allows, with Record-Route so in-dialog requests (ACK, BYE,
+re-INVITE) come back through the box. Everything it sends goes through the transaction
+layer or, for ACKs and stateless answers, through ``send``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from appliance.directory import Extension
+from appliance.errors import SipParseError
+from appliance.routing import dialplan
+from appliance.routing.guard import Guard
+from appliance.routing.proxy import ProxyCall, new_branch
+from appliance.routing.registrar import Binding, Change, Registrar
+from appliance.sip.auth import AuthResult, DigestAuth
+from appliance.sip.message import Request, Response, SipUri, make_response, parse_uri
+from appliance.sip.transaction import (
+    Message,
+    Peer,
+    ServerTransaction,
+    TransactionLayer,
+    response_peer,
+    top_via,
+)
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, INFO, UPDATE, PRACK, REFER, NOTIFY"
+KNOWN = frozenset([*ALLOW.replace(",", " ").split(), "SUBSCRIBE", "PUBLISH"])
+# Out-of-dialog requests the box does not route: what each gets.
+OUT_OF_DIALOG = {"OPTIONS": 200, "SUBSCRIBE": 489, "PUBLISH": 489, "BYE": 481, "NOTIFY": 481,
+                 "INFO": 481, "UPDATE": 481, "PRACK": 481}
+ROUTED = frozenset({"INVITE", "MESSAGE"})  # out-of-dialog requests forwarded to extensions
+RECEIVE_KINDS = {"desk": {"desk"}, "app": {"app"}, "both": {"desk", "app"}, "mobile": set()}
+
+
+class Locals(Protocol):
+    """The box's own addresses, as the transport bound them."""
+
+    def sent_by(self, transport: str, toward: str) -> tuple[str, int]:
+        """Our host and port on ``transport`` as seen from host ``toward``."""
+
+    def is_ours(self, uri: SipUri) -> bool:
+        """Whether ``uri`` names this box (a Route or Request-URI to consume)."""
+
+    def has(self, transport: str) -> bool:
+        """Whether we listen on ``transport``."""
+
+
+class Extensions(Protocol):
+    """The directory as the router needs it (a cache kept fresh by events)."""
+
+    def get(self, number: str) -> Extension | None:
+        """The extension, or None."""
+
+    def by_name(self, name: str) -> Extension | None:
+        """The extension with that memorable name, or None."""
+
+
+Persist = Callable[[list[Change], Callable[[], None]], None]
+
+
+def loop_hash(request: Request) -> str:
+    """RFC 3261 §16.6 step 8, simplified: the same request coming back is a loop."""
+    text = f"{request.uri}|{request.from_.tag}|{request.call_id}|{request.cseq.seq}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def uri_peer(uri: SipUri) -> Peer | None:
+    """Where a URI points by itself (IP literals only: the box resolves no names yet)."""
+    transport = (uri.params.get("transport") or ("tls" if uri.scheme == "sips" else "udp"))
+    transport = transport.lower()
+    if transport not in ("udp", "tcp", "tls") or not uri.host:
+        return None
+    host = uri.host
+    if not (host.replace(".", "").isdigit() or ":" in host):
+        return None
+    return Peer(transport, host, uri.port or (5061 if transport == "tls" else 5060))
+
+
+class Router:
+    """The transaction user of the SIP core: registrar, authentication, dial plan, proxy."""
+
+    def __init__(self, *, registrar: Registrar, auth: DigestAuth, guard: Guard,
+                 extensions: Extensions, locals_: Locals, send: Callable[[Message, Peer], None],
+                 persist: Persist, md5_only_agents: tuple[str, ...] = ()) -> None:
+        """Wire the policy pieces; ``layer`` is set once the transaction layer exists."""
+        self.registrar = registrar
+        self.auth = auth
+        self.guard = guard
+        self.extensions = extensions
+        self.locals = locals_
+        self.send = send
+        self.persist = persist
+        self.md5_only_agents = md5_only_agents
+        self.layer: TransactionLayer | None = None
+        self.calls: dict[int, ProxyCall] = {}
+        self.stats = {"registered": 0, "calls": 0, "auth_failed": 0}
+
+    # -- TransactionUser ----------------------------------------------------------------------
+
+    def on_request(self, txn: ServerTransaction, request: Request) -> None:
+        """Route a new request; a header that turns out malformed gets 400, a bug 500."""
+        try:
+            answer = self._route(txn, request)
+        except SipParseError:
+            answer = 400
+        except Exception:
+            # Answer anyway: an unanswered server transaction would never end.
+            log.exception("sip: routing a %s failed", request.method)
+            answer = 500
+        if answer:
+            txn.respond(make_response(request, answer, to_tag=self._tag(request)))
+
+    def on_ack(self, request: Request, peer: Peer) -> None:
+        """An ACK for a 2xx: forwarded statelessly along its Route set."""
+        try:
+            self._pop_own_routes(request)
+            if request.headers.get_all("route") or not self.locals.is_ours(request.uri):
+                self._forward_stateless(request)
+        except SipParseError:
+            return
+
+    def on_stray_response(self, response: Response, peer: Peer) -> None:
+        """Responses matching no transaction are dropped (never sent to a stranger's Via)."""
+        log.debug("stray %d response dropped", response.status)
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _tag(request: Request) -> str:
+        """Our To tag: stable for a request and its retransmissions (raw values, no parse)."""
+        seed = f"{request.headers.get('call-id')}{request.headers.get('from')}"
+        return hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()[:10]
+
+    def _route(self, txn: ServerTransaction, request: Request) -> int:
+        """Handle ``request``; return a status to answer with, or 0 when handled."""
+        method = request.method
+        first = self._cancel(txn, request) if method == "CANCEL" else self._refusal(txn, request)
+        if first is not None:
+            return first
+        popped = self._pop_own_routes(request)
+        status = 0
+        if method == "REGISTER":
+            self._register(txn, request)
+        elif request.to.tag is not None or (popped and request.headers.get_all("route")):
+            status = self._in_dialog(txn, request, popped)
+        elif method == "OPTIONS" and (not request.uri.user or self.locals.is_ours(request.uri)):
+            txn.respond(make_response(request, 200, to_tag=self._tag(request), headers=[
+                ("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "")]))
+        elif request.max_forwards == 0:
+            status = 483
+        elif method in ROUTED:
+            status = self._call(txn, request)
+        else:
+            status = OUT_OF_DIALOG.get(method, 405)
+        return status
+
+    def _refusal(self, txn: ServerTransaction, request: Request) -> int | None:
+        """What is refused before any routing: unknown methods and schemes, unsupported
+        extensions (RFC 3261 §8.2.2, §16.3), loops. None when the request may go on."""
+        if request.method not in KNOWN:
+            txn.respond(make_response(request, 501, headers=[("Allow", ALLOW)]))
+            return 0
+        if not request.uri.is_sip and request.uri.scheme != "tel":
+            return 416
+        unsupported = request.tokens("proxy-require")
+        if request.method in ("REGISTER", "OPTIONS"):
+            unsupported += request.tokens("require")
+        if unsupported:
+            txn.respond(make_response(request, 420, to_tag=self._tag(request),
+                                      headers=[("Unsupported", ", ".join(unsupported))]))
+            return 0
+        vias = request.headers.get_all("via")
+        if len(vias) > 1:
+            marker = f"-{loop_hash(request)}-"
+            if any(marker in (via.branch or "") for via in request.via[1:]):
+                return 482
+        return None
+
+    def _pop_own_routes(self, request: Request) -> bool:
+        popped = False
+        while request.headers.get_all("route"):
+            if not self.locals.is_ours(request.routes[0].uri):
+                break
+            request.headers.remove_first("route")
+            popped = True
+        return popped
+
+    # -- registrar ----------------------------------------------------------------------------
+
+    def _authenticate(self, request: Request, header: str, peer: Peer) -> tuple[AuthResult,
+                                                                                 Extension | None]:
+        def password_of(user: str) -> str | None:
+            ext = self.extensions.get(user)
+            return ext.sip_password if ext is not None else None
+
+        result = self.auth.verify(request, header, password_of)
+        if result.outcome == "failed":
+            self.stats["auth_failed"] += 1
+            self.guard.auth_failed(peer.host)
+        ext = self.extensions.get(result.username or "") if result.ok else None
+        return result, ext
+
+    def _challenge(self, txn: ServerTransaction, request: Request, status: int,
+                   result: AuthResult) -> None:
+        name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+        agent = (request.headers.get("user-agent") or "").lower()
+        md5_only = any(quirk in agent for quirk in self.md5_only_agents)
+        headers = [(name, value) for value in self.auth.challenge(result.outcome == "stale",
+                                                                  md5_only)]
+        txn.respond(make_response(request, status, to_tag=self._tag(request), headers=headers))
+
+    def _register(self, txn: ServerTransaction, request: Request) -> None:
+        aor_uri = request.to.uri
+        if not aor_uri.is_sip:
+            txn.respond(make_response(request, 400, "AOR Must Be SIP", to_tag=self._tag(request)))
+            return
+        result, ext = self._authenticate(request, "authorization", txn.peer)
+        if not result.ok:
+            self._challenge(txn, request, 401, result)
+            return
+        assert ext is not None
+        if (aor_uri.user or "") != ext.sip_username or ext.employee_id is None:
+            txn.respond(make_response(request, 403, to_tag=self._tag(request)))
+            return
+        response, changes = self.registrar.register(request, ext.number, txn.peer,
+                                                    to_tag=self._tag(request))
+        if response.status == 200:
+            self.stats["registered"] += 1
+        self.persist(changes, lambda: txn.respond(response))
+
+    # -- calls --------------------------------------------------------------------------------
+
+    def _call(self, txn: ServerTransaction, request: Request) -> int:
+        result, caller = self._authenticate(request, "proxy-authorization", txn.peer)
+        if not result.ok:
+            self._challenge(txn, request, 407, result)
+            return 0
+        assert caller is not None
+        if (request.from_.uri.user or "") != caller.sip_username or caller.employee_id is None:
+            return 403
+        callee, refusal = self._callee(caller, request.uri)
+        if refusal is not None:
+            txn.respond(make_response(request, refusal[0], refusal[1],
+                                      to_tag=self._tag(request)))
+            return 0
+        assert callee is not None
+        kinds = RECEIVE_KINDS.get(callee.receive, set())
+        bindings = [b for b in self.registrar.lookup(callee.number) if b.kind in kinds]
+        if not bindings:
+            return 480
+        if request.method == "INVITE":
+            txn.respond(make_response(request, 100))
+        self.stats["calls"] += 1
+        self._proxy(txn, request, [(b.contact, b.source) for b in bindings], record_route=True)
+        return 0
+
+    def _callee(self, caller: Extension, uri: SipUri) -> tuple[Extension | None,
+                                                               tuple[int, str] | None]:
+        """The extension dialled, or the (status, reason) refusing the call (dial plan)."""
+        destination = dialplan.classify(uri)
+        if destination.kind == "number":
+            allowed = dialplan.permits(caller.permission, destination.needs)
+            return None, (403, "No Trunk Configured" if allowed else "Call Not Permitted")
+        callee = None
+        if destination.kind == "extension":
+            callee = self.extensions.get(destination.target)
+        elif destination.kind == "name":
+            callee = self.extensions.by_name(destination.target)
+        if callee is None:
+            return None, (404, "Not Found")
+        if callee.employee_id is None:
+            return None, (410, "Not In Service")
+        return callee, None
+
+    def _proxy(self, txn: ServerTransaction, request: Request,
+               targets: list[tuple[str | None, Peer]], record_route: bool) -> None:
+        assert self.layer is not None
+        call = ProxyCall(self.layer, txn, self._done)
+        forwards = []
+        for contact, peer in targets:
+            forward = self._prepare(request, contact, peer, txn.peer, record_route)
+            if forward is not None:
+                forwards.append((forward, peer))
+        if not forwards:
+            txn.respond(make_response(request, 480, to_tag=self._tag(request)))
+            return
+        self.calls[id(txn)] = call
+        call.fork(forwards)
+
+    def _done(self, call: ProxyCall) -> None:
+        self.calls.pop(id(call.server), None)
+
+    def _prepare(self, request: Request, contact: str | None, peer: Peer, inbound: Peer,
+                 record_route: bool) -> Request | None:
+        """The copy of ``request`` for one target (RFC 3261 §16.6)."""
+        forward = request.copy()
+        if contact is not None:
+            try:
+                forward.uri = parse_uri(contact)
+            except SipParseError:
+                return None
+        max_forwards = request.max_forwards
+        forward.headers.set("Max-Forwards", str(69 if max_forwards is None else
+                                                max_forwards - 1))
+        realm = f'realm="{self.auth.realm}"'
+        kept = [v for v in forward.headers.get_all("proxy-authorization") if realm not in v]
+        forward.headers.remove("proxy-authorization")
+        for value in kept:
+            forward.headers.add("Proxy-Authorization", value)
+        if record_route:
+            host, port = self.locals.sent_by(inbound.transport, inbound.host)
+            rr_in = f"<sip:{_host(host)}:{port};transport={inbound.transport};lr>"
+            forward.headers.prepend("Record-Route", rr_in)
+            if peer.transport != inbound.transport:
+                host, port = self.locals.sent_by(peer.transport, peer.host)
+                forward.headers.prepend(
+                    "Record-Route", f"<sip:{_host(host)}:{port};transport={peer.transport};lr>")
+        host, port = self.locals.sent_by(peer.transport, peer.host)
+        branch = new_branch(loop_hash(request))
+        forward.headers.prepend("Via", f"SIP/2.0/{peer.transport.upper()} {_host(host)}:{port}"
+                                       f";branch={branch};rport")
+        return forward
+
+    def _cancel(self, txn: ServerTransaction, request: Request) -> int:
+        assert self.layer is not None
+        invite = self.layer.invite_server_for(request)
+        if invite is None:
+            return 481
+        txn.respond(make_response(request, 200, to_tag=self._tag(request)))
+        call = self.calls.get(id(invite))
+        if call is not None and not call.answered:
+            call.cancel()
+        elif not invite.final:
+            invite.respond(make_response(invite.request, 487, to_tag=self._tag(request)))
+        return 0
+
+    # -- in-dialog ----------------------------------------------------------------------------
+
+    def _next_hop(self, request: Request) -> Peer | None:
+        routes = request.routes
+        if routes:
+            return uri_peer(routes[0].uri)
+        binding: Binding | None = self.registrar.find_contact(str(request.uri))
+        if binding is not None:
+            return binding.source
+        return uri_peer(request.uri)
+
+    def _in_dialog(self, txn: ServerTransaction, request: Request, popped: bool) -> int:
+        if not popped:
+            return 481
+        if request.max_forwards == 0:
+            return 483
+        peer = self._next_hop(request)
+        if peer is None or not self.locals.has(peer.transport):
+            return 404
+        # Not an open relay: one end of the dialog must be a registered phone.
+        if not (self.registrar.knows_host(txn.peer.host) or self.registrar.knows_host(peer.host)):
+            return 403
+        if request.method == "INVITE":
+            txn.respond(make_response(request, 100))
+        self._proxy(txn, request, [(None, peer)], record_route=False)
+        return 0
+
+    def _forward_stateless(self, request: Request) -> None:
+        peer = self._next_hop(request)
+        if peer is None or not self.locals.has(peer.transport) or request.max_forwards == 0:
+            return
+        if not self.registrar.knows_host(peer.host):
+            source = request.via[0]
+            if not self.registrar.knows_host(source.received or source.host):
+                return
+        max_forwards = request.max_forwards
+        request.headers.set("Max-Forwards", str(69 if max_forwards is None else
+                                                max_forwards - 1))
+        host, port = self.locals.sent_by(peer.transport, peer.host)
+        # RFC 3261 §16.11: a stateless branch is a function of the incoming one.
+        seed = (top_via(request).branch or "") + request.call_id
+        branch = "z9hG4bK-s" + hashlib.sha256(seed.encode()).hexdigest()[:16]
+        request.headers.prepend("Via", f"SIP/2.0/{peer.transport.upper()} {_host(host)}:{port}"
+                                       f";branch={branch};rport")
+        self.send(request, peer)
+
+    def answer_stateless(self, request: Request, status: int, peer: Peer) -> None:
+        """Answer a request outside any transaction (e.g. a salvaged malformed one)."""
+        if request.method == "ACK":
+            return
+        try:
+            target = response_peer(request, peer)
+        except (SipParseError, IndexError):
+            target = peer  # an unreadable Via: answer where the request came from
+        try:
+            self.send(make_response(request, status), target)
+        except ValueError:
+            return
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

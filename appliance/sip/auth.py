@@ -1,0 +1,185 @@
+"""HTTP Digest for SIP (RFC 3261 §22, RFC 7616, RFC 8760): MD5 and SHA-256, qop=auth.
+
+Sans-I/O: ``DigestAuth`` makes challenges and checks credentials; passwords come from a
+lookup function and the clock is injected. Nonces are random, signed with a per-process key
+and timestamped; each is valid for ``lifetime`` seconds, after which a correct answer gets
+``stale=true`` (RFC 7616 §3.3). The last nonce-count seen per nonce is kept in a bounded table
+so that a replayed count is refused. An unknown user is checked against a random password,
+so it fails exactly like a wrong password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appliance.errors import SipParseError
+from appliance.sip.message import Request
+from appliance.sip.uri import parse_uri
+
+HASHES: dict[str, Callable[[bytes], str]] = {
+    "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
+}
+_PARAM_RE = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*(?:,|$)')
+_NC_RE = re.compile(r"[0-9a-fA-F]{8}")
+
+PasswordLookup = Callable[[str], str | None]
+
+
+def parse_digest(value: str) -> dict[str, str] | None:
+    """The parameters of a ``Digest`` credentials value (names lower-cased), or None."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "digest":
+        return None
+    params: dict[str, str] = {}
+    pos = 0
+    rest = rest.strip()
+    while pos < len(rest):
+        match = _PARAM_RE.match(rest, pos)
+        if match is None or match.end() == pos:
+            return None
+        name, raw = match.group(1).lower(), match.group(2)
+        if name in params:
+            return None
+        params[name] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
+        pos = match.end()
+    return params
+
+
+def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """H(username:realm:password), as a Kamailio-style subscriber table would store it."""
+    return HASHES[algorithm](f"{username}:{realm}:{password}".encode())
+
+
+def digest_response(algorithm: str, ha1_hex: str, nonce: str, nc: str, cnonce: str,
+                    method: str, uri: str) -> str:
+    """The expected ``response`` for qop=auth (RFC 7616 §3.4.1)."""
+    hash_ = HASHES[algorithm]
+    ha2 = hash_(f"{method}:{uri}".encode())
+    return hash_(f"{ha1_hex}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode())
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """The outcome: "ok", "missing" (no credentials for our realm), "stale" or "failed"."""
+
+    outcome: str
+    username: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the credentials are good."""
+        return self.outcome == "ok"
+
+
+class DigestAuth:
+    """Challenges and checks digest credentials for one realm."""
+
+    def __init__(self, realm: str, *, lifetime: float = 300.0,
+                 algorithms: tuple[str, ...] = ("SHA-256", "MD5"), max_nonces: int = 65536,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """Nonces live ``lifetime`` s; challenges offer ``algorithms`` in order."""
+        unknown = [a for a in algorithms if a not in HASHES]
+        if unknown or not algorithms:
+            raise ValueError(f"unsupported digest algorithms: {unknown}")
+        self.realm = realm
+        self.lifetime = lifetime
+        self.algorithms = algorithms
+        self.max_nonces = max_nonces
+        self.clock = clock
+        self._key = secrets.token_bytes(32)
+        self._nonces: OrderedDict[str, int] = OrderedDict()  # nonce -> last nonce-count
+
+    def _sign(self, stamp: str, salt: str) -> str:
+        return hmac.new(self._key, f"{stamp}.{salt}".encode(), "sha256").hexdigest()[:32]
+
+    def new_nonce(self) -> str:
+        """A fresh nonce, remembered (the table is bounded: the oldest are forgotten)."""
+        stamp, salt = f"{int(self.clock() * 1000):x}", secrets.token_hex(8)
+        nonce = f"{stamp}.{salt}.{self._sign(stamp, salt)}"
+        self._nonces[nonce] = 0
+        while len(self._nonces) > self.max_nonces:
+            self._nonces.popitem(last=False)
+        return nonce
+
+    def challenge(self, stale: bool = False, md5_only: bool = False) -> list[str]:
+        """WWW-/Proxy-Authenticate values, one per algorithm, preferred first, one nonce;
+        ``md5_only`` for clients that fail on any SHA-256 challenge (RFC 8760 §2.4)."""
+        nonce = self.new_nonce()
+        extra = ", stale=true" if stale else ""
+        offered = ["MD5"] if md5_only and "MD5" in self.algorithms else self.algorithms
+        return [f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={alg}, '
+                f'qop="auth"{extra}' for alg in offered]
+
+    def _nonce_state(self, nonce: str) -> str:
+        """ "fresh", "stale" (ours, but expired or forgotten) or "forged"."""
+        stamp, _, rest = nonce.partition(".")
+        salt, _, mac = rest.partition(".")
+        if not hmac.compare_digest(self._sign(stamp, salt), mac):
+            return "forged"
+        try:
+            issued = int(stamp, 16) / 1000
+        except ValueError:
+            return "forged"
+        if nonce not in self._nonces or self.clock() - issued > self.lifetime:
+            return "stale"
+        return "fresh"
+
+    def verify(self, request: Request, header: str, password_of: PasswordLookup) -> AuthResult:
+        """Check ``request``'s credentials in ``header`` (Authorization or
+        Proxy-Authorization) for our realm; ``password_of(user)`` is None for unknown users."""
+        params = None
+        for value in request.headers.get_all(header):
+            candidate = parse_digest(value)
+            if candidate is not None and candidate.get("realm") == self.realm:
+                params = candidate
+                break
+        if params is None:
+            return AuthResult("missing")
+        username = params.get("username", "")
+        algorithm = params.get("algorithm", "MD5").upper()
+        algorithm = "SHA-256" if algorithm == "SHA-256" else algorithm
+        nonce, nc = params.get("nonce", ""), params.get("nc", "")
+        fields_ok = (algorithm in self.algorithms and params.get("qop") == "auth"
+                     and _NC_RE.fullmatch(nc) is not None and bool(params.get("cnonce"))
+                     and bool(username) and self._uri_matches(params.get("uri", ""), request))
+        if not fields_ok:
+            return AuthResult("failed", username or None)
+        password = password_of(username)
+        # An unknown user is checked against a random password: same work, same failure.
+        secret = password if password is not None else secrets.token_hex(16)
+        expected = digest_response(algorithm, ha1(algorithm, username, self.realm, secret),
+                                   nonce, nc, params["cnonce"], request.method, params["uri"])
+        if not hmac.compare_digest(expected, params.get("response", "").lower()) \
+                or password is None:
+            return AuthResult("failed", username)
+        return AuthResult(self._spend(nonce, int(nc, 16)), username)
+
+    def _spend(self, nonce: str, count: int) -> str:
+        """The outcome for a correct answer: "ok" once per nonce-count, else stale/failed."""
+        state = self._nonce_state(nonce)
+        if state != "fresh":
+            return "failed" if state == "forged" else "stale"
+        if count <= self._nonces[nonce]:
+            return "stale"  # a replayed nonce-count
+        self._nonces[nonce] = count
+        self._nonces.move_to_end(nonce)
+        return "ok"
+
+    @staticmethod
+    def _uri_matches(text: str, request: Request) -> bool:
+        try:
+            uri = parse_uri(text)
+        except SipParseError:
+            return False
+        mine = request.uri
+        # The user part is not compared: SIPp, for one, sends the URI without it.
+        return (uri.scheme, uri.host.lower(), uri.port) == (
+            mine.scheme, mine.host.lower(), mine.port)

@@ -1,0 +1,350 @@
+"""The SIP part of the daemon: transport, transactions and the routing policy, wired.
+
+Each message goes: guard (size, ban, flood) -> parse (malformed: 400, or dropped if it cannot
+be answered) -> guard (scanner, Request-URI length) -> transaction layer -> router. Bindings
+are written to the store in group commits before a REGISTER is answered, loaded at start,
+and dropped when an ``extension.freed`` / ``employee.dismissed`` event arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ipaddress
+import logging
+import secrets
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from appliance.config import Listen
+from appliance.directory import Directory
+from appliance.errors import SipParseError
+from appliance.events import Event
+from appliance.routing import bindings
+from appliance.routing.extensions import ExtensionCache
+from appliance.routing.guard import Guard
+from appliance.routing.registrar import Change, Registrar
+from appliance.routing.router import Router
+from appliance.service import ServiceContext
+from appliance.sip.auth import DigestAuth
+from appliance.sip.message import Request, Response, SipUri, make_request, parse, salvage
+from appliance.sip.transaction import (
+    ClientTransaction,
+    Message,
+    Peer,
+    TransactionLayer,
+    top_via,
+)
+from appliance.sip.transport import Transport
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 30.0
+RELOAD_SECONDS = 300.0
+
+
+class LoopTimers:
+    """Transaction timers on the running event loop; a failing callback is logged, not fatal."""
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        """Run ``callback`` after ``delay`` seconds."""
+        def safe() -> None:
+            try:
+                callback()
+            except Exception:
+                log.exception("sip timer failed")
+        return asyncio.get_running_loop().call_later(delay, safe)
+
+
+class _Notified:
+    """The client user of a check-sync NOTIFY: completes a future with the outcome."""
+
+    def __init__(self, future: asyncio.Future[None]) -> None:
+        self.future = future
+
+    def on_response(self, txn: ClientTransaction, response: Response) -> None:
+        if response.status >= 200 and not self.future.done():
+            self.future.set_result(None)
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        if not self.future.done():
+            self.future.set_exception(TimeoutError("no answer to NOTIFY"))
+
+
+class SipService:
+    """The registrar and proxy of the box.
+
+    ``send_notify(host, port, event)`` (or ``send_notify(host, port, user, event)``) sends an
+    out-of-dialog NOTIFY such as ``Event: check-sync`` to a phone over UDP, retransmitted until
+    answered. From the event loop it returns an asyncio future to await (it finishes when the
+    phone answers and raises TimeoutError after 32 s); from another thread it is scheduled on
+    the loop and returns a ``concurrent.futures.Future`` at once.
+    """
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        """Build every layer from ``ctx.config.sip``; nothing is bound until ``start``."""
+        self.ctx = ctx
+        self.cfg = cfg = ctx.config.sip
+        self.store = ctx.store
+        self.cache = ExtensionCache(Directory(ctx.store, actor="sip"))
+        self.registrar = Registrar(cfg)
+        self.guard = Guard(cfg)
+        self.auth = DigestAuth(cfg.effective_realm, lifetime=cfg.nonce_lifetime,
+                               algorithms=cfg.digest_algorithms)
+        self.transport = Transport(self.on_data, keep=self.registrar.has_flow, idle=cfg.tcp_idle)
+        self.router = Router(registrar=self.registrar, auth=self.auth, guard=self.guard,
+                             extensions=self.cache, locals_=self, send=self.send,
+                             persist=self.persist, md5_only_agents=cfg.md5_only_agents)
+        self.layer = TransactionLayer(self.send, LoopTimers(), self.router)
+        self.router.layer = self.layer
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[tuple[list[Change], Callable[[], None]]] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._toward: dict[str, str] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> dict[str, Listen]:
+        """Load extensions and bindings, bind the sockets, start the background tasks."""
+        self.loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self.cache.reload)
+        stored = await asyncio.to_thread(bindings.load_all, self.store)
+        self.registrar.load(stored)
+        live = {(b.aor, b.contact) for b in self.registrar.all()}
+        expired = [Change(b, delete=True) for b in stored if (b.aor, b.contact) not in live]
+        await asyncio.to_thread(bindings.apply, self.store, expired)
+        cfg = self.cfg
+        context = None
+        if cfg.tls_listen is not None and cfg.tls_cert and cfg.tls_key:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        bound = await self.transport.start(cfg.listen, cfg.tcp_listen, cfg.tls_listen, context)
+        for prefix in ("extension.", "employee."):
+            self.ctx.bus.subscribe(prefix, self.on_event)
+        self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
+                       asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
+        log.info("sip: realm %r, %d extensions, %d bindings restored", self.auth.realm,
+                 len(self.cache.numbers), len(self.registrar.all()))
+        return {f"sip_{name}": listen for name, listen in bound.items()}
+
+    async def stop(self) -> None:
+        """Write pending bindings, close the sockets."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flush()
+        await self.transport.stop()
+
+    # -- the pipeline -------------------------------------------------------------------------
+
+    def on_data(self, data: bytes, peer: Peer) -> None:
+        """One datagram or stream message from ``peer``: never raises."""
+        try:
+            self._receive(data, peer)
+        except Exception:
+            log.exception("sip: unexpected error on a message from %s", peer.host)
+
+    def _receive(self, data: bytes, peer: Peer) -> None:
+        if not self.guard.admit(data, peer.host):
+            return
+        try:
+            message = parse(data, datagram=peer.transport == "udp")
+        except SipParseError as exc:
+            request = salvage(data)
+            if request is not None:
+                status = 505 if "version" in str(exc) else 400
+                log.debug("sip: %d to %s: %s", status, peer.host, exc)
+                self.router.answer_stateless(request, status, peer)
+            return
+        if isinstance(message, Request):
+            verdict = self.guard.screen(message)
+            if verdict == 0:
+                return
+            if verdict is not None:
+                self.router.answer_stateless(message, verdict, peer)
+                return
+            _mark_received(message, peer)
+        self.layer.receive(message, peer)
+
+    def send(self, message: Message, peer: Peer) -> None:
+        """Serialise and send ``message`` to ``peer``."""
+        try:
+            data = message.to_bytes()
+        except ValueError:
+            log.warning("sip: unsendable message dropped")
+            return
+        self.transport.send(data, peer)
+
+    # -- Locals (for the router) --------------------------------------------------------------
+
+    def sent_by(self, transport: str, toward: str) -> tuple[str, int]:
+        """Our address on ``transport`` as seen from ``toward`` (wildcard binds resolved)."""
+        listen = self.transport.bound.get(transport) or self.transport.bound["udp"]
+        host = listen.host
+        if host in ("0.0.0.0", "::"):  # noqa: S104 (comparing, not binding)
+            host = self._toward.get(toward) or self._local_toward(toward)
+        return host, listen.port
+
+    def _local_toward(self, toward: str) -> str:
+        family = socket.AF_INET6 if ":" in toward else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((toward, 9))  # no packet is sent: this only picks a route
+                local = str(probe.getsockname()[0])
+        except OSError:
+            local = "127.0.0.1"
+        if len(self._toward) < 4096:
+            self._toward[toward] = local
+        return local
+
+    def is_ours(self, uri: SipUri) -> bool:
+        """Whether ``uri`` names this box: our domain, or one of our addresses and ports."""
+        host = uri.host.lower()
+        ports = {listen.port for listen in self.transport.bound.values()}
+        if self.cfg.domain and host == self.cfg.domain:
+            return uri.port is None or uri.port in ports
+        port = uri.port or (5061 if uri.scheme == "sips" else 5060)
+        if port not in ports:
+            return False
+        hosts = {listen.host for listen in self.transport.bound.values()}
+        if host in hosts:
+            return True
+        wildcard = bool(hosts & {"0.0.0.0", "::"})  # noqa: S104 (comparing, not binding)
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return wildcard and (address.is_loopback or host in self._toward.values())
+
+    def has(self, transport: str) -> bool:
+        """Whether we listen on ``transport``."""
+        return transport in self.transport.bound
+
+    # -- bindings: group commit, expiry, events -----------------------------------------------
+
+    def persist(self, changes: list[Change], then: Callable[[], None]) -> None:
+        """Write ``changes`` before calling ``then`` (batched with other REGISTERs)."""
+        if not changes:
+            then()
+            return
+        self._queue.append((changes, then))
+        self._wake.set()
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._wake.clear()
+        batch, self._queue = self._queue, []
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(bindings.apply, self.store,
+                                    [c for changes, _ in batch for c in changes])
+        except Exception:
+            log.exception("sip: writing %d binding changes failed", len(batch))
+        for _, then in batch:
+            then()
+
+    async def _housekeeping(self) -> None:
+        elapsed = 0.0
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            self.persist(self.registrar.expire(), lambda: None)
+            elapsed += SWEEP_SECONDS
+            if elapsed >= RELOAD_SECONDS:
+                elapsed = 0.0
+                await asyncio.to_thread(self.cache.reload)
+
+    async def on_event(self, event: Event) -> None:
+        """Keep the extension cache fresh; drop the bindings of a freed extension."""
+        payload = event.payload
+        number = payload.get("number") or (payload.get("extension") if event.kind.startswith(
+            "employee.") else payload.get("target"))
+        if not isinstance(number, str) or not number.isdigit():
+            return
+        ext = await asyncio.to_thread(self.cache.refresh, number)
+        if ext is None or ext.employee_id is None:
+            dropped = self.registrar.drop(number)
+            if dropped:
+                log.info("sip: extension %s out of service, %d bindings dropped", number,
+                         len(dropped))
+                done = asyncio.get_running_loop().create_future()
+                self.persist(dropped, lambda: done.set_result(None))
+                await done
+
+    # -- check-sync NOTIFY --------------------------------------------------------------------
+
+    def send_notify(self, host: str, port: int, *fields: str) -> Any:
+        """Send ``NOTIFY`` with ``Event: <event>`` to ``host:port``; see the class docstring."""
+        if len(fields) not in (1, 2):
+            raise TypeError("send_notify(host, port, event) or (host, port, user, event)")
+        user, event = (fields[0], fields[1]) if len(fields) == 2 else ("", fields[0])
+        assert self.loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            return self._notify(host, port, user, event)
+        result: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def start() -> None:
+            future = self._notify(host, port, user, event)
+            future.add_done_callback(lambda f: _settle(f, result))
+        self.loop.call_soon_threadsafe(start)
+        return result
+
+    def _notify(self, host: str, port: int, user: str, event: str) -> asyncio.Future[None]:
+        assert self.loop is not None
+        future: asyncio.Future[None] = self.loop.create_future()
+        peer = Peer("udp", host, port)
+        local, local_port = self.sent_by("udp", host)
+        target = f"{_bracket(host)}:{port}"
+        uri = f"sip:{user}@{target}" if user else f"sip:{target}"
+        me = f"{_bracket(local)}:{local_port}"
+        request = make_request(
+            "NOTIFY", uri, via=f"SIP/2.0/UDP {me};branch=z9hG4bK-{secrets.token_hex(10)};rport",
+            from_=f"<sip:provisioning@{me}>;tag={secrets.token_hex(6)}", to=f"<{uri}>",
+            call_id=f"{secrets.token_hex(12)}@{_bracket(local)}", cseq=1,
+            contact=f"<sip:provisioning@{me}>",
+            headers=[("Event", event), ("Subscription-State", "terminated")])
+        self.layer.client(request, peer, _Notified(future))
+        return future
+
+
+def _settle(done: asyncio.Future[None], result: concurrent.futures.Future[None]) -> None:
+    error = done.exception()
+    if error is None:
+        result.set_result(None)
+    else:
+        result.set_exception(error)
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _mark_received(request: Request, peer: Peer) -> None:
+    """RFC 3261 §18.2.1 and RFC 3581: note the real source in the top Via."""
+    via = top_via(request)
+    changed = False
+    if via.host != peer.host:
+        via.params["received"] = peer.host
+        changed = True
+    if "rport" in via.params and via.params["rport"] is None:
+        via.params["rport"] = str(peer.port)
+        changed = True
+    if changed:
+        request.headers.remove_first("via")
+        request.headers.prepend("via", str(via))
+
+
+def create(ctx: ServiceContext) -> SipService:
+    """The SIP part for ``ctx``."""
+    return SipService(ctx)

@@ -1,0 +1,195 @@
+"""SIP over UDP, TCP and TLS on asyncio: receive bytes, hand them on, send what comes back.
+
+Thin by design: each datagram, or each message the ``StreamFramer`` cuts from a stream, goes
+to ``on_message(data, peer)``; ``send(data, peer)`` writes to the peer's open stream (or
+opens one) or sends a datagram. Streams are closed on a framing error, when idle for
+``idle`` seconds (unless ``keep(peer)`` says a registration uses them), or when a partial
+message stalls for ``slow`` seconds. A double-CRLF keep-alive is answered with a CRLF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+
+from appliance.config import Listen
+from appliance.sip.framing import KEEPALIVE, FramingError, StreamFramer
+from appliance.sip.transaction import Peer
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[bytes, Peer], None]
+MAX_STREAMS = 4096
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.on_message(data, Peer("udp", str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("sip udp: %s", exc)
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP or TLS connection."""
+
+    def __init__(self, owner: Transport, transport_name: str) -> None:
+        self.owner = owner
+        self.name = transport_name
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Peer | None = None
+        self.last = time.monotonic()
+        self.partial_since: float | None = None
+        self.checker: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = Peer(self.name, str(host), int(port))
+        if len(self.owner.streams) >= MAX_STREAMS:
+            transport.abort()
+            return
+        self.owner.streams[self.peer] = self
+        self._schedule()
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.checker = loop.call_later(min(self.owner.slow, self.owner.idle) / 2, self._check)
+
+    def _check(self) -> None:
+        now = time.monotonic()
+        assert self.transport is not None and self.peer is not None
+        stalled = self.partial_since is not None and now - self.partial_since > self.owner.slow
+        idle = now - self.last > self.owner.idle and not self.owner.keep(self.peer)
+        if stalled or idle:
+            log.debug("sip %s: closing %s stream from %s", self.name,
+                      "stalled" if stalled else "idle", self.peer.host)
+            self.transport.close()
+            return
+        self._schedule()
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None and self.peer is not None
+        self.last = time.monotonic()
+        try:
+            messages = self.framer.feed(data)
+        except FramingError as exc:
+            log.debug("sip %s: %s from %s; closing", self.name, exc, self.peer.host)
+            self.transport.close()
+            return
+        self.partial_since = None if not self.framer.pending else (
+            self.partial_since or self.last)
+        for message in messages:
+            if message == KEEPALIVE:
+                self.transport.write(b"\r\n")
+            else:
+                self.owner.on_message(message, self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.checker is not None:
+            self.checker.cancel()
+        if self.peer is not None and self.owner.streams.get(self.peer) is self:
+            del self.owner.streams[self.peer]
+
+
+class Transport:
+    """The SIP sockets of the box."""
+
+    def __init__(self, on_message: OnMessage, *, keep: Callable[[Peer], bool] = lambda p: False,
+                 idle: float = 900.0, slow: float = 10.0) -> None:
+        """Deliver to ``on_message``; ``keep(peer)`` pins a stream open while it is idle."""
+        self.on_message = on_message
+        self.keep = keep
+        self.idle = idle
+        self.slow = slow
+        self.streams: dict[Peer, _Stream] = {}
+        self.bound: dict[str, Listen] = {}
+        self._udp: asyncio.DatagramTransport | None = None
+        self._servers: list[asyncio.Server] = []
+        self._client_tls: ssl.SSLContext | None = None
+        self._pending: dict[Peer, list[bytes]] = {}
+
+    async def start(self, udp: Listen, tcp: Listen | None, tls: Listen | None = None,
+                    tls_context: ssl.SSLContext | None = None) -> dict[str, Listen]:
+        """Bind every configured socket; return the bound addresses by transport."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self.on_message), local_addr=(udp.host, udp.port))
+        self._udp = transport
+        self.bound["udp"] = _bound(transport.get_extra_info("sockname"))
+        for name, listen, context in (("tcp", tcp, None), ("tls", tls, tls_context)):
+            if listen is None:
+                continue
+            server = await loop.create_server(lambda n=name: _Stream(self, n),
+                                              listen.host, listen.port, ssl=context,
+                                              reuse_address=True)
+            self._servers.append(server)
+            self.bound[name] = _bound(server.sockets[0].getsockname())
+        if tls is not None:
+            # Phones present self-signed certificates; the flow, not the name, is trusted.
+            self._client_tls = ssl.create_default_context()
+            self._client_tls.check_hostname = False
+            self._client_tls.verify_mode = ssl.CERT_NONE
+        return dict(self.bound)
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        """Send to ``peer``: a datagram, or over its stream (opened on demand)."""
+        if peer.transport == "udp":
+            if self._udp is not None:
+                self._udp.sendto(data, (peer.host, peer.port))
+            return
+        stream = self.streams.get(peer)
+        if stream is not None and stream.transport is not None:
+            stream.transport.write(data)
+            return
+        if peer.transport not in self.bound:
+            return
+        queued = self._pending.get(peer)
+        if queued is not None:
+            queued.append(data)
+            return
+        self._pending[peer] = [data]
+        asyncio.get_running_loop().create_task(self._connect(peer))
+
+    async def _connect(self, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
+        context = self._client_tls if peer.transport == "tls" else None
+        try:
+            await asyncio.wait_for(loop.create_connection(
+                lambda: _Stream(self, peer.transport), peer.host, peer.port, ssl=context),
+                timeout=5)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            log.info("sip %s: cannot connect to %s:%d: %s", peer.transport, peer.host,
+                     peer.port, exc)
+            self._pending.pop(peer, None)
+            return
+        stream = self.streams.get(peer)
+        for data in self._pending.pop(peer, []):
+            if stream is not None and stream.transport is not None:
+                stream.transport.write(data)
+
+    async def stop(self) -> None:
+        """Close every socket and stream."""
+        if self._udp is not None:
+            self._udp.close()
+        for server in self._servers:
+            server.close()
+        for stream in list(self.streams.values()):
+            if stream.transport is not None:
+                stream.transport.abort()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), timeout=2)
+
+
+def _bound(sockname: tuple[str | int, ...]) -> Listen:
+    return Listen(str(sockname[0]), int(sockname[1]))
