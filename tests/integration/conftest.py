@@ -115,7 +115,11 @@ def start_daemon(config: Path, env: dict[str, str] | None = None,
         try:
             daemon.ports = json.loads(ports.read_text())
             if daemon.ports.get("pid") == process.pid:
-                daemon.wait_for_log("appliance ready")
+                try:
+                    daemon.wait_for_log("appliance ready")
+                except AssertionError:
+                    daemon.stop()  # never leave a half-started daemon behind
+                    raise
                 return daemon
         except (OSError, ValueError):
             pass
