@@ -20,9 +20,9 @@ STARTUP_SECONDS = 30
 
 def write_config(folder: Path, extra: str = "", *, web: bool = True,
                  provisioning: bool = False, host: str = "127.0.0.1",
-                 sip_listen: str = "127.0.0.1:0") -> Path:
-    """A config for a test: data in ``folder``, listeners on ``host`` with port 0, SIP off,
-    provisioning only when asked, plus ``extra`` TOML."""
+                 sip: bool = False, sip_listen: str = "127.0.0.1:0", sip_extra: str = "") -> Path:
+    """A config for a test: data in ``folder``, listeners on ``host`` with port 0, SIP and
+    provisioning only when asked, ``sip_extra`` in [sip], ``extra`` TOML after [provisioning]."""
     on = {True: "true", False: "false"}
     path = folder / "appliance.toml"
     path.write_text(f"""
@@ -34,8 +34,9 @@ poll_interval = 0.1
 enabled = {on[web]}
 listen = "127.0.0.1:0"
 [sip]
-enabled = false
+enabled = {on[sip]}
 listen = "{sip_listen}"
+{sip_extra}
 [provisioning]
 enabled = {on[provisioning]}
 tftp_listen = "{host}:0"

@@ -16,7 +16,7 @@ import pytest
 from appliance.directory import Directory
 from appliance.sip.message import Response, parse
 from appliance.store import open_store
-from tests.integration.conftest import RunningDaemon, appliance, start_daemon
+from tests.integration.conftest import RunningDaemon, appliance, start_daemon, write_config
 
 SIPP_DATA = Path(__file__).resolve().parents[1] / "data" / "sipp"
 TORTURE = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "rfc4475"
@@ -37,27 +37,11 @@ SIPP_DIGEST = 'digest_algorithms = ["MD5", "SHA-256"]'
 
 
 def sip_config(folder: Path, sip_extra: str = SIPP_DIGEST, udp: int = 0, tcp: int = 0) -> Path:
-    """A test config with the SIP core on, UDP and TCP on OS-chosen 127.0.0.1 ports."""
-    path = folder / "appliance.toml"
-    path.write_text(f"""
-[paths]
-data = "{folder / 'data'}"
-[events]
-poll_interval = 0.1
-[web]
-enabled = false
-listen = "127.0.0.1:0"
-[sip]
-enabled = true
-listen = "127.0.0.1:{udp}"
-tcp_listen = "127.0.0.1:{tcp}"
-domain = "office.test"
-{sip_extra}
-[provisioning]
-enabled = false
-tftp_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-""", encoding="utf-8")
+    """An initialised test config with the SIP core on, UDP and TCP on 127.0.0.1 (port 0:
+    chosen by the OS), domain office.test, the web and provisioning off."""
+    path = write_config(folder, web=False, sip=True, sip_listen=f"127.0.0.1:{udp}",
+                        sip_extra=f'tcp_listen = "127.0.0.1:{tcp}"\ndomain = "office.test"\n'
+                                  f"{sip_extra}")
     appliance(path, "init")
     return path
 
