@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,14 @@ class WebConfig:
     enabled: bool = True
     listen: Listen = Listen("127.0.0.1", 8000)
     session_idle_minutes: float = 30.0  # a session unused this long ends (1 to 1440)
+    tls_cert: Path | None = None  # with tls_key: HTTPS on tls_listen, plain HTTP redirects
+    tls_key: Path | None = None
+    tls_listen: Listen = Listen("127.0.0.1", 8443)
+
+    @property
+    def tls(self) -> bool:
+        """True when a certificate and its key are configured."""
+        return self.tls_cert is not None and self.tls_key is not None
 
 
 SCANNER_AGENTS = ("friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "pplsip",
@@ -176,6 +184,9 @@ class Config:
     provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     source: Path | None = None
+    # The file's TOML as read, and the admin page's overrides laid over it (see with_overrides).
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def run_dir(self) -> Path:
@@ -284,6 +295,13 @@ def _path(value: str, base: Path, key: str) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
+def _file(value: str, base: Path, key: str) -> Path:
+    path = _path(value, base, key)
+    if not path.is_file():
+        raise ConfigError(f"{key}: no such file {str(path)!r}")
+    return path
+
+
 def _subnet(text: str, key: str) -> str:
     try:
         return str(ipaddress.ip_network(text, strict=False))
@@ -293,10 +311,17 @@ def _subnet(text: str, key: str) -> str:
 
 # One reader per section: a part adds its keys to its dataclass above and to its reader here.
 
-def _web(s: _Section) -> WebConfig:
+def _web(s: _Section, base: Path) -> WebConfig:
+    cert, key = s.string("tls_cert", ""), s.string("tls_key", "")
+    if bool(cert) != bool(key):
+        given, missing = ("tls_cert", "tls_key") if cert else ("tls_key", "tls_cert")
+        raise ConfigError(f"{s.key(missing)}: needed with {s.key(given)} (set both or neither)")
     return WebConfig(enabled=s.boolean("enabled", True),
                      listen=s.listen("listen", WebConfig.listen),
-                     session_idle_minutes=s.number("session_idle_minutes", 30.0, 1.0, 1440.0))
+                     session_idle_minutes=s.number("session_idle_minutes", 30.0, 1.0, 1440.0),
+                     tls_cert=_file(cert, base, s.key("tls_cert")) if cert else None,
+                     tls_key=_file(key, base, s.key("tls_key")) if key else None,
+                     tls_listen=s.listen("tls_listen", WebConfig.tls_listen))
 
 
 def _sip(s: _Section, base: Path) -> SipConfig:
@@ -467,8 +492,41 @@ def _events(s: _Section) -> EventsConfig:
                         consumer=consumer)
 
 
-def _build(raw: Mapping[str, Any], base: Path, source: Path | None) -> Config:
-    tables = dict(raw)
+# What the admin page may change (kept in the store, laid over the file by with_overrides).
+OVERRIDABLE: dict[str, tuple[str, ...]] = {
+    "sip": ("domain",),
+    "provisioning": ("url", "ntp_server", "timezone", "language"),
+    "discovery": ("pnp", "mdns", "snmp", "neighbors", "subnets", "snmp_communities",
+                  "snmp_interval", "neighbors_interval"),
+}
+
+
+def _merge(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` with ``overrides`` laid over it; a key not in OVERRIDABLE is refused."""
+    merged = {name: dict(t) if isinstance(t, dict) else t for name, t in raw.items()}
+    for name, table in overrides.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{name}]: settings from the admin page must be a table, "
+                              f"got {type(table).__name__}")
+        for key in table:
+            if key not in OVERRIDABLE.get(name, ()):
+                raise ConfigError(f"{name}.{key}: cannot be changed on the admin page")
+        if isinstance(merged.setdefault(name, {}), dict):
+            merged[name].update(table)
+    return merged
+
+
+def with_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
+    """``config`` with the overridable sections rebuilt from its file and ``overrides``."""
+    base = config.source.parent if config.source else Path.cwd()
+    built = _build(config.raw, base, config.source, overrides)
+    return replace(config, sip=built.sip, provisioning=built.provisioning,
+                   discovery=built.discovery, overrides=built.overrides)
+
+
+def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
+           overrides: Mapping[str, Any] | None = None) -> Config:
+    tables = _merge(raw, overrides or {})
     known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery")
     s = {name: _Section(name, tables.pop(name, {})) for name in known}
     if tables:
@@ -482,23 +540,27 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None) -> Config:
         store=StoreConfig(url=url),
         log=LogConfig(level=s["log"].choice("level", "info", LOG_LEVELS)),
         events=_events(s["events"]),
-        web=_web(s["web"]),
+        web=_web(s["web"], base),
         sip=_sip(s["sip"], base),
         provisioning=_provisioning(s["provisioning"], base),
         discovery=_discovery(s["discovery"]),
         source=source,
+        raw=raw,
+        overrides=dict(overrides or {}),
     )
     for section in s.values():
         section.finish()
     return config
 
 
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Load the config from ``path``, else ``$APPLIANCE_CONFIG``, else the dev defaults."""
+def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load the config from ``path``, else ``$APPLIANCE_CONFIG``, else the dev defaults;
+    ``overrides`` (the admin page's settings) are laid over the file."""
     env = env if env is not None else {}
     chosen = path if path else env.get(ENV_CONFIG) or None
     if chosen is None:
-        return _build({}, Path.cwd(), None)
+        return _build({}, Path.cwd(), None, overrides)
     file = Path(chosen).expanduser().resolve()
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -509,6 +571,6 @@ def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
     try:
-        return _build(raw, file.parent, file)
+        return _build(raw, file.parent, file, overrides)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from None

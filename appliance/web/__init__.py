@@ -7,11 +7,24 @@ read; every state-changing request carries a CSRF token (Flask-WTF).
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from flask import Flask, Response, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 
@@ -31,6 +44,8 @@ SELF_SERVICE = {"auth.logout", "auth.language", "auth.password"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+HSTS = "max-age=31536000"  # sent over HTTPS only; no includeSubDomains (the box is one host)
+HOST = re.compile(r"\A(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?\Z")
 
 
 def _cookie_key(store: Store) -> str:
@@ -65,6 +80,8 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         SESSION_COOKIE_NAME="appliance_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.web.tls,
+        HTTPS_PORT=config.web.tls_listen.port,  # the bound port, once the server has bound
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the (idle-limited) session
         MAX_CONTENT_LENGTH=64 * 1024,
     )
@@ -72,6 +89,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.extensions["appliance.accounts"] = accounts or Accounts(store)
     app.extensions["appliance.throttle"] = LoginThrottle()
     app.extensions["appliance.setup_done"] = False
+    app.before_request(_to_https)  # first: a plain-HTTP POST is redirected, not refused
     CSRFProtect(app)
     i18n.init_app(app)
     app.jinja_env.filters["mac"] = format_mac
@@ -93,10 +111,23 @@ def _setup_done(app: Flask) -> bool:
     return bool(app.extensions["appliance.setup_done"])
 
 
+def _to_https() -> Any:
+    """With a certificate, plain HTTP redirects to HTTPS on the same host (but /healthz)."""
+    if (not current_app.config["APPLIANCE"].web.tls or request.is_secure
+            or request.endpoint == "health.healthz"):
+        return None
+    match = HOST.match(request.host)
+    if match is None:
+        abort(400)
+    port = int(current_app.config["HTTPS_PORT"])
+    query = request.query_string.decode("latin-1")
+    target = (f"https://{match.group(1)}" + ("" if port == 443 else f":{port}")
+              + quote(request.path, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else ""))
+    return redirect(target, 308)
+
+
 def _guard() -> Any:
     """Setup first, then sign-in, then read-only for viewers."""
-    from flask import current_app
-
     endpoint = request.endpoint or ""
     g.user = None
     if endpoint in ("health.healthz", "static"):
@@ -156,6 +187,8 @@ def _security_headers(response: Response) -> Response:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if request.endpoint != "static":
         headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 

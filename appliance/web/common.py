@@ -15,6 +15,7 @@ from appliance.errors import DirectoryError
 from appliance.store import Store
 from appliance.web.accounts import Accounts, Admin, LoginThrottle
 from appliance.web.messages import translate
+from appliance.web.overrides import effective
 
 T = TypeVar("T")
 Errors = dict[str, list[str]]
@@ -22,8 +23,10 @@ FORM = "_form"  # errors that name no field
 
 
 def config() -> Config:
-    """The appliance config."""
-    cfg: Config = current_app.config["APPLIANCE"]
+    """The appliance config: the file's, with the admin page's settings from the store."""
+    if "config" not in g:
+        g.config = effective(current_app)
+    cfg: Config = g.config
     return cfg
 
 
