@@ -1,9 +1,8 @@
 """What other parts of the appliance report, as the web shows it; each hook says when it has
 nothing yet, never a made-up value.
 
-- registration state: the SIP routing core (routing/registrar.py) persists its bindings in the
-  store; ``registrations`` reads them once that table exists. Until then it returns None and the
-  pages say "not reported".
+- registration state: the SIP routing core persists its bindings in the store
+  (``routing/bindings.py``); ``registrations`` reads the live ones.
 - firmware images: provisioning keeps them in the store (``appliance firmware add``).
 - the addresses the daemon bound come from ``<data>/run/ports.json``, written by the daemon.
 """
@@ -13,20 +12,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import inspect
-
 from appliance.config import Config, Listen
 from appliance.store import Store
 
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 (recognised, not bound)
 
 
-def registrations(store: Store) -> dict[str, str] | None:
-    """Registration state by extension number, or None while no registrar reports it."""
-    with store.read() as conn:
-        if not inspect(conn).has_table("registrations"):
-            return None
-    return None  # the registrar's table is not defined yet: wire it here when it lands
+def registrations(store: Store) -> dict[str, str]:
+    """Live registrations by extension number, as ``desk 192.0.2.7, app 192.0.2.9``."""
+    from appliance.routing.bindings import report
+
+    found: dict[str, list[str]] = {}
+    for row in report(store):
+        host = row["via"].split(":", 1)[1].rsplit(":", 1)[0]
+        found.setdefault(row["extension"], []).append(f"{row['kind']} {host}")
+    return {number: ", ".join(contacts) for number, contacts in found.items()}
 
 
 def firmware_images(config: Config, store: Store) -> list[str]:

@@ -139,6 +139,21 @@ def test_dismissal_confirmation_then_dismissal(client: FlaskClient, web: type,
     assert "An" not in text(client.get("/employees?status=active")).split("<tbody>")[1]
 
 
+def register(directory: Directory, number: str, ip: str) -> None:
+    """A live binding as the registrar persists it."""
+    from datetime import timedelta
+
+    from appliance.directory import utcnow
+    from appliance.store.sip_tables import sip_bindings
+
+    now = utcnow()
+    with directory.store.write() as conn:
+        conn.execute(sip_bindings.insert().values(
+            aor=number, contact=f"sip:{number}@{ip}:5062", params="", call_id="c1", cseq=1,
+            expires_at=now + timedelta(seconds=600), transport="udp", host=ip, port=5062,
+            user_agent="Yealink SIP-T46U 108.86.0.90", kind="desk", registered_at=now))
+
+
 def test_phones_inventory_assign_resync_disable(client: FlaskClient, web: type,
                                                 directory: Directory) -> None:
     directory.add_extension("101")
@@ -148,10 +163,13 @@ def test_phones_inventory_assign_resync_disable(client: FlaskClient, web: type,
     assert live.status_code == 200
     row = text(live)
     for shown in ("00:15:65:12:34:56", "Yealink", "SIP-T46U", "108.86.0.90", "192.0.2.7",
-                  "pnp", "discovered", "not reported"):
+                  "pnp", "discovered", "not registered"):
         assert shown in row
     web.post(client, "/phones/001565123456/assign", {"extension": "101"})
     assert directory.get_phone("001565123456").state == "assigned"
+    register(directory, "101", "192.0.2.7")
+    assert "desk 192.0.2.7" in text(client.get("/phones/live", headers={"X-Live": "1"}))
+    assert "desk 192.0.2.7" in text(client.get("/phones/001565123456"))
     web.post(client, "/phones/001565123456/resync")
     assert directory.audit_log(limit=1)[0].action == "phone.resync_requested"
     web.post(client, "/phones/001565123456/disable")
