@@ -1,197 +1,21 @@
-"""One typed config: frozen dataclasses loaded from one TOML file.
-
-``load(path, env)`` reads the file named by ``path`` (or ``APPLIANCE_CONFIG`` in
-``env``), checks every key and value, and returns a ``Config``; anything wrong
-raises ``ConfigError`` with one line naming the file and key. With no file at
-all, the dev defaults apply: everything on 127.0.0.1, data in ``./var``, no LAN
-discovery. Relative paths in a file are relative to that file's folder.
-"""
+"""Typed reads of each TOML section: every key checked, one clear line naming a bad one."""
 
 from __future__ import annotations
 
 import ipaddress
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from appliance.config.model import (
+    DiscoveryConfig,
+    EventsConfig,
+    Listen,
+    ProvisioningConfig,
+    SipConfig,
+    SnmpV3User,
+    WebConfig,
+)
 from appliance.errors import ConfigError
-
-ENV_CONFIG = "APPLIANCE_CONFIG"
-LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-@dataclass(frozen=True)
-class Listen:
-    """A listen address: host (IPv4, IPv6 or name) and port (0 lets the OS pick)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class PathsConfig:
-    """Where the appliance keeps its state."""
-
-    data: Path
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """The database: a SQLAlchemy URL, SQLite by default, PostgreSQL by URL."""
-
-    url: str
-
-
-@dataclass(frozen=True)
-class LogConfig:
-    """Logging to stderr."""
-
-    level: str = "info"
-
-
-@dataclass(frozen=True)
-class EventsConfig:
-    """How the daemon tails the events outbox."""
-
-    poll_interval: float = 0.25
-    consumer: str = "daemon"
-
-
-@dataclass(frozen=True)
-class WebConfig:
-    """The admin web server."""
-
-    enabled: bool = True
-    listen: Listen = Listen("127.0.0.1", 8000)
-    session_idle_minutes: float = 30.0  # a session unused this long ends (1 to 1440)
-    tls_cert: Path | None = None  # with tls_key: HTTPS on tls_listen, plain HTTP redirects
-    tls_key: Path | None = None
-    tls_listen: Listen = Listen("127.0.0.1", 8443)
-
-    @property
-    def tls(self) -> bool:
-        """True when a certificate and its key are configured."""
-        return self.tls_cert is not None and self.tls_key is not None
-
-
-SCANNER_AGENTS = ("friendly-scanner", "sipvicious", "sipcli", "vaxsipuseragent", "pplsip",
-                  "sip-scan", "sipsak-scan", "iwar", "sundayddr", "smap", "sivus", "cafesip")
-
-
-@dataclass(frozen=True)
-class SipConfig:
-    """The SIP routing core: listeners, domain, registrar bounds, digest and guard limits."""
-
-    enabled: bool = True
-    listen: Listen = Listen("127.0.0.1", 5060)  # UDP
-    tcp_listen: Listen | None = Listen("127.0.0.1", 5060)  # None: no TCP
-    tls_listen: Listen | None = None  # needs tls_cert and tls_key
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    domain: str = ""  # "" accepts any host in a Request-URI
-    realm: str = ""  # "" means the domain, else "appliance"
-    min_expires: int = 60
-    max_expires: int = 3600
-    default_expires: int = 3600
-    nonce_lifetime: float = 300.0
-    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
-    # User-Agents (lower-case substrings) that fail on any SHA-256 challenge: MD5 alone.
-    md5_only_agents: tuple[str, ...] = ("baresip v0.", "baresip v1.", "sipp")
-    ban_failures: int = 5  # failed authentications per source within ban_window; 0: off
-    ban_window: float = 60.0
-    ban_seconds: float = 900.0
-    flood_rate: float = 200.0  # messages per second per source (burst 2x); 0: off
-    max_sources: int = 10_000  # entries in each per-source table
-    max_uri: int = 512
-    scanner_agents: tuple[str, ...] = SCANNER_AGENTS
-    tcp_idle: float = 900.0  # seconds before an idle stream without bindings is closed
-
-    @property
-    def effective_realm(self) -> str:
-        """The digest realm: ``realm``, else ``domain``, else "appliance"."""
-        return self.realm or self.domain or "appliance"
-
-
-@dataclass(frozen=True)
-class ProvisioningConfig:
-    """The provisioning servers (TFTP and HTTP), what they render, and their guard."""
-
-    enabled: bool = True
-    tftp_listen: Listen = Listen("127.0.0.1", 6969)
-    http_listen: Listen = Listen("127.0.0.1", 8080)
-    # What phones are told: "" derives each from the bound addresses and [sip] listen.
-    url: str = ""
-    sip_server: str = ""
-    sip_transport: str = "udp"
-    ntp_server: str = "pool.ntp.org"
-    timezone: str = "UTC"
-    language: str = "en"
-    # The guard: misses per source in a window before a ban; 0 switches a limit off.
-    ban_misses: int = 30
-    ban_window: float = 60.0
-    ban_seconds: float = 600.0
-    macs_per_source: int = 4
-    neighbor_check: bool = True
-    http_auth: bool = True
-    push_port: int = 5060
-    templates: Path | None = None
-    firmware_profiles: Path | None = None
-
-
-@dataclass(frozen=True)
-class SnmpV3User:
-    """An SNMPv3 user for the sweep: auth (md5, sha, sha256) and optional privacy (aes, des)."""
-
-    user: str
-    auth_key: str
-    auth: str = "sha"
-    priv_key: str = ""
-    priv: str = "aes"
-
-
-@dataclass(frozen=True)
-class DiscoveryConfig:
-    """LAN discovery; every method is off unless switched on (never in dev)."""
-
-    pnp: bool = False
-    mdns: bool = False
-    snmp: bool = False
-    neighbors: bool = False
-    interfaces: tuple[str, ...] = ()
-    subnets: tuple[str, ...] = ()
-    snmp_communities: tuple[str, ...] = ("public",)
-    snmp_v3: tuple[SnmpV3User, ...] = ()
-    snmp_interval: float = 3600.0
-    neighbors_interval: float = 60.0
-    mdns_browse: tuple[str, ...] = ("_sip._udp.local.", "_sip._tcp.local.")
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole appliance config."""
-
-    paths: PathsConfig
-    store: StoreConfig
-    log: LogConfig = field(default_factory=LogConfig)
-    events: EventsConfig = field(default_factory=EventsConfig)
-    web: WebConfig = field(default_factory=WebConfig)
-    sip: SipConfig = field(default_factory=SipConfig)
-    provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig)
-    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
-    source: Path | None = None
-    # The file's TOML as read, and the admin page's overrides laid over it (see with_overrides).
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    overrides: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def run_dir(self) -> Path:
-        """Folder for runtime files such as ``ports.json``."""
-        return self.paths.data / "run"
 
 
 def parse_listen(text: str, key: str = "listen") -> Listen:
@@ -222,7 +46,7 @@ def _check_ip(host: str, key: str, text: str, version: int) -> None:
         raise ConfigError(f"{key}: {host!r} is not an IPv{version} address in {text!r}") from None
 
 
-class _Section:
+class Section:
     """Typed reads from one TOML table; every key read is consumed, leftovers are errors."""
 
     def __init__(self, name: str, table: Any) -> None:
@@ -288,7 +112,7 @@ class _Section:
             raise ConfigError(f"unknown config key: {unknown}")
 
 
-def _path(value: str, base: Path, key: str) -> Path:
+def path_of(value: str, base: Path, key: str) -> Path:
     if not value or "\x00" in value:
         raise ConfigError(f"{key}: expected a folder path, got {value!r}")
     path = Path(value).expanduser()
@@ -296,7 +120,7 @@ def _path(value: str, base: Path, key: str) -> Path:
 
 
 def _file(value: str, base: Path, key: str) -> Path:
-    path = _path(value, base, key)
+    path = path_of(value, base, key)
     if not path.is_file():
         raise ConfigError(f"{key}: no such file {str(path)!r}")
     return path
@@ -311,7 +135,7 @@ def _subnet(text: str, key: str) -> str:
 
 # One reader per section: a part adds its keys to its dataclass above and to its reader here.
 
-def _web(s: _Section, base: Path) -> WebConfig:
+def web(s: Section, base: Path) -> WebConfig:
     cert, key = s.string("tls_cert", ""), s.string("tls_key", "")
     if bool(cert) != bool(key):
         given, missing = ("tls_cert", "tls_key") if cert else ("tls_key", "tls_cert")
@@ -324,7 +148,7 @@ def _web(s: _Section, base: Path) -> WebConfig:
                      tls_listen=s.listen("tls_listen", WebConfig.tls_listen))
 
 
-def _sip(s: _Section, base: Path) -> SipConfig:
+def sip(s: Section, base: Path) -> SipConfig:
     d = SipConfig
 
     def count(key: str, default: int, low: int, high: int) -> int:
@@ -341,7 +165,7 @@ def _sip(s: _Section, base: Path) -> SipConfig:
         value = s.string(key, "")
         if not value:
             return None
-        path = _path(value, base, s.key(key))
+        path = path_of(value, base, s.key(key))
         if not path.is_file():
             raise ConfigError(f"{s.key(key)}: no such file {str(path)!r}")
         return path
@@ -388,7 +212,7 @@ def _sip(s: _Section, base: Path) -> SipConfig:
     return cfg
 
 
-def _provisioning(s: _Section, base: Path) -> ProvisioningConfig:
+def provisioning(s: Section, base: Path) -> ProvisioningConfig:
     d = ProvisioningConfig
 
     def count(key: str, default: int, high: int) -> int:
@@ -399,7 +223,7 @@ def _provisioning(s: _Section, base: Path) -> ProvisioningConfig:
 
     def folder(key: str) -> Path | None:
         value = s.string(key, "")
-        return _path(value, base, s.key(key)) if value else None
+        return path_of(value, base, s.key(key)) if value else None
 
     url = s.string("url", "")
     if url and not url.startswith(("http://", "https://", "tftp://")):
@@ -442,13 +266,13 @@ def _provisioning(s: _Section, base: Path) -> ProvisioningConfig:
     )
 
 
-def _snmp_v3(s: _Section) -> tuple[SnmpV3User, ...]:
+def _snmp_v3(s: Section) -> tuple[SnmpV3User, ...]:
     entries = s.values.pop("snmp_v3", [])
     if not isinstance(entries, list):
         raise ConfigError("discovery.snmp_v3: expected [[discovery.snmp_v3]] tables")
     users = []
     for i, entry in enumerate(entries):
-        t = _Section(f"discovery.snmp_v3[{i}]", entry)
+        t = Section(f"discovery.snmp_v3[{i}]", entry)
         user = SnmpV3User(
             user=t.string("user", ""), auth_key=t.string("auth_key", ""),
             auth=t.choice("auth", "sha", ("md5", "sha", "sha256")),
@@ -466,7 +290,7 @@ def _mdns_type(text: str) -> str:
     return text if text.endswith(".local.") else text + ".local."
 
 
-def _discovery(s: _Section) -> DiscoveryConfig:
+def discovery(s: Section) -> DiscoveryConfig:
     browse = s.strings("mdns_browse") if "mdns_browse" in s.values else DiscoveryConfig.mdns_browse
     return DiscoveryConfig(
         pnp=s.boolean("pnp", False),
@@ -484,7 +308,7 @@ def _discovery(s: _Section) -> DiscoveryConfig:
     )
 
 
-def _events(s: _Section) -> EventsConfig:
+def events(s: Section) -> EventsConfig:
     consumer = s.string("consumer", "daemon")
     if not consumer or len(consumer) > 64:
         raise ConfigError("events.consumer: expected 1 to 64 characters")
@@ -492,85 +316,3 @@ def _events(s: _Section) -> EventsConfig:
                         consumer=consumer)
 
 
-# What the admin page may change (kept in the store, laid over the file by with_overrides).
-OVERRIDABLE: dict[str, tuple[str, ...]] = {
-    "sip": ("domain",),
-    "provisioning": ("url", "ntp_server", "timezone", "language"),
-    "discovery": ("pnp", "mdns", "snmp", "neighbors", "subnets", "snmp_communities",
-                  "snmp_interval", "neighbors_interval"),
-}
-
-
-def _merge(raw: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``raw`` with ``overrides`` laid over it; a key not in OVERRIDABLE is refused."""
-    merged = {name: dict(t) if isinstance(t, dict) else t for name, t in raw.items()}
-    for name, table in overrides.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"[{name}]: settings from the admin page must be a table, "
-                              f"got {type(table).__name__}")
-        for key in table:
-            if key not in OVERRIDABLE.get(name, ()):
-                raise ConfigError(f"{name}.{key}: cannot be changed on the admin page")
-        if isinstance(merged.setdefault(name, {}), dict):
-            merged[name].update(table)
-    return merged
-
-
-def with_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
-    """``config`` with the overridable sections rebuilt from its file and ``overrides``."""
-    base = config.source.parent if config.source else Path.cwd()
-    built = _build(config.raw, base, config.source, overrides)
-    return replace(config, sip=built.sip, provisioning=built.provisioning,
-                   discovery=built.discovery, overrides=built.overrides)
-
-
-def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
-           overrides: Mapping[str, Any] | None = None) -> Config:
-    tables = _merge(raw, overrides or {})
-    known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery")
-    s = {name: _Section(name, tables.pop(name, {})) for name in known}
-    if tables:
-        raise ConfigError(f"unknown config section: {', '.join(sorted(tables))}")
-    data = _path(s["paths"].string("data", "var"), base, "paths.data")
-    url = s["store"].string("url", f"sqlite:///{data / 'appliance.db'}")
-    if "://" not in url:
-        raise ConfigError(f"store.url: expected a URL such as sqlite:///path.db, got {url!r}")
-    config = Config(
-        paths=PathsConfig(data=data),
-        store=StoreConfig(url=url),
-        log=LogConfig(level=s["log"].choice("level", "info", LOG_LEVELS)),
-        events=_events(s["events"]),
-        web=_web(s["web"], base),
-        sip=_sip(s["sip"], base),
-        provisioning=_provisioning(s["provisioning"], base),
-        discovery=_discovery(s["discovery"]),
-        source=source,
-        raw=raw,
-        overrides=dict(overrides or {}),
-    )
-    for section in s.values():
-        section.finish()
-    return config
-
-
-def load(path: str | Path | None = None, env: Mapping[str, str] | None = None,
-         overrides: Mapping[str, Any] | None = None) -> Config:
-    """Load the config from ``path``, else ``$APPLIANCE_CONFIG``, else the dev defaults;
-    ``overrides`` (the admin page's settings) are laid over the file."""
-    env = env if env is not None else {}
-    chosen = path if path else env.get(ENV_CONFIG) or None
-    if chosen is None:
-        return _build({}, Path.cwd(), None, overrides)
-    file = Path(chosen).expanduser().resolve()
-    try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {file} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {file} cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
-    try:
-        return _build(raw, file.parent, file, overrides)
-    except ConfigError as exc:
-        raise ConfigError(f"{file}: {exc}") from None
