@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 
 from appliance.routing.registrar import Binding, Change
 from appliance.sip.transaction import Peer
@@ -27,20 +27,33 @@ def load_all(store: Store) -> list[Binding]:
 
 
 def apply(store: Store, changes: list[Change]) -> None:
-    """Write a batch of changes in one transaction (the registrar's group commit)."""
+    """Write a batch of changes in one transaction (the registrar's group commit).
+
+    Only the last change per (extension, contact) counts; the rows go in two executemany
+    statements (delete every touched row, insert the live ones), not two per change.
+    """
     if not changes:
         return
+    final: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        final[(change.binding.aor, change.binding.contact)] = change
+    keys = [{"k_aor": aor, "k_contact": contact} for aor, contact in final]
+    rows = [_row(c.binding) for c in final.values() if not c.delete]
     with store.write() as conn:
-        for change in changes:
-            b = change.binding
-            conn.execute(delete(sip_bindings).where(and_(sip_bindings.c.aor == b.aor,
-                                                         sip_bindings.c.contact == b.contact)))
-            if not change.delete:
-                conn.execute(sip_bindings.insert().values(
-                    aor=b.aor, contact=b.contact, params=b.params, expires_at=_at(b.expires_at),
-                    call_id=b.call_id[:255], cseq=b.cseq, transport=b.source.transport,
-                    host=b.source.host, port=b.source.port, user_agent=b.user_agent,
-                    kind=b.kind, registered_at=_at(b.registered_at)))
+        conn.execute(_DELETE, keys)
+        if rows:
+            conn.execute(sip_bindings.insert(), rows)
+
+
+_DELETE = delete(sip_bindings).where(and_(sip_bindings.c.aor == bindparam("k_aor"),
+                                          sip_bindings.c.contact == bindparam("k_contact")))
+
+
+def _row(b: Binding) -> dict[str, Any]:
+    return {"aor": b.aor, "contact": b.contact, "params": b.params,
+            "expires_at": _at(b.expires_at), "call_id": b.call_id[:255], "cseq": b.cseq,
+            "transport": b.source.transport, "host": b.source.host, "port": b.source.port,
+            "user_agent": b.user_agent, "kind": b.kind, "registered_at": _at(b.registered_at)}
 
 
 def report(store: Store, aor: str | None = None) -> list[dict[str, Any]]:

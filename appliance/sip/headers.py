@@ -10,14 +10,29 @@ import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from appliance.errors import SipParseError
-from appliance.sip.uri import SipUri, format_host, parse_host, parse_port, parse_uri
+from appliance.sip import uri as _uri
+from appliance.sip.uri import (
+    _TCHARS,
+    TOKEN_RE,
+    SipUri,
+    format_host,
+    format_params,
+    parse_delta,
+    parse_host,
+    parse_port,
+    parse_uint,
+    parse_uri,
+    quote_string,
+    skip_ws,
+    unquote_string,
+)
 
-_TCHARS = r"A-Za-z0-9\-.!%*_+`'~"
-TOKEN_RE = re.compile(f"[{_TCHARS}]+")
+parse_params = _uri.parse_params  # moved to uri.py; still exported from here (discovery uses it)
+
 _QUOTED_RE = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_GEN_VALUE_RE = re.compile(rf'"(?:[^"\\]|\\.)*"|\[[0-9A-Fa-f:.]+\]|[{_TCHARS}]+', re.DOTALL)
 _LIST_PART_RE = re.compile(r'[^",<>]+|"(?:[^"\\]|\\.)*"|<[^<>"]*>|,', re.DOTALL)
 _CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _WS = " \t"
@@ -33,7 +48,6 @@ _MEDIA_RE = re.compile(rf"([{_TCHARS}]+)[ \t]*/[ \t]*([{_TCHARS}]+)")
 _Q_RE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
 
 MAX_CSEQ = 2**31 - 1
-MAX_DELTA = 2**32 - 1
 
 # RFC 3261 §7.3.3 and the IANA SIP header registry.
 COMPACT_FORMS = {
@@ -71,15 +85,31 @@ LIST_HEADERS = frozenset({
 })  # fmt: skip
 
 
+# Memo of header_key and canonical_name by spelling; bounded, so hostile names cannot grow it.
+_KEYS: dict[str, str] = {}
+_NAMES: dict[str, str] = {}
+_MEMO_SIZE = 2048
+
+
 def header_key(name: str) -> str:
     """The lookup key of a header name: lower case, compact form expanded."""
-    low = name.lower()
-    return COMPACT_FORMS.get(low, low)
+    key = _KEYS.get(name)
+    if key is None:
+        low = name.lower()
+        key = COMPACT_FORMS.get(low, low)
+        if len(_KEYS) < _MEMO_SIZE:
+            _KEYS[name] = key
+    return key
 
 
 def canonical_name(name: str) -> str:
     """The conventional spelling of a known header name; unknown names are kept as given."""
-    return _CANONICAL.get(header_key(name), name)
+    spelled = _NAMES.get(name)
+    if spelled is None:
+        spelled = _CANONICAL.get(header_key(name), name)
+        if len(_NAMES) < _MEMO_SIZE:
+            _NAMES[name] = spelled
+    return spelled
 
 
 def check_text(value: str) -> None:
@@ -119,13 +149,19 @@ def split_list(value: str) -> list[str]:
 
 
 class Headers:
-    """Ordered, case-insensitive, multi-valued header fields; list headers hold one element each."""
+    """Ordered, case-insensitive, multi-valued header fields; list headers hold one element each.
 
-    __slots__ = ("_items",)
+    ``parsed`` memoises typed values parsed from these fields, by header key (the message
+    accessors use it; "top-via" belongs to "via"); a change to a header forgets its entry.
+    """
+
+    __slots__ = ("_index", "_items", "parsed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         """Build from (name, value) pairs, as ``add`` would."""
         self._items: list[tuple[str, str, str]] = []
+        self._index: dict[str, list[str]] | None = None  # values by key, built on demand
+        self.parsed: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
 
@@ -146,13 +182,47 @@ class Headers:
 
         Raise ValueError for a bad name, CR/LF or other control characters, or a broken list.
         """
-        self._items.extend(self._prepare(name, value, split))
+        new = self._prepare(name, value, split)
+        self._items.extend(new)
+        self._forget(new[0][0])
+
+    def compact(self) -> None:
+        """Drop the index and the parsed values (rebuilt on demand), for a message kept long."""
+        self._index = None
+        self.parsed = {}
+
+    def _forget(self, key: str) -> None:
+        """Drop the index and what was parsed from header ``key``."""
+        self._index = None
+        if self.parsed:
+            self.parsed.pop(key, None)
+            if key == "via":
+                self.parsed.pop("top-via", None)
+
+    def copy_from(self, other: Headers, name: str) -> None:
+        """Append every value of header ``name`` from ``other`` verbatim (already checked)."""
+        key = header_key(name)
+        self._items.extend(item for item in other._items if item[0] == key)
+        self._forget(key)
+
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the first value of a header (e.g. the top Via) in place, else append it."""
+        new = self._prepare(name, value, split=False)
+        key = new[0][0]
+        for i, item in enumerate(self._items):
+            if item[0] == key:
+                self._items[i] = new[0]
+                break
+        else:
+            self._items.extend(new)
+        self._forget(key)
 
     def prepend(self, name: str, value: str) -> None:
         """Insert before the first header of that name (or at the top), e.g. a proxy's Via."""
         key = header_key(name)
         pos = next((i for i, item in enumerate(self._items) if item[0] == key), 0)
         self._items[pos:pos] = self._prepare(name, value)
+        self._forget(key)
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of a header by one, where the first was (else at the end)."""
@@ -164,12 +234,14 @@ class Headers:
             self._items.extend(new)
         else:
             self._items[pos:pos] = new
+        self._forget(key)
 
     def remove(self, name: str) -> int:
         """Remove every value of a header; return how many there were."""
         key = header_key(name)
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
+        self._forget(key)
         return before - len(self._items)
 
     def remove_first(self, name: str) -> str | None:
@@ -178,18 +250,26 @@ class Headers:
         for i, item in enumerate(self._items):
             if item[0] == key:
                 del self._items[i]
+                self._forget(key)
                 return item[2]
         return None
 
+    def _values(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for key, _, value in self._items:
+                index.setdefault(key, []).append(value)
+        return index
+
     def get(self, name: str) -> str | None:
         """The first value of a header, or None."""
-        key = header_key(name)
-        return next((item[2] for item in self._items if item[0] == key), None)
+        values = self._values().get(header_key(name))
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of a header, in order (list headers one element per value)."""
-        key = header_key(name)
-        return [item[2] for item in self._items if item[0] == key]
+        return list(self._values().get(header_key(name), ()))
 
     def copy(self) -> Headers:
         """An independent copy."""
@@ -259,72 +339,6 @@ def headers_from_lines(lines: list[str], *, lenient: bool = False) -> Headers:
                     raise
         headers._items.extend((key, canonical_name(name), v) for v in values)
     return headers
-
-
-def unquote_string(text: str) -> str:
-    """The content of a quoted string, quoted-pairs resolved."""
-    return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
-
-
-def quote_string(text: str) -> str:
-    """Text as a quoted string; raise ValueError on CR or LF."""
-    if "\r" in text or "\n" in text:
-        raise ValueError("CR or LF in quoted string")
-    return '"' + re.sub(r'(["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f])', r"\\\1", text) + '"'
-
-
-def skip_ws(text: str, pos: int) -> int:
-    """The position of the next character that is not SP or HTAB."""
-    while pos < len(text) and text[pos] in _WS:
-        pos += 1
-    return pos
-
-
-def parse_params(text: str, what: str) -> dict[str, str | None]:
-    """Parse ``*(SEMI generic-param)``; names lower-cased, quoted values keep their quotes."""
-    params: dict[str, str | None] = {}
-    pos = skip_ws(text, 0)
-    while pos < len(text):
-        name_match = TOKEN_RE.match(text, skip_ws(text, pos + 1)) if text[pos] == ";" else None
-        if name_match is None:
-            raise SipParseError(f"bad {what} parameter")
-        name, value = name_match.group().lower(), None
-        pos = skip_ws(text, name_match.end())
-        if pos < len(text) and text[pos] == "=":
-            value_match = _GEN_VALUE_RE.match(text, skip_ws(text, pos + 1))
-            if value_match is None:
-                raise SipParseError(f"bad {what} parameter value")
-            value, pos = value_match.group(), skip_ws(text, value_match.end())
-        if name in params:
-            raise SipParseError(f"repeated {what} parameter")
-        params[name] = value
-    return params
-
-
-def format_params(params: dict[str, str | None]) -> str:
-    """Parameters as ``;name=value`` text."""
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
-
-
-def parse_uint(text: str, limit: int, what: str) -> int:
-    """A decimal of ASCII digits no larger than limit, else SipParseError."""
-    if not text.isascii() or not text.isdigit():
-        raise SipParseError(f"bad {what}")
-    digits = text.lstrip("0") or "0"
-    # Length check first: int() of thousands of digits is slow or raises ValueError.
-    if len(digits) > len(str(limit)) or int(digits) > limit:
-        raise SipParseError(f"{what} out of range")
-    return int(digits)
-
-
-def parse_delta(text: str, what: str) -> int:
-    """delta-seconds, capped at 2**32-1 (the range of RFC 3261 §20.19) rather than rejected."""
-    try:
-        return parse_uint(text, MAX_DELTA, what)
-    except SipParseError:
-        if text.isascii() and text.isdigit():
-            return MAX_DELTA
-        raise
 
 
 def parse_call_id(text: str) -> str:

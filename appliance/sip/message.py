@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from appliance.errors import SipParseError
 from appliance.sip.headers import (
-    TOKEN_RE,
     CSeq,
     Headers,
     MediaType,
@@ -35,13 +35,11 @@ from appliance.sip.headers import (
     headers_from_lines,
     parse_call_id,
     parse_cseq,
-    parse_delta,
     parse_media_type,
     parse_name_addr,
-    parse_uint,
     parse_via,
 )
-from appliance.sip.uri import SipUri, parse_uri
+from appliance.sip.uri import TOKEN_RE, SipUri, parse_delta, parse_uint, parse_uri
 
 __all__ = [
     "MAX_MESSAGE",
@@ -70,6 +68,7 @@ SIP_VERSION = "SIP/2.0"
 _VERSION_RE = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}", re.IGNORECASE)
 _STATUS_RE = re.compile(r"[1-6][0-9][0-9]")
 _REASON_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_T = TypeVar("_T")
 
 REASONS = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -132,36 +131,66 @@ class _Message:
             raise SipParseError(f"missing {canonical_name(name)}")
         return value
 
+    def _memo(self, key: str, make: Callable[[], _T]) -> _T:
+        """``make()``, parsed once per state of the headers (errors are not remembered)."""
+        memo: dict[str, Any] = self.headers.parsed
+        try:
+            value: _T = memo[key]
+        except KeyError:
+            value = memo[key] = make()
+        return value
+
     @property
     def via(self) -> list[Via]:
         """Every Via value, top first; raise SipParseError if one is malformed."""
-        return [parse_via(value) for value in self.headers.get_all("via")]
+        return list(self._memo("via", lambda: [parse_via(v) for v in self.headers.get_all("via")]))
+
+    @property
+    def top_via(self) -> Via:
+        """The top Via alone; raise SipParseError if absent or malformed."""
+        memo = self.headers.parsed.get("via")
+        if memo:
+            top: Via = memo[0]
+            return top
+        return self._memo("top-via", self._parse_top_via)
+
+    def _parse_top_via(self) -> Via:
+        value = self.headers.get("via")
+        if value is None:
+            raise SipParseError("missing Via")
+        return parse_via(value)
 
     @property
     def from_(self) -> NameAddr:
         """The From header; raise SipParseError if missing, repeated or malformed."""
-        return parse_name_addr(self._required("from"))
+        return self._memo("from", lambda: parse_name_addr(self._required("from")))
 
     @property
     def to(self) -> NameAddr:
         """The To header; raise SipParseError if missing, repeated or malformed."""
-        return parse_name_addr(self._required("to"))
+        return self._memo("to", lambda: parse_name_addr(self._required("to")))
 
     @property
     def call_id(self) -> str:
         """The Call-ID; raise SipParseError if missing, repeated or malformed."""
-        return parse_call_id(self._required("call-id"))
+        return self._memo("call-id", lambda: parse_call_id(self._required("call-id")))
 
     @property
     def cseq(self) -> CSeq:
         """The CSeq; raise SipParseError if missing, repeated or malformed."""
-        return parse_cseq(self._required("cseq"))
+        return self._memo("cseq", lambda: parse_cseq(self._required("cseq")))
+
+    def _optional(self, key: str, parse_value: Callable[[str], _T]) -> _T | None:
+        """The one value of header ``key`` parsed (memoised), or None if absent."""
+        def make() -> _T | None:
+            value = self._single(key)
+            return None if value is None else parse_value(value)
+        return self._memo(key, make)
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards (0..255), or None if absent; raise SipParseError if malformed."""
-        value = self._single("max-forwards")
-        return None if value is None else parse_uint(value, 255, "Max-Forwards")
+        return self._optional("max-forwards", lambda v: parse_uint(v, 255, "Max-Forwards"))
 
     @property
     def contact_wildcard(self) -> bool:
@@ -171,40 +200,42 @@ class _Message:
     @property
     def contacts(self) -> list[NameAddr]:
         """Every Contact value ([] for ``*``); raise SipParseError if one is malformed."""
-        values = self.headers.get_all("contact")
-        if "*" in values:
-            if len(values) > 1:
-                raise SipParseError("Contact * must stand alone")
-            return []
-        return [parse_name_addr(value) for value in values]
+        def make() -> list[NameAddr]:
+            values = self.headers.get_all("contact")
+            if "*" in values:
+                if len(values) > 1:
+                    raise SipParseError("Contact * must stand alone")
+                return []
+            return [parse_name_addr(value) for value in values]
+        return list(self._memo("contact", make))
 
     @property
     def routes(self) -> list[NameAddr]:
         """Every Route value, in order."""
-        return [parse_name_addr(v, brackets=True) for v in self.headers.get_all("route")]
+        return list(self._memo("route", lambda: [
+            parse_name_addr(v, brackets=True) for v in self.headers.get_all("route")]))
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Every Record-Route value, in order."""
-        return [parse_name_addr(v, brackets=True) for v in self.headers.get_all("record-route")]
+        return list(self._memo("record-route", lambda: [
+            parse_name_addr(v, brackets=True) for v in self.headers.get_all("record-route")]))
 
     @property
     def expires(self) -> int | None:
         """The Expires header in seconds, or None; raise SipParseError if malformed."""
-        value = self._single("expires")
-        return None if value is None else parse_delta(value, "Expires")
+        return self._optional("expires", lambda v: parse_delta(v, "Expires"))
 
     @property
     def content_length(self) -> int | None:
         """The Content-Length header (after ``parse``, absent or the body length), or None."""
-        value = self._single("content-length")
-        return None if value is None else parse_uint(value, _MAX_LENGTH, "Content-Length")
+        return self._optional("content-length",
+                              lambda v: parse_uint(v, _MAX_LENGTH, "Content-Length"))
 
     @property
     def content_type(self) -> MediaType | None:
         """The Content-Type, or None; raise SipParseError if malformed."""
-        value = self._single("content-type")
-        return None if value is None else parse_media_type(value)
+        return self._optional("content-type", parse_media_type)
 
     def tokens(self, name: str) -> list[str]:
         """The tokens of a list header such as Require, Supported or Allow (empties dropped)."""
@@ -428,14 +459,30 @@ def make_response(
     if reason is None:
         reason = REASONS.get(status, _CLASS_REASONS[status // 100])
     response = Response(status, reason, body=body)
-    copied = ["via", "from", "to", "call-id", "cseq"] + (["timestamp"] if status == 100 else [])
-    for key in copied:
-        for value in request.headers.get_all(key):
-            tagged = _with_tag(value, to_tag) if key == "to" and to_tag is not None else value
-            response.headers.add(key, tagged, split=False)
+    mine, theirs = response.headers, request.headers
+    # The request's values passed its own checks: copied as they are, not parsed again.
+    mine.copy_from(theirs, "via")
+    mine.copy_from(theirs, "from")
+    if to_tag is None:
+        mine.copy_from(theirs, "to")
+    else:
+        for value in theirs.get_all("to"):
+            mine.add("to", _tagged(request, value, to_tag), split=False)
+    mine.copy_from(theirs, "call-id")
+    mine.copy_from(theirs, "cseq")
+    if status == 100:
+        mine.copy_from(theirs, "timestamp")
     for name, value in headers:
-        response.headers.add(name, value)
+        mine.add(name, value)
     return response
+
+
+def _tagged(request: Request, value: str, tag: str) -> str:
+    """The To value with our tag, unless it has one (the parsed To is reused when there)."""
+    memo = request.headers.parsed.get("to")
+    if isinstance(memo, NameAddr):
+        return value if memo.tag is not None else f"{value};tag={tag}"
+    return _with_tag(value, tag)
 
 
 def make_request(

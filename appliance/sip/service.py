@@ -16,6 +16,7 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from appliance.config import Listen
@@ -333,16 +334,15 @@ def _bracket(host: str) -> str:
 def _mark_received(request: Request, peer: Peer) -> None:
     """RFC 3261 §18.2.1 and RFC 3581: note the real source in the top Via."""
     via = top_via(request)
-    changed = False
+    params = dict(via.params)
     if via.host != peer.host:
-        via.params["received"] = peer.host
-        changed = True
-    if "rport" in via.params and via.params["rport"] is None:
-        via.params["rport"] = str(peer.port)
-        changed = True
-    if changed:
-        request.headers.remove_first("via")
-        request.headers.prepend("via", str(via))
+        params["received"] = peer.host
+    if "rport" in params and params["rport"] is None:
+        params["rport"] = str(peer.port)
+    if params != via.params:
+        marked = replace(via, params=params)
+        request.headers.replace_first("via", str(marked))
+        request.headers.parsed["top-via"] = marked  # what the new value parses to
 
 
 def create(ctx: ServiceContext) -> SipService:

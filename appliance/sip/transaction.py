@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from appliance.errors import SipParseError
-from appliance.sip.message import Request, Response, Via, make_response, parse_via
+from appliance.sip.message import Request, Response, Via, make_response
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,8 @@ Send = Callable[[Message, Peer], None]
 
 
 def top_via(message: Request | Response) -> Via:
-    """The top Via alone (``message.via`` parses every one); SipParseError if absent."""
-    value = message.headers.get("via")
-    if value is None:
-        raise SipParseError("missing Via")
-    return parse_via(value)
+    """The top Via alone (parsed once per message); SipParseError if absent or malformed."""
+    return message.top_via
 
 
 def _key_branch(request: Request) -> tuple[str, ...]:
@@ -156,6 +153,9 @@ class ServerTransaction:
             if not self.invite:
                 self.state = "proceeding"
             return
+        # Kept for up to 32 s now: fewer objects for the garbage collector to walk.
+        self.request.headers.compact()
+        response.headers.compact()
         timing, reliable = self.layer.timing, self.peer.reliable
         if self.invite and response.status < 300:
             if self.state != "accepted":
@@ -166,9 +166,13 @@ class ServerTransaction:
             if not reliable:
                 self._later(self._retransmit, self._timer_g)
             self._later(timing.timeout, self._timer_h)
-        else:
+        elif reliable:
             self.state = "completed"
-            self._later(0 if reliable else timing.timeout, self._terminate)  # Timer J
+            self._later(0, self._terminate)  # Timer J is 0 on a stream
+        else:
+            # Timer J: the layer keeps only the response, to answer retransmissions.
+            self.state = "terminated"
+            self.layer.park(self, response)
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
         self._timers.append(self.layer.timers.call_later(delay, callback))
@@ -271,6 +275,7 @@ class ClientTransaction:
                 self.status = max(self.status, status)
                 self.user.on_response(self, response)
             return
+        self.request.headers.compact()  # kept until Timer D, K or M: nothing parsed is held
         if self.invite:
             self._invite_final(response)
             return
@@ -338,6 +343,10 @@ class TransactionLayer:
         self.max_transactions = max_transactions
         self.servers: dict[tuple[str, ...], ServerTransaction] = {}
         self.clients: dict[tuple[str, str], ClientTransaction] = {}
+        # Completed non-INVITE server transactions over UDP (Timer J), as their last response
+        # and where it went: far lighter than the transaction, which is let go.
+        self.completed: dict[tuple[str, ...], tuple[Response, Peer]] = {}
+        self._bucket: list[tuple[str, ...]] | None = None
 
     def receive(self, message: Message, peer: Peer) -> None:
         """Dispatch a parsed, validated message from ``peer``."""
@@ -352,6 +361,10 @@ class TransactionLayer:
         txn = self.servers.get(key)
         if txn is not None:
             txn.receive(request)
+            return
+        parked = self.completed.get(key)
+        if parked is not None:
+            self.send(*parked)  # a retransmission while Timer J runs
             return
         if request.method == "ACK":
             self.user.on_ack(request, peer)
@@ -389,6 +402,34 @@ class TransactionLayer:
         key = _key_branch(cancel)
         return self.servers.get((*key[:-1], "INVITE") if key[0] != "2543"
                                 else (*key[:4], "INVITE", *key[5:]))
+
+    def park(self, txn: ServerTransaction, response: Response) -> None:
+        """Keep a completed non-INVITE transaction's final response for Timer J, then drop it.
+
+        Entries are grouped in buckets opened for T1/5 each, and a bucket expires 64*T1 after
+        it closes: every entry lives at least Timer J, at most T1/5 more, for two timers per
+        bucket instead of one per transaction.
+        """
+        self.forget_server(txn)
+        entry = (response, txn.reply_to)
+        self.completed[txn.key] = entry
+        while len(self.completed) > self.max_transactions:
+            del self.completed[next(iter(self.completed))]
+        if self._bucket is None:
+            bucket: list[tuple[str, ...]] = []
+            self._bucket = bucket
+            width = self.timing.t1 / 5
+            self.timers.call_later(width, self._close_bucket)
+            self.timers.call_later(width + self.timing.timeout, lambda: self._expire(bucket))
+        self._bucket.append(txn.key)
+
+    def _close_bucket(self) -> None:
+        self._bucket = None
+
+    def _expire(self, bucket: list[tuple[str, ...]]) -> None:
+        completed = self.completed
+        for key in bucket:
+            completed.pop(key, None)
 
     def forget_server(self, txn: ServerTransaction) -> None:
         """Drop a terminated server transaction."""

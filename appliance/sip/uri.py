@@ -13,6 +13,11 @@ from urllib.parse import quote, unquote_to_bytes
 
 from appliance.errors import SipParseError
 
+_TCHARS = r"A-Za-z0-9\-.!%*_+`'~"
+TOKEN_RE = re.compile(f"[{_TCHARS}]+")
+_GEN_VALUE_RE = re.compile(rf'"(?:[^"\\]|\\.)*"|\[[0-9A-Fa-f:.]+\]|[{_TCHARS}]+', re.DOTALL)
+_WS = " \t"
+MAX_DELTA = 2**32 - 1
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
 _ESC = r"%[0-9A-Fa-f]{2}"
 _USER_RE = re.compile(rf"(?:[{_UNRESERVED}&=+$,;?/]|{_ESC})+")
@@ -26,7 +31,9 @@ _PARAM_SAFE = "!*'()[]/:&+$"
 _HNV_SAFE = "!*'()[]/?:+$"
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
-_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+# Labels separated by dots, one trailing dot allowed (a fully qualified name).
+_HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]+")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 # RFC 3966 §3: global number (with "+") or local number; visual separators allowed. Kept
@@ -101,8 +108,7 @@ def parse_host(text: str) -> str:
         except ValueError:
             raise SipParseError("bad IPv6 reference") from None
         return text[1:-1]
-    labels = text[:-1].split(".") if text.endswith(".") else text.split(".")
-    if not all(_LABEL_RE.fullmatch(label) for label in labels):
+    if not _HOSTNAME_RE.fullmatch(text):
         raise SipParseError("bad host")
     return text
 
@@ -117,6 +123,8 @@ def parse_port(text: str) -> int:
 def _unescape(text: str, pattern: re.Pattern[str], what: str) -> str:
     if not pattern.fullmatch(text):
         raise SipParseError(f"bad URI {what}")
+    if "%" not in text:
+        return text  # the patterns admit ASCII only: nothing to decode
     try:
         return unquote_to_bytes(text).decode("utf-8")
     except UnicodeDecodeError:
@@ -197,3 +205,71 @@ def parse_uri(text: str) -> SipUri:
     if not _OPAQUE_RE.fullmatch(rest):
         raise SipParseError("bad URI")
     return SipUri(scheme=scheme, opaque=rest)
+
+
+# -- generic grammar shared with the header parsers (RFC 3261 §25.1) ----------------------
+
+def unquote_string(text: str) -> str:
+    """The content of a quoted string, quoted-pairs resolved."""
+    return re.sub(r"\\(.)", r"\1", text[1:-1], flags=re.DOTALL)
+
+
+def quote_string(text: str) -> str:
+    """Text as a quoted string; raise ValueError on CR or LF."""
+    if "\r" in text or "\n" in text:
+        raise ValueError("CR or LF in quoted string")
+    return '"' + re.sub(r'(["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f])', r"\\\1", text) + '"'
+
+
+def skip_ws(text: str, pos: int) -> int:
+    """The position of the next character that is not SP or HTAB."""
+    while pos < len(text) and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def parse_params(text: str, what: str) -> dict[str, str | None]:
+    """Parse ``*(SEMI generic-param)``; names lower-cased, quoted values keep their quotes."""
+    params: dict[str, str | None] = {}
+    pos = skip_ws(text, 0)
+    while pos < len(text):
+        name_match = TOKEN_RE.match(text, skip_ws(text, pos + 1)) if text[pos] == ";" else None
+        if name_match is None:
+            raise SipParseError(f"bad {what} parameter")
+        name, value = name_match.group().lower(), None
+        pos = skip_ws(text, name_match.end())
+        if pos < len(text) and text[pos] == "=":
+            value_match = _GEN_VALUE_RE.match(text, skip_ws(text, pos + 1))
+            if value_match is None:
+                raise SipParseError(f"bad {what} parameter value")
+            value, pos = value_match.group(), skip_ws(text, value_match.end())
+        if name in params:
+            raise SipParseError(f"repeated {what} parameter")
+        params[name] = value
+    return params
+
+
+def format_params(params: dict[str, str | None]) -> str:
+    """Parameters as ``;name=value`` text."""
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def parse_uint(text: str, limit: int, what: str) -> int:
+    """A decimal of ASCII digits no larger than limit, else SipParseError."""
+    if not text.isascii() or not text.isdigit():
+        raise SipParseError(f"bad {what}")
+    digits = text.lstrip("0") or "0"
+    # Length check first: int() of thousands of digits is slow or raises ValueError.
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise SipParseError(f"{what} out of range")
+    return int(digits)
+
+
+def parse_delta(text: str, what: str) -> int:
+    """delta-seconds, capped at 2**32-1 (the range of RFC 3261 §20.19) rather than rejected."""
+    try:
+        return parse_uint(text, MAX_DELTA, what)
+    except SipParseError:
+        if text.isascii() and text.isdigit():
+            return MAX_DELTA
+        raise

@@ -93,8 +93,14 @@ def test_non_invite_server_answers_retransmissions_and_ends_after_timer_j() -> N
     txn.respond(make_response(register, 200))
     layer.receive(request("REGISTER"), UDP)
     assert wire.statuses() == [200, 200] and len(core.requests) == 1
-    timers.advance(32.1)
-    assert not layer.servers
+    assert not layer.servers and len(layer.completed) == 1  # only the response is kept
+    timers.advance(31.9)
+    layer.receive(request("REGISTER"), UDP)  # still within Timer J: absorbed
+    assert wire.statuses() == [200, 200, 200] and len(core.requests) == 1
+    timers.advance(0.3)
+    assert not layer.servers and not layer.completed
+    layer.receive(request("REGISTER"), UDP)  # after Timer J: a new transaction
+    assert len(core.requests) == 2
 
 
 def test_reliable_transport_needs_no_retransmission_and_ends_at_once() -> None:
