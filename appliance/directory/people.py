@@ -12,7 +12,7 @@ from appliance.directory.core import DirectoryBase, extension_record
 from appliance.directory.records import Dismissal, Employee, Extension
 from appliance.errors import ConflictError, NotFoundError, ValidationError
 from appliance.store import journal
-from appliance.store.tables import employees, extensions, phones
+from appliance.store.tables import employees, extensions
 
 
 class _Unset:
@@ -218,15 +218,6 @@ class PeopleMixin(DirectoryBase):
                 raise ConflictError(f"extension {clean} is already free", "number")
             self._free(conn, clean, "unassigned", now)
             return self._extension(conn, clean)
-
-    def request_resync(self, mac: str) -> None:
-        """Ask provisioning to make a phone fetch its config now: an audited
-        ``phone.resync_requested`` event (the web's "resync" button)."""
-        clean = rules.mac_address(mac)
-        with self.store.write() as conn:
-            if conn.execute(select(phones.c.mac).where(phones.c.mac == clean)).first() is None:
-                raise NotFoundError(f"phone {clean} is not in the inventory", "mac")
-            self._log(conn, "phone.resync_requested", clean, {"mac": clean}, self.clock())
 
     # -- checks ------------------------------------------------------------------------------
 

@@ -145,6 +145,15 @@ class PhonesMixin(DirectoryBase):
                       {"mac": clean, "previous_extension": row.extension}, now)
             return self._phone(conn, clean)
 
+    def request_resync(self, mac: str) -> None:
+        """Ask provisioning to make a phone fetch its config now: an audited
+        ``phone.resync_requested`` event (the web's "resync" button)."""
+        clean = rules.mac_address(mac)
+        with self.store.write() as conn:
+            if conn.execute(select(phones.c.mac).where(phones.c.mac == clean)).first() is None:
+                raise NotFoundError(f"phone {clean} is not in the inventory", "mac")
+            self._log(conn, "phone.resync_requested", clean, {"mac": clean}, self.clock())
+
     def audit_log(self, limit: int = 100, search: str | None = None) -> list[AuditEntry]:
         """The newest audit entries first, optionally those whose action, target or actor
         contain ``search``."""
