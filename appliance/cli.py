@@ -529,6 +529,15 @@ def phone_resync(mac: str, config_path: str | None) -> None:
     if not targets:
         raise ProvisioningError(f"phone {clean} has no known address yet; it is updated at "
                                 "its next boot")
+    from appliance.status import daemon_state
+
+    if cfg.sip.enabled and str(daemon_state(cfg)["daemon"]).startswith("running"):
+        # The running daemon sends it from its SIP socket, the registrar's address, which
+        # phones that accept NOTIFY only from their registrar require.
+        Directory(store, actor=f"cli:{getpass.getuser()}").request_resync(clean)
+        click.echo(f"resync of {clean} requested: the running daemon sends NOTIFY "
+                   f"{targets[0].event} to {targets[0].ip}:{targets[0].port}")
+        return
     if not push.send_notify(targets[0]):
         raise ProvisioningError(f"the NOTIFY to phone {clean} could not be sent")
     click.echo(f"NOTIFY {targets[0].event} sent to {clean} at {targets[0].ip}:{targets[0].port}")

@@ -135,6 +135,14 @@ def test_every_vendor_unknown_then_assigned_then_dismissed(
     assert b"Event: check-sync" in _receive_notify(phone_socket, PHONES["snom"][1],
                                                    extensions["snom"]["number"])
 
+    # `appliance phone resync` (SIP off here, so the CLI sends the NOTIFY itself).
+    out = appliance(config, "phone", "resync", PHONES["snom"][1]).stdout
+    assert "NOTIFY check-sync sent" in out
+    assert b"Event: check-sync" in _receive_notify(phone_socket, PHONES["snom"][1],
+                                                   extensions["snom"]["number"])
+    missing = appliance(config, "phone", "resync", "001565000099", check=False)
+    assert missing.returncode == 1 and "not in the inventory" in missing.stderr
+
 
 def _drain(sock: socket.socket) -> None:
     sock.settimeout(0.3)
