@@ -11,6 +11,7 @@ from appliance.routing.registrar import Binding, Change
 from appliance.sip.transaction import Peer
 from appliance.store import Store
 from appliance.store.sip_tables import sip_bindings
+from appliance.store.tables import phones
 
 
 def _at(seconds: float) -> datetime:
@@ -54,6 +55,14 @@ def _row(b: Binding) -> dict[str, Any]:
             "expires_at": _at(b.expires_at), "call_id": b.call_id[:255], "cseq": b.cseq,
             "transport": b.source.transport, "host": b.source.host, "port": b.source.port,
             "user_agent": b.user_agent, "kind": b.kind, "registered_at": _at(b.registered_at)}
+
+
+def desk_hosts(store: Store) -> frozenset[str]:
+    """The addresses of the assigned phones in the inventory (desk phones, by definition)."""
+    with store.read() as conn:
+        rows = conn.execute(select(phones.c.ip).where(phones.c.state == "assigned",
+                                                      phones.c.ip.is_not(None)))
+        return frozenset(str(ip) for ip in rows.scalars())
 
 
 def report(store: Store, aor: str | None = None) -> list[dict[str, Any]]:

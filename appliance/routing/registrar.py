@@ -66,6 +66,9 @@ class Registrar:
         self.cfg = cfg
         self.clock = clock
         self.table: dict[str, dict[str, Binding]] = {}
+        # Addresses of the desk phones the appliance provisioned: a binding from one of them
+        # is a desk phone whatever its User-Agent (the SIP part keeps this set fresh).
+        self.desk_hosts: frozenset[str] = frozenset()
 
     def load(self, bindings: list[Binding]) -> None:
         """Restore persisted bindings (the expired ones are skipped)."""
@@ -170,8 +173,9 @@ class Registrar:
                     del table[uri]
                     changes.append(Change(old, delete=True))
                 continue
+            kind = "desk" if peer.host in self.desk_hosts else kind_of(agent)
             table[uri] = Binding(aor, uri, params, now + expires, call_id, cseq, peer, agent,
-                                 kind_of(agent), now)
+                                 kind, now)
             changes.append(Change(table[uri]))
         while len(table) > MAX_CONTACTS:
             oldest = min(table.values(), key=lambda b: b.registered_at)

@@ -112,6 +112,7 @@ class SipService:
         """Load extensions and bindings, bind the sockets, start the background tasks."""
         self.loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.cache.reload)
+        await self._reload_desk_hosts()
         stored = await asyncio.to_thread(bindings.load_all, self.store)
         self.registrar.load(stored)
         live = {(b.aor, b.contact) for b in self.registrar.all()}
@@ -125,6 +126,7 @@ class SipService:
         bound = await self.transport.start(cfg.listen, cfg.tcp_listen, cfg.tls_listen, context)
         for prefix in ("extension.", "employee."):
             self.ctx.bus.subscribe(prefix, self.on_event)
+        self.ctx.bus.subscribe("phone.", lambda _event: self._reload_desk_hosts())
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
                        asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
         log.info("sip: realm %r, %d extensions, %d bindings restored", self.auth.realm,
@@ -258,9 +260,14 @@ class SipService:
             await asyncio.sleep(SWEEP_SECONDS)
             self.persist(self.registrar.expire(), lambda: None)
             elapsed += SWEEP_SECONDS
+            await self._reload_desk_hosts()  # phones change address with DHCP, no event
             if elapsed >= RELOAD_SECONDS:
                 elapsed = 0.0
                 await asyncio.to_thread(self.cache.reload)
+
+    async def _reload_desk_hosts(self) -> None:
+        """Refresh the addresses of assigned desk phones from the inventory."""
+        self.registrar.desk_hosts = await asyncio.to_thread(bindings.desk_hosts, self.store)
 
     async def on_event(self, event: Event) -> None:
         """Keep the extension cache fresh; drop the bindings of a freed extension."""

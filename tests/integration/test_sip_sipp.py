@@ -105,3 +105,25 @@ def test_restart_keeps_bindings(tmp_path: Path) -> None:
         assert uas.startswith("0:"), uas
     finally:
         daemon.stop()
+
+
+def test_a_provisioned_phone_registers_as_a_desk_phone(tmp_path: Path) -> None:
+    # SIPp's User-Agent names no desk-phone vendor; its address is an assigned phone's.
+    config = sip_config(tmp_path)
+    accounts = add_accounts(config, "101", receive="desk")
+    appliance(config, "phone", "assign", "00:15:65:12:34:56", "101")
+    from appliance.config import load
+    from appliance.directory import Directory
+    from appliance.store import open_store
+
+    Directory(open_store(load(config, {}).store.url)).record_sighting(
+        "001565123456", "tftp", ip="127.0.0.1")
+    daemon = start_sip_daemon(config)
+    try:
+        result = run_sipp("register.xml", address(daemon), "-s", "101", "-au", "101",
+                          "-ap", accounts["101"].password, "-key", "expires", "600",
+                          cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert [row["kind"] for row in bindings_of(config, "101")] == ["desk"]
+    finally:
+        daemon.stop()

@@ -68,6 +68,18 @@ def test_registrar_bounds_contacts_and_removal() -> None:
     timers.advance(0)
 
 
+def test_a_provisioned_phone_is_a_desk_phone_whatever_its_user_agent() -> None:
+    registrar = Registrar(SipConfig(), clock=FakeTimers(now=1000.0).clock)
+    registrar.desk_hosts = frozenset({"127.0.0.1"})
+    registrar.register(register_request("101", "<sip:101@10.0.0.1>", agent="Acme DeskPhone 9"),
+                       "101", PHONE)
+    elsewhere = Peer("udp", "127.0.0.9", 5062)
+    registrar.register(register_request("101", "<sip:101@10.0.0.9>", agent="Acme DeskPhone 9",
+                                        call_id="other"), "101", elsewhere)
+    kinds = {b.contact: b.kind for b in registrar.lookup("101")}
+    assert kinds == {"sip:101@10.0.0.1": "desk", "sip:101@10.0.0.9": "app"}
+
+
 def test_registrar_expiry_drop_and_load() -> None:
     timers = FakeTimers(now=1000.0)
     registrar = Registrar(SipConfig(), clock=timers.clock)
