@@ -8,22 +8,17 @@ the same token however often either runs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import os
 import secrets
 from pathlib import Path
 
-from appliance.directory.core import utcnow
+from appliance.directory.core import sha256_hex, utcnow
 from appliance.store import Store, journal
 from appliance.store import settings as kv
 
 TOKEN_KEY = "setup_token_sha256"  # noqa: S105 (a settings key, not a secret)
 SETUP_DONE_KEY = "setup_done"
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def setup_done(store: Store) -> bool:
@@ -38,7 +33,7 @@ def issue_setup_token(store: Store, actor: str = "system") -> str | None:
     with store.write() as conn:
         if kv.get(conn, SETUP_DONE_KEY) == "1":
             return None
-        kv.put(conn, TOKEN_KEY, _digest(token))
+        kv.put(conn, TOKEN_KEY, sha256_hex(token))
         journal.record(conn, actor, "setup.token_issued", "setup", {}, utcnow())
     return token
 
@@ -47,7 +42,7 @@ def use_setup_token(store: Store, token: str, actor: str = "web") -> bool:
     """Spend ``token``: True (and setup marked done) only for the current, unused token."""
     with store.write() as conn:
         expected = kv.get(conn, TOKEN_KEY)
-        if expected is None or not hmac.compare_digest(expected, _digest(token)):
+        if expected is None or not hmac.compare_digest(expected, sha256_hex(token)):
             return False
         kv.remove(conn, TOKEN_KEY)
         kv.put(conn, SETUP_DONE_KEY, "1")
@@ -82,7 +77,7 @@ def current_setup_token(store: Store, data: Path, actor: str = "system") -> str 
         saved = path.read_text(encoding="ascii").strip()
         with store.read() as conn:
             expected = kv.get(conn, TOKEN_KEY)
-        if saved and expected and hmac.compare_digest(expected, _digest(saved)):
+        if saved and expected and hmac.compare_digest(expected, sha256_hex(saved)):
             return saved
     token = issue_setup_token(store, actor)
     if token is None:

@@ -23,9 +23,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def password_digest(password: str) -> str:
-    """The digest kept in the password history (never the password itself)."""
-    return hashlib.sha256(password.encode()).hexdigest()
+def sha256_hex(text: str) -> str:
+    """The SHA-256 of ``text`` in hex: what the store keeps instead of a secret (password
+    history, setup token, web session tokens)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class DirectoryBase:
@@ -67,7 +68,7 @@ class DirectoryBase:
         for _ in range(8):
             used = conn.execute(
                 select(func.count()).select_from(password_history)
-                .where(password_history.c.digest == password_digest(candidate))
+                .where(password_history.c.digest == sha256_hex(candidate))
             ).scalar_one()
             current = conn.execute(
                 select(func.count()).select_from(extensions)
@@ -91,7 +92,7 @@ class DirectoryBase:
         new = self._fresh_password(conn, chosen)
         conn.execute(
             insert(password_history).values(
-                digest=password_digest(old), extension=number, retired_at=now
+                digest=sha256_hex(old), extension=number, retired_at=now
             )
         )
         conn.execute(

@@ -6,7 +6,6 @@ the pages show them the same way as every other rule.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import threading
@@ -20,7 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, func, insert, select
 
 from appliance.directory import access
-from appliance.directory.core import Clock, utcnow
+from appliance.directory.core import Clock, sha256_hex, utcnow
 from appliance.errors import ConflictError, NotFoundError, ValidationError
 from appliance.store import Store, journal
 from appliance.store.web_tables import admins, web_sessions
@@ -72,7 +71,7 @@ def check_password(password: str, username: str) -> str:
 
 def token_digest(token: str) -> str:
     """What the sessions table keeps for a cookie token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    return sha256_hex(token)
 
 
 class Accounts:
