@@ -1,15 +1,33 @@
-"""SIP rates: SIPp against the appliance and, in the same run, against Kamailio.
+"""SIP rates: SIPp against the appliance and, in the same run, against Kamailio twice.
 
 Two measurements, each stepped up until the first rate with a failed call or a
 retransmission (a request unanswered within T1, 500 ms):
 - REGISTER with digest (401, REGISTER with credentials, 200) over UDP, users from a CSV;
 - calls between two registered SIPp instances: INVITE, 407, ACK, INVITE with credentials,
   100, 180, 200, ACK, BYE, 200 through the proxy with Record-Route.
-For each target it prints the highest rate with zero failures, the p99 response time at
-that rate, the appliance's peak RSS, and the ratio appliance/Kamailio. Everything runs on
-127.0.0.1. Kamailio (Debian's package) is installed here if missing; run as root or skip it.
 
-    python bench/sip_rate.py [--seconds 3] [--users 200]
+Three targets, each measured the same way:
+- appliance: our SIP core. It writes every binding change to its SQLite store
+  (group-committed, synchronous=FULL) before it sends the 200 to a REGISTER, so a restart
+  keeps every phone reachable (a requirement of the product).
+- kamailio (memory-only): usrloc db_mode 0, bindings kept in memory only and lost on a
+  restart. Less durable than the appliance, so the ratio against it is NOT like-for-like;
+  it is kept as the ceiling of Kamailio's SIP handling alone.
+- kamailio-persisted: usrloc db_mode 1 (write-through) to a SQLite file through db_sqlite,
+  so, like the appliance, the binding is on disk before the 200. Same durability: this is
+  the like-for-like comparison. SQLite is left at Kamailio's defaults (see
+  KAMAILIO_PERSISTED below); a step in which Kamailio logs a failed location write counts
+  as failed, and after the run the location table must hold the registered users' rows.
+Auth (subscriber) is db_text for both Kamailio targets: only the location store differs.
+
+For each target it prints the highest rate with zero failures, the p99 response time at
+that rate, the appliance's peak RSS, and the ratios appliance/kamailio (memory-only) and
+appliance/kamailio-persisted (like-for-like). Everything runs on 127.0.0.1. Kamailio and
+kamailio-sqlite-modules (Debian's packages) are installed here if missing; run as root or
+the Kamailio targets are skipped.
+
+    python bench/sip_rate.py [--seconds 3] [--users 200] [--only register|calls|both]
+                             [--targets appliance,kamailio,kamailio-persisted] [--keep]
 """
 
 from __future__ import annotations
@@ -17,13 +35,19 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
+import secrets
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +61,34 @@ REGISTER_RATES = (100, 200, 400, 600, 800, 1000, 1300, 1600, 2000, 2500, 3000, 4
                   6000, 8000)
 CALL_RATES = (25, 50, 100, 150, 200, 300, 400, 500, 600, 800)
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+# Kamailio's own SQLite schema, shipped by kamailio-sqlite-modules: the location table and
+# the version rows usrloc checks at start are created from these files, not written here.
+KAMAILIO_SQLITE_SQL = Path("/usr/share/kamailio/db_sqlite")
+KAMAILIO_LOCATION_SQL = ("standard-create.sql", "usrloc-create.sql")
+
+TARGETS = ("appliance", "kamailio", "kamailio-persisted")
+WHAT = {
+    "appliance": "our SIP core: every binding on disk (SQLite, synchronous=FULL) before the 200",
+    "kamailio": "memory-only, usrloc db_mode 0: bindings lost on restart, NOT like-for-like",
+    "kamailio-persisted": "usrloc db_mode 1 to SQLite: binding on disk before the 200, "
+                          "like-for-like",
+}
+
+# Memory-only: today's configuration, bindings in shared memory only.
+KAMAILIO_MEMORY = """modparam("usrloc", "db_mode", 0)"""
+# Persisted: write-through (db_mode 1): save() writes the contact to the location table
+# (INSERT, or UPDATE on a re-REGISTER) in the worker, before the registrar sends the 200;
+# lookups are served from the memory cache. SQLite is left at Kamailio's defaults, as
+# Kamailio 5.6.3's db_sqlite opens it: sqlite3_open_v2(READWRITE|CREATE) and nothing else
+# (its only tunable, db_set_journal_mode, unset), so SQLite's own defaults of Debian's
+# libsqlite3 (3.40) apply: journal_mode=DELETE (a rollback journal created, synced and
+# deleted per transaction), synchronous=FULL (compiled SQLITE_DEFAULT_SYNCHRONOUS=2), each
+# statement its own autocommit transaction (no group commit), and no busy timeout (5.6.3
+# has no parameter for one: a worker that finds the file locked by another gets
+# SQLITE_BUSY at once and logs the failed write).
+KAMAILIO_PERSISTED = """loadmodule "db_sqlite.so"
+modparam("usrloc", "db_url", "sqlite://{location_db}")
+modparam("usrloc", "db_mode", 1)"""
 
 KAMAILIO_CFG = """#!KAMAILIO
 debug=0
@@ -69,7 +121,7 @@ modparam("auth_db", "use_domain", 0)
 # The appliance's checks: nonces expire after 300 s and a replayed nonce-count is refused.
 modparam("auth", "nonce_expire", 300)
 modparam("auth", "nonce_count", 1)
-modparam("usrloc", "db_mode", 0)
+{location}
 
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
@@ -100,6 +152,51 @@ route[RELAY] {{
     exit;
 }}
 """
+
+# Log lines of a serious problem (Kamailio's levels above WARNING).
+KAMAILIO_TROUBLE = re.compile(r"\b(ERROR|CRITICAL|BUG|ALERT):")
+# Log lines of a location write that did not reach SQLite (db_sqlite, usrloc, registrar).
+KAMAILIO_WRITE_FAILED = re.compile(r"\bERROR: (db_sqlite|usrloc|registrar) ")
+
+
+@dataclass
+class Result:
+    """One target's figures; None where that measurement was not run."""
+
+    register: int | None = None
+    register_p99: float | None = None
+    calls: int | None = None
+    call_p99: float | None = None
+    registered_users: int = 0  # distinct users the REGISTER steps and the callee sent
+
+
+@dataclass
+class Kamailio:
+    """A started Kamailio, its address, log and (persisted only) its SQLite location file."""
+
+    process: subprocess.Popen[bytes]
+    target: tuple[str, int]
+    log: Path
+    location_db: Path | None
+
+
+class LogWatch:
+    """Reads what a log gained since the last look."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size
+
+    def new_lines(self) -> list[str]:
+        with self.path.open("rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read()
+        whole = data[:data.rfind(b"\n") + 1]
+        self.offset += len(whole)
+        return whole.decode(errors="replace").splitlines()
+
+    def failed_writes(self) -> list[str]:
+        return [line for line in self.new_lines() if KAMAILIO_WRITE_FAILED.search(line)]
 
 
 def sipp(scenario: str, target: tuple[str, int], port: int, *args: str) -> list[str]:
@@ -136,14 +233,24 @@ def run_step(command: list[str], folder: Path, seconds: float) -> tuple[bool, fl
     return result.returncode == 0 and retransmissions(folder) == 0, p99
 
 
-def sweep(name: str, rates: tuple[int, ...], make: object, folder: Path,
-          seconds: float) -> tuple[int, float | None]:
-    """The highest rate with zero failures, and its p99."""
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def sweep(name: str, rates: tuple[int, ...], make: Callable[[int], list[str]], folder: Path,
+          seconds: float, watch: LogWatch | None = None) -> tuple[int, float | None]:
+    """The highest rate with zero failures, and its p99. With ``watch`` (kamailio-persisted),
+    a step in which Kamailio logged a failed location write has failed too: a binding that
+    is not on disk before the 200 is not what is compared."""
     best, best_p99 = 0, None
     for rate in rates:
-        ok, p99 = run_step(make(rate), folder, seconds)  # type: ignore[operator]
-        print(f"  {name}: {rate}/s {'ok' if ok else 'FAILED'}, p99 "
-              f"{'-' if p99 is None else f'{p99:.1f} ms'}", flush=True)
+        ok, p99 = run_step(make(rate), folder, seconds)
+        failed = watch.failed_writes() if watch is not None else []
+        note = (f" ({len(failed)} failed location writes in kamailio.log, first: "
+                f"{failed[0].strip()})" if failed else "")
+        ok = ok and not failed
+        print(f"  {name}: {rate}/s {'ok' if ok else 'FAILED'}, p99 {ms(p99)}{note}",
+              flush=True)
         if not ok:
             break
         best, best_p99 = rate, p99
@@ -151,38 +258,50 @@ def sweep(name: str, rates: tuple[int, ...], make: object, folder: Path,
 
 
 def measure(label: str, target: tuple[str, int], folder: Path, users: list[tuple[str, str]],
-            seconds: float) -> dict[str, object]:
+            seconds: float, only: str, watch: LogWatch | None = None) -> Result:
     folder.mkdir(parents=True, exist_ok=True)
     inf = folder / "users.csv"
     inf.write_text("SEQUENTIAL\n" + "".join(
         f"{u};[authentication username={u} password={p}]\n" for u, p in users[1:]))
-    print(f"{label}:", flush=True)
-    reg_port = free_port()
-    reg, reg_p99 = sweep("REGISTER", REGISTER_RATES, lambda r: sipp(
-        "bench_register.xml", target, reg_port, "-inf", str(inf), "-key", "expires", "3600",
-        "-r", str(r), "-m", str(int(r * seconds)), "-l", str(r * 4)), folder, seconds)
-    callee, caller = users[0], users[1]
-    uas_port = free_port()
-    registered = subprocess.run(sipp("register.xml", target, uas_port, "-s", callee[0],
-                                     "-au", callee[0], "-ap", callee[1], "-m", "1",
-                                     "-key", "expires", "3600"), cwd=folder,
-                                capture_output=True, text=True, timeout=60, check=False)
-    if registered.returncode != 0:
-        raise SystemExit(f"{label}: the callee could not register:\n{registered.stderr}")
-    uas = subprocess.Popen(sipp("uas_call.xml", target, uas_port, "-s", callee[0]), cwd=folder,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           stdin=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        uac_port = free_port()
-        calls, call_p99 = sweep("calls", CALL_RATES, lambda r: sipp(
-            "uac_call.xml", target, uac_port, "-s", callee[0], "-key", "caller", caller[0],
-            "-au", caller[0], "-ap", caller[1], "-r", str(r), "-m", str(int(r * seconds)),
-            "-l", str(r * 4)), folder, seconds)
-    finally:
-        uas.terminate()
-        uas.wait(10)
-    return {"register": reg, "register_p99": reg_p99, "calls": calls, "call_p99": call_p99}
+    print(f"{label} ({WHAT[label]}):", flush=True)
+    result = Result()
+    if only in {"register", "both"}:
+        reg_port = free_port()
+        steps: list[int] = []
+
+        def register(rate: int) -> list[str]:
+            steps.append(int(rate * seconds))
+            return sipp("bench_register.xml", target, reg_port, "-inf", str(inf), "-key",
+                        "expires", "3600", "-r", str(rate), "-m", str(int(rate * seconds)),
+                        "-l", str(rate * 4))
+
+        result.register, result.register_p99 = sweep("REGISTER", REGISTER_RATES, register,
+                                                     folder, seconds, watch)
+        result.registered_users = min(len(users) - 1, max(steps))
+    if only in {"calls", "both"}:
+        callee, caller = users[0], users[1]
+        uas_port = free_port()
+        registered = subprocess.run(sipp("register.xml", target, uas_port, "-s", callee[0],
+                                         "-au", callee[0], "-ap", callee[1], "-m", "1",
+                                         "-key", "expires", "3600"), cwd=folder,
+                                    capture_output=True, text=True, timeout=60, check=False)
+        if registered.returncode != 0:
+            raise SystemExit(f"{label}: the callee could not register:\n{registered.stderr}")
+        result.registered_users += 1
+        uas = subprocess.Popen(sipp("uas_call.xml", target, uas_port, "-s", callee[0]),
+                               cwd=folder, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            uac_port = free_port()
+            result.calls, result.call_p99 = sweep("calls", CALL_RATES, lambda r: sipp(
+                "uac_call.xml", target, uac_port, "-s", callee[0], "-key", "caller",
+                caller[0], "-au", caller[0], "-ap", caller[1], "-r", str(r), "-m",
+                str(int(r * seconds)), "-l", str(r * 4)), folder, seconds, watch)
+        finally:
+            uas.terminate()
+            uas.wait(10)
+    return result
 
 
 def appliance_users(config: Path, count: int) -> list[tuple[str, str]]:
@@ -202,21 +321,45 @@ def appliance_users(config: Path, count: int) -> list[tuple[str, str]]:
     return users
 
 
-def start_kamailio(folder: Path, users: list[tuple[str, str]]) -> tuple[subprocess.Popen[bytes],
-                                                                          tuple[str, int]]:
+def create_location_db(path: Path) -> None:
+    """The SQLite file of kamailio-persisted: the version table, the location (and
+    location_attrs) table and their version rows, from Kamailio's own shipped SQL. No
+    PRAGMA is set: the file keeps SQLite's defaults, as Kamailio would find it."""
+    with closing(sqlite3.connect(path)) as db:
+        for name in KAMAILIO_LOCATION_SQL:
+            db.executescript((KAMAILIO_SQLITE_SQL / name).read_text(encoding="utf-8"))
+        db.commit()
+
+
+def location_rows(path: Path) -> tuple[int, int]:
+    """(rows, distinct users) in the location table of a SQLite file, read-only."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows, distinct = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT username) FROM location").fetchone()
+    return int(rows), int(distinct)
+
+
+def start_kamailio(folder: Path, users: list[tuple[str, str]], persisted: bool) -> Kamailio:
     db = folder / "db"
     db.mkdir(parents=True)
     (db / "version").write_text("table_name(str) table_version(int)\nsubscriber:7\n")
     rows = "".join(f"{n}:{u}:127.0.0.1:{p}:::\n" for n, (u, p) in enumerate(users, 1))
     (db / "subscriber").write_text("id(int,auto) username(str) domain(str) password(str) "
                                    "ha1(str,null) ha1b(str,null) email_address(str,null)\n" + rows)
+    location_db: Path | None = None
+    location = KAMAILIO_MEMORY
+    if persisted:
+        location_db = folder / "location.db"
+        create_location_db(location_db)
+        location = KAMAILIO_PERSISTED.format(location_db=location_db)
     port = free_port()
     cfg = folder / "kamailio.cfg"
-    cfg.write_text(KAMAILIO_CFG.format(port=port, modules=KAMAILIO_MODULES, db=db))
+    cfg.write_text(KAMAILIO_CFG.format(port=port, modules=KAMAILIO_MODULES, db=db,
+                                       location=location))
+    log = folder / "kamailio.log"
     process = subprocess.Popen(["kamailio", "-f", str(cfg), "-DD", "-E", "-m", "512",
                                 "-P", str(folder / "kamailio.pid")],
-                               stdout=(folder / "kamailio.log").open("wb"),
-                               stderr=subprocess.STDOUT)
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.settimeout(0.3)
@@ -233,8 +376,16 @@ def start_kamailio(folder: Path, users: list[tuple[str, str]]) -> tuple[subproce
                 break
     probe.close()
     if process.poll() is not None:
-        raise SystemExit("kamailio did not start:\n" + (folder / "kamailio.log").read_text())
-    return process, ("127.0.0.1", port)
+        raise SystemExit("kamailio did not start:\n" + log.read_text(errors="replace"))
+    trouble = [line for line in log.read_text(errors="replace").splitlines()
+               if KAMAILIO_TROUBLE.search(line)]
+    if trouble:
+        process.terminate()
+        process.wait(10)
+        raise SystemExit(f"kamailio started with errors (see {log}):\n" + "\n".join(trouble))
+    print(f"kamailio{'-persisted' if persisted else ''} started cleanly (no ERROR in {log})",
+          flush=True)
+    return Kamailio(process, ("127.0.0.1", port), log, location_db)
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -244,22 +395,38 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="load per step")
-    parser.add_argument("--users", type=int, default=200)
-    args = parser.parse_args()
-    if shutil.which("sipp") is None:
-        raise SystemExit("sipp missing: apt-get install sip-tester")
-    if shutil.which("kamailio") is None and os.geteuid() == 0:
-        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
-                        "--no-install-recommends", "kamailio"], check=False)
-    folder = Path(tempfile.mkdtemp(prefix="sip-bench-"))
-    config = folder / "appliance" / "appliance.toml"
-    config.parent.mkdir()
-    config.write_text(f"""
+def apt_install(package: str) -> None:
+    subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
+                    "--no-install-recommends", package], check=False)
+
+
+def kamailio_ready(targets: list[str]) -> list[str]:
+    """The requested Kamailio targets that can run here (installing what is missing as
+    root); says why any other is skipped."""
+    wanted = [t for t in targets if t.startswith("kamailio")]
+    if wanted and shutil.which("kamailio") is None and os.geteuid() == 0:
+        apt_install("kamailio")
+    sqlite_ready = (Path(KAMAILIO_MODULES, "db_sqlite.so").exists()
+                    and all((KAMAILIO_SQLITE_SQL / n).exists() for n in KAMAILIO_LOCATION_SQL))
+    if "kamailio-persisted" in wanted and not sqlite_ready and os.geteuid() == 0:
+        apt_install("kamailio-sqlite-modules")
+        sqlite_ready = (Path(KAMAILIO_MODULES, "db_sqlite.so").exists()
+                        and all((KAMAILIO_SQLITE_SQL / n).exists()
+                                for n in KAMAILIO_LOCATION_SQL))
+    ready = []
+    for name in wanted:
+        if shutil.which("kamailio") is None:
+            print(f"{name}: skipped, kamailio not installed (run as root to install it)")
+        elif name == "kamailio-persisted" and not sqlite_ready:
+            print(f"{name}: skipped, kamailio-sqlite-modules not installed (run as root)")
+        else:
+            ready.append(name)
+    return ready
+
+
+APPLIANCE_CONFIG = """
 [paths]
-data = "{config.parent / 'data'}"
+data = "{data}"
 [web]
 enabled = false
 [provisioning]
@@ -273,35 +440,116 @@ domain = "127.0.0.1"
 digest_algorithms = ["MD5"]
 flood_rate = 0
 ban_failures = 0
-""", encoding="utf-8")
-    appliance(config, "init")
-    users = appliance_users(config, args.users)
-    daemon: RunningDaemon = start_sip_daemon(config)
-    try:
-        host, _, port = daemon.ports["sip_udp"].rpartition(":")
-        ours = measure("appliance", (host, int(port)), folder / "run-appliance", users,
-                       args.seconds)
-        rss = peak_rss_kib(daemon.process.pid)
-    finally:
-        daemon.stop()
-    theirs: dict[str, object] | None = None
-    if shutil.which("kamailio"):
-        kamailio, target = start_kamailio(folder / "kamailio", users)
+"""
+
+
+def targets_arg(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in TARGETS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"targets are a comma list of {', '.join(TARGETS)}")
+    return [name for name in TARGETS if name in names]
+
+
+def line(name: str, result: Result, rss: str = "") -> str:
+    register = ("REGISTER -" if result.register is None else
+                f"REGISTER {result.register}/s (p99 {ms(result.register_p99)})")
+    calls = ("calls -" if result.calls is None else
+             f"calls {result.calls}/s (p99 {ms(result.call_p99)})")
+    return f"  {name + ':':20}{register}, {calls}{rss}  [{WHAT[name]}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="load per step")
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--only", choices=("register", "calls", "both"), default="both",
+                        help="which measurement to run (default both)")
+    parser.add_argument("--targets", type=targets_arg, default=list(TARGETS),
+                        help="comma list of appliance,kamailio,kamailio-persisted (default all)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run folder (Kamailio's logs, configs, SQLite file)")
+    args = parser.parse_args()
+    targets: list[str] = args.targets
+    if args.users < 2:
+        raise SystemExit("--users must be at least 2 (a callee and a caller)")
+    if shutil.which("sipp") is None:
+        raise SystemExit("sipp missing: apt-get install sip-tester")
+    kamailios = kamailio_ready(targets)
+    folder = Path(tempfile.mkdtemp(prefix="sip-bench-"))
+    results: dict[str, Result] = {}
+    rss = ""
+    if "appliance" in targets:
+        config = folder / "appliance" / "appliance.toml"
+        config.parent.mkdir()
+        config.write_text(APPLIANCE_CONFIG.format(data=config.parent / "data"),
+                          encoding="utf-8")
+        appliance(config, "init")
+        users = appliance_users(config, args.users)
+        daemon: RunningDaemon = start_sip_daemon(config)
         try:
-            theirs = measure("kamailio", target, folder / "run-kamailio", users, args.seconds)
+            host, _, port = daemon.ports["sip_udp"].rpartition(":")
+            results["appliance"] = measure("appliance", (host, int(port)),
+                                           folder / "run-appliance", users, args.seconds,
+                                           args.only)
+            rss = f", peak RSS {peak_rss_kib(daemon.process.pid) // 1024} MiB"
         finally:
-            kamailio.terminate()
-            kamailio.wait(10)
+            daemon.stop()
+    else:  # Kamailio alone: credentials made here, no appliance store needed.
+        users = [(str(1000 + n), secrets.token_hex(8)) for n in range(args.users)]
+    checks: list[str] = []
+    for name in kamailios:
+        persisted = name == "kamailio-persisted"
+        kamailio = start_kamailio(folder / name, users, persisted)
+        try:
+            results[name] = measure(name, kamailio.target, folder / f"run-{name}", users,
+                                    args.seconds, args.only,
+                                    LogWatch(kamailio.log) if persisted else None)
+        finally:
+            kamailio.process.terminate()
+            kamailio.process.wait(10)
+        errors = sum(1 for text in kamailio.log.read_text(errors="replace").splitlines()
+                     if KAMAILIO_TROUBLE.search(text))
+        checks.append(f"  {name} log: {errors} ERROR lines ({kamailio.log})")
+        if kamailio.location_db is not None:
+            # Read after Kamailio stopped: what is on disk is what a restart would load.
+            rows, distinct = location_rows(kamailio.location_db)
+            expected = results[name].registered_users
+            checks.append(f"  {name} location table on disk: {rows} rows, {distinct} "
+                          f"users (registered {expected}) in {kamailio.location_db}")
+            if rows == 0:
+                print("\n".join(checks))
+                raise SystemExit(f"{name}: the SQLite location table is empty after "
+                                 f"{expected} users registered: nothing was persisted "
+                                 f"(see {kamailio.log})")
+            if distinct < expected:
+                checks.append(f"  WARNING: {expected - distinct} registered users have no "
+                              f"row on disk")
     print("\nresult (highest rate with zero failed calls, p99 response time at that rate):")
-    print(f"  appliance: REGISTER {ours['register']}/s (p99 {ours['register_p99']} ms), "
-          f"calls {ours['calls']}/s (p99 {ours['call_p99']} ms), peak RSS {rss // 1024} MiB")
-    if theirs is not None:
-        print(f"  kamailio:  REGISTER {theirs['register']}/s (p99 {theirs['register_p99']} ms),"
-              f" calls {theirs['calls']}/s (p99 {theirs['call_p99']} ms)")
-        for key in ("register", "calls"):
-            mine, peer = int(ours[key]), int(theirs[key])  # type: ignore[call-overload]
-            print(f"  ratio {key}: {mine / peer if peer else float('nan'):.2f}")
-    shutil.rmtree(folder, ignore_errors=True)
+    for name in TARGETS:
+        if name in results:
+            print(line(name, results[name], rss if name == "appliance" else ""))
+    if checks:
+        print("checks:")
+        print("\n".join(checks))
+    ours = results.get("appliance")
+    for key in ("register", "calls"):
+        for name, why in (("kamailio", "memory-only: Kamailio keeps no binding on disk, "
+                                       "NOT like-for-like"),
+                          ("kamailio-persisted", "like-for-like: both have the binding on "
+                                                 "disk before the 200")):
+            theirs = results.get(name)
+            if ours is None or theirs is None:
+                continue
+            mine, peer = getattr(ours, key), getattr(theirs, key)
+            if mine is None or peer is None:
+                continue
+            ratio = f"{mine / peer:.2f}" if peer else "nan"
+            print(f"  ratio {key} appliance/{name}: {ratio}  ({why})")
+    if args.keep:
+        print(f"run folder kept: {folder}")
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

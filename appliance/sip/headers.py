@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,6 +271,10 @@ class Headers:
         """Every value of a header, in order (list headers one element per value)."""
         return list(self._values().get(header_key(name), ()))
 
+    def view(self, name: str) -> Sequence[str]:
+        """Every value of a header, like ``get_all`` but not a copy: only to read."""
+        return self._values().get(header_key(name), ())
+
     def copy(self) -> Headers:
         """An independent copy."""
         new = Headers()
@@ -302,18 +306,25 @@ class Headers:
         return f"Headers({list(self)!r})"
 
 
-def split_field(line: str) -> tuple[str, str]:
-    """Split an unfolded header line into name and value; raise SipParseError if malformed."""
-    name, colon, value = line.partition(":")
-    name, value = name.rstrip(_WS), value.strip(_WS)
-    if not colon or not TOKEN_RE.fullmatch(name):
-        raise SipParseError("bad header line")
-    check_text(value)
-    return name, value
+# Per raw header name as written (before the colon): (key, canonical spelling, list header).
+_FIELDS: dict[str, tuple[str, str, bool]] = {}
 
 
-def headers_from_lines(lines: list[str], *, lenient: bool = False) -> Headers:
-    """Unfold (§7.3.1) and parse header lines; lenient skips bad lines and keeps bad lists whole."""
+def _field(raw: str) -> tuple[str, str, bool] | None:
+    """What a raw header name stands for, or None if it is not a token; memoised."""
+    info = _FIELDS.get(raw)
+    if info is None:
+        name = raw.rstrip(_WS)
+        if not TOKEN_RE.fullmatch(name):
+            return None
+        key = header_key(name)
+        info = (key, canonical_name(name), key in LIST_HEADERS)
+        if len(_FIELDS) < _MEMO_SIZE:
+            _FIELDS[raw] = info
+    return info
+
+
+def _unfold(lines: list[str], lenient: bool) -> list[str]:
     fields: list[str] = []
     for line in lines:
         if line[:1] in (" ", "\t") and fields:
@@ -322,22 +333,43 @@ def headers_from_lines(lines: list[str], *, lenient: bool = False) -> Headers:
             raise SipParseError("folded line before the first header")
         else:
             fields.append(line)
+    return fields
+
+
+def headers_from_lines(lines: list[str], *, lenient: bool = False, checked: bool = False,
+                       folded: bool | None = None) -> Headers:
+    """Unfold (§7.3.1) and parse header lines; lenient skips bad lines and keeps bad lists whole.
+
+    ``checked``: the caller has made sure that no line holds a control character but HTAB,
+    so values need no check of their own. ``folded`` False: no line starts with SP or HTAB.
+    """
+    if folded is None:
+        folded = any(line[:1] in (" ", "\t") for line in lines)
+    fields = _unfold(lines, lenient) if folded else lines
     headers = Headers()
+    items = headers._items
     for line in fields:
+        raw, colon, value = line.partition(":")
+        info = _field(raw) if colon else None
         try:
-            name, value = split_field(line)
+            if info is None:
+                raise SipParseError("bad header line")
+            value = value.strip(_WS)
+            if not checked:
+                check_text(value)
         except SipParseError:
             if lenient:
                 continue
             raise
-        key, values = header_key(name), [value]
-        if key in LIST_HEADERS:
+        key, name, listed = info
+        if listed and ("," in value or '"' in value or "<" in value or ">" in value):
             try:
-                values = split_list(value)
+                items.extend((key, name, v) for v in split_list(value))
+                continue
             except SipParseError:
                 if not lenient:
                     raise
-        headers._items.extend((key, canonical_name(name), v) for v in values)
+        items.append((key, name, value))
     return headers
 
 
@@ -455,8 +487,23 @@ def _find_unquoted(text: str, char: str) -> int:
     return -1
 
 
+# Parsed values by (text, brackets), as for URIs: bounded, and callers get copies.
+_NAME_ADDRS: dict[tuple[str, bool], NameAddr] = {}
+_NAME_ADDRS_SIZE = 2048
+
+
 def parse_name_addr(text: str, *, brackets: bool = False) -> NameAddr:
     """Parse ``(name-addr / addr-spec) *(SEMI param)``; brackets=True demands name-addr."""
+    known = _NAME_ADDRS.get((text, brackets))
+    if known is None:
+        known = _parse_name_addr(text, brackets)
+        if len(_NAME_ADDRS) >= _NAME_ADDRS_SIZE:
+            _NAME_ADDRS.clear()
+        _NAME_ADDRS[text, brackets] = known
+    return NameAddr(known.uri.copy(), known.display_name, dict(known.params))
+
+
+def _parse_name_addr(text: str, brackets: bool) -> NameAddr:
     display: str | None = None
     text = text.strip(_WS)
     if text.startswith('"'):

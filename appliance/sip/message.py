@@ -68,6 +68,7 @@ SIP_VERSION = "SIP/2.0"
 _VERSION_RE = re.compile(r"SIP/[0-9]{1,3}\.[0-9]{1,3}", re.IGNORECASE)
 _STATUS_RE = re.compile(r"[1-6][0-9][0-9]")
 _REASON_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HEAD_CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CR and LF are checked apart
 _T = TypeVar("_T")
 
 REASONS = {
@@ -120,7 +121,7 @@ class _Message:
     __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable
 
     def _single(self, name: str) -> str | None:
-        values = self.headers.get_all(name)
+        values = self.headers.view(name)
         if len(values) > 1:
             raise SipParseError(f"repeated {canonical_name(name)}")
         return values[0] if values else None
@@ -143,7 +144,7 @@ class _Message:
     @property
     def via(self) -> list[Via]:
         """Every Via value, top first; raise SipParseError if one is malformed."""
-        return list(self._memo("via", lambda: [parse_via(v) for v in self.headers.get_all("via")]))
+        return list(self._memo("via", lambda: [parse_via(v) for v in self.headers.view("via")]))
 
     @property
     def top_via(self) -> Via:
@@ -195,13 +196,13 @@ class _Message:
     @property
     def contact_wildcard(self) -> bool:
         """Whether the Contact is ``*`` (a REGISTER removing every binding)."""
-        return "*" in self.headers.get_all("contact")
+        return "*" in self.headers.view("contact")
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Every Contact value ([] for ``*``); raise SipParseError if one is malformed."""
         def make() -> list[NameAddr]:
-            values = self.headers.get_all("contact")
+            values = self.headers.view("contact")
             if "*" in values:
                 if len(values) > 1:
                     raise SipParseError("Contact * must stand alone")
@@ -213,13 +214,13 @@ class _Message:
     def routes(self) -> list[NameAddr]:
         """Every Route value, in order."""
         return list(self._memo("route", lambda: [
-            parse_name_addr(v, brackets=True) for v in self.headers.get_all("route")]))
+            parse_name_addr(v, brackets=True) for v in self.headers.view("route")]))
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Every Record-Route value, in order."""
         return list(self._memo("record-route", lambda: [
-            parse_name_addr(v, brackets=True) for v in self.headers.get_all("record-route")]))
+            parse_name_addr(v, brackets=True) for v in self.headers.view("record-route")]))
 
     @property
     def expires(self) -> int | None:
@@ -335,7 +336,7 @@ class Response(_Message):
         return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
 
 
-def _split_head(data: bytes) -> tuple[list[str], bytes]:
+def _split_head(data: bytes) -> tuple[str, bytes]:
     start = 0
     # RFC 3261 §7.5: CRLFs before the start-line are ignored.
     while data.startswith(b"\r\n", start):
@@ -351,7 +352,7 @@ def _split_head(data: bytes) -> tuple[list[str], bytes]:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
         raise SipParseError("header section is not UTF-8") from None
-    return text.split("\r\n"), data[end + 4 :]
+    return text, data[end + 4 :]
 
 
 def _parse_version(text: str) -> str:
@@ -398,9 +399,12 @@ def parse(data: bytes, *, datagram: bool = True, max_size: int = MAX_MESSAGE) ->
     """
     if len(data) > max_size:
         raise SipParseError("message too large")
-    lines, rest = _split_head(bytes(data))
+    text, rest = _split_head(bytes(data))
+    lines = text.split("\r\n")
     message = _parse_start_line(lines[0])
-    message.headers = headers_from_lines(lines[1:])
+    message.headers = headers_from_lines(
+        lines[1:], checked=not _HEAD_CTL_RE.search(text),
+        folded="\r\n " in text or "\r\n\t" in text)
     message.body = _frame_body(message.headers, rest, datagram)
     message.validate()
     return message

@@ -10,31 +10,101 @@ message stalls for ``slow`` seconds. A double-CRLF keep-alive is answered with a
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
 
 from appliance.config import Listen
 from appliance.sip.framing import KEEPALIVE, FramingError, StreamFramer
+from appliance.sip.message import MAX_MESSAGE
 from appliance.sip.transaction import Peer
 
 log = logging.getLogger(__name__)
 
 OnMessage = Callable[[bytes, Peer], None]
 MAX_STREAMS = 4096
+READ_BATCH = 64
+MAX_BACKLOG = 4096
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self, on_message: OnMessage) -> None:
+class _Datagrams:
+    """A UDP socket read in batches: one wake-up of the loop drains up to READ_BATCH datagrams
+    (asyncio's datagram transport reads one per wake-up, which costs a loop turn each)."""
+
+    def __init__(self, sock: socket.socket, on_message: OnMessage) -> None:
+        self.sock = sock
         self.on_message = on_message
+        self.backlog: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(sock.fileno(), self._read_ready)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.on_message(data, Peer("udp", str(addr[0]), int(addr[1])))
+    def _read_ready(self) -> None:
+        recvfrom, deliver = self.sock.recvfrom, self.on_message
+        for _ in range(READ_BATCH):
+            try:
+                # One octet over the limit: a longer datagram arrives cut, and the guard
+                # refuses it as too large.
+                data, addr = recvfrom(MAX_MESSAGE + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error for an earlier send, reported here
+                log.debug("sip udp: %s", exc)
+                continue
+            deliver(data, Peer("udp", str(addr[0]), int(addr[1])))
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("sip udp: %s", exc)
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send now, or queue while the socket's send buffer is full (bounded)."""
+        if not self.backlog:
+            try:
+                self.sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                self.loop.add_writer(self.sock.fileno(), self._write_ready)
+            except OSError as exc:
+                log.debug("sip udp: sending to %s: %s", addr[0], exc)
+                return
+        if len(self.backlog) < MAX_BACKLOG:
+            self.backlog.append((data, addr))
+
+    def _write_ready(self) -> None:
+        while self.backlog:
+            data, addr = self.backlog[0]
+            try:
+                self.sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("sip udp: sending to %s: %s", addr[0], exc)
+            self.backlog.popleft()
+        self.loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        """Stop reading and close the socket."""
+        self.loop.remove_reader(self.sock.fileno())
+        self.loop.remove_writer(self.sock.fileno())
+        self.sock.close()
+
+
+def _udp_socket(listen: Listen) -> socket.socket:
+    """A bound non-blocking UDP socket with a receive buffer for bursts of REGISTERs."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        listen.host, listen.port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # The kernel caps this at net.core.rmem_max; the default (~200 KiB) holds only a
+        # few hundred datagrams, which a boot storm fills in a fraction of a second.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.setblocking(False)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class _Stream(asyncio.Protocol):
@@ -113,7 +183,7 @@ class Transport:
         self.slow = slow
         self.streams: dict[Peer, _Stream] = {}
         self.bound: dict[str, Listen] = {}
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _Datagrams | None = None
         self._servers: list[asyncio.Server] = []
         self._client_tls: ssl.SSLContext | None = None
         self._pending: dict[Peer, list[bytes]] = {}
@@ -122,10 +192,8 @@ class Transport:
                     tls_context: ssl.SSLContext | None = None) -> dict[str, Listen]:
         """Bind every configured socket; return the bound addresses by transport."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self.on_message), local_addr=(udp.host, udp.port))
-        self._udp = transport
-        self.bound["udp"] = _bound(transport.get_extra_info("sockname"))
+        self._udp = _Datagrams(_udp_socket(udp), self.on_message)
+        self.bound["udp"] = _bound(self._udp.sock.getsockname())
         for name, listen, context in (("tcp", tcp, None), ("tls", tls, tls_context)):
             if listen is None:
                 continue

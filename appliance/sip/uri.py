@@ -56,6 +56,11 @@ class SipUri:
     headers: list[tuple[str, str]] = field(default_factory=list)
     opaque: str | None = None
 
+    def copy(self) -> SipUri:
+        """An independent copy (parameters and headers are copied too)."""
+        return SipUri(self.scheme, self.user, self.password, self.host, self.port,
+                      dict(self.params), list(self.headers), self.opaque)
+
     @property
     def is_sip(self) -> bool:
         """True for the sip and sips schemes."""
@@ -192,8 +197,24 @@ def _parse_tel(rest: str) -> SipUri:
     return SipUri(scheme="tel", user=number, params=_parse_params(params))
 
 
+# Parsed URIs by text: phones send the same few URIs in every request. Bounded; each caller
+# gets its own copy, so a change to one never reaches the memo.
+_PARSED: dict[str, SipUri] = {}
+_PARSED_SIZE = 2048
+
+
 def parse_uri(text: str) -> SipUri:
     """Parse a URI; raise SipParseError unless it is well formed."""
+    known = _PARSED.get(text)
+    if known is None:
+        known = _parse_uri(text)
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[text] = known
+    return known.copy()
+
+
+def _parse_uri(text: str) -> SipUri:
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.fullmatch(scheme):
         raise SipParseError("bad URI scheme")
