@@ -29,6 +29,7 @@ HASHES: dict[str, Callable[[bytes], str]] = {
 }
 _PARAM_RE = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*(?:,|$)')
 _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
+_ESCAPED_RE = re.compile(r"\\(.)")
 
 PasswordLookup = Callable[[str], str | None]
 
@@ -48,7 +49,11 @@ def parse_digest(value: str) -> dict[str, str] | None:
         name, raw = match.group(1).lower(), match.group(2)
         if name in params:
             return None
-        params[name] = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
+        if raw.startswith('"'):
+            raw = raw[1:-1]
+            if "\\" in raw:
+                raw = _ESCAPED_RE.sub(r"\1", raw)
+        params[name] = raw
         pos = match.end()
     return params
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 30.0
 RELOAD_SECONDS = 300.0
+GROUP_COMMIT_WINDOW = 0.01
 
 
 class LoopTimers:
@@ -239,6 +240,9 @@ class SipService:
     async def _writer(self) -> None:
         while True:
             await self._wake.wait()
+            # Linger a moment so that a burst of REGISTERs shares one transaction: a write
+            # takes about as much CPU time, under the GIL, for one row as for twenty.
+            await asyncio.sleep(GROUP_COMMIT_WINDOW)
             await self._flush()
 
     async def _flush(self) -> None:
