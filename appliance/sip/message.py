@@ -70,6 +70,7 @@ _STATUS_RE = re.compile(r"[1-6][0-9][0-9]")
 _REASON_CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEAD_CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CR and LF are checked apart
 _T = TypeVar("_T")
+_UNSET: Any = object()
 
 REASONS = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
@@ -135,9 +136,8 @@ class _Message:
     def _memo(self, key: str, make: Callable[[], _T]) -> _T:
         """``make()``, parsed once per state of the headers (errors are not remembered)."""
         memo: dict[str, Any] = self.headers.parsed
-        try:
-            value: _T = memo[key]
-        except KeyError:
+        value: _T = memo.get(key, _UNSET)
+        if value is _UNSET:
             value = memo[key] = make()
         return value
 

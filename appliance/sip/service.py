@@ -16,7 +16,6 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from appliance.config import Listen
@@ -30,7 +29,15 @@ from appliance.routing.registrar import Change, Registrar
 from appliance.routing.router import Router
 from appliance.service import ServiceContext
 from appliance.sip.auth import DigestAuth
-from appliance.sip.message import Request, Response, SipUri, make_request, parse, salvage
+from appliance.sip.message import (
+    Request,
+    Response,
+    SipUri,
+    Via,
+    make_request,
+    parse,
+    salvage,
+)
 from appliance.sip.transaction import (
     ClientTransaction,
     Message,
@@ -351,7 +358,7 @@ def _mark_received(request: Request, peer: Peer) -> None:
     if "rport" in params and params["rport"] is None:
         params["rport"] = str(peer.port)
     if params != via.params:
-        marked = replace(via, params=params)
+        marked = Via(via.transport, via.host, via.port, params, via.protocol)
         request.headers.replace_first("via", str(marked))
         request.headers.parsed["top-via"] = marked  # what the new value parses to
 
