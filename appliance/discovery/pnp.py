@@ -22,8 +22,8 @@ from appliance.directory import rules
 from appliance.discovery.identify import vendor_from_text
 from appliance.errors import SipParseError, ValidationError
 from appliance.lan.oui import vendor_of
-from appliance.sip.headers import parse_params
 from appliance.sip.message import Request, Response, make_request, make_response, parse
+from appliance.sip.uri import parse_params
 
 log = logging.getLogger(__name__)
 

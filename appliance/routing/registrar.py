@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from appliance.config import SipConfig
 from appliance.errors import SipParseError
-from appliance.sip.headers import NameAddr
 from appliance.sip.message import Request, Response, make_response
 from appliance.sip.transaction import Peer
 from appliance.sip.uri import format_params
+from appliance.sip.values import NameAddr
 
 MAX_CONTACTS = 10  # per extension: a desk phone, a softphone or two, and room to spare
 DESK_AGENTS = ("yealink", "polycom", "poly ", "cisco", "grandstream", "snom", "fanvil",

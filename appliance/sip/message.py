@@ -24,22 +24,19 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from appliance.errors import SipParseError
-from appliance.sip.headers import (
+from appliance.sip.headers import Headers, canonical_name, header_key, headers_from_lines
+from appliance.sip.uri import TOKEN_RE, SipUri, parse_delta, parse_uint, parse_uri
+from appliance.sip.values import (
     CSeq,
-    Headers,
     MediaType,
     NameAddr,
     Via,
-    canonical_name,
-    header_key,
-    headers_from_lines,
     parse_call_id,
     parse_cseq,
     parse_media_type,
     parse_name_addr,
     parse_via,
 )
-from appliance.sip.uri import TOKEN_RE, SipUri, parse_delta, parse_uint, parse_uri
 
 __all__ = [
     "MAX_MESSAGE",

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.errors import SipParseError
-from appliance.sip.headers import parse_name_addr, parse_via
 from appliance.sip.message import Request, make_response, parse, salvage
 from appliance.sip.uri import parse_uri
+from appliance.sip.values import parse_name_addr, parse_via
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sip"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.errors import SipParseError
-from appliance.sip.headers import COMPACT_FORMS, Headers, parse_name_addr, parse_via
+from appliance.sip.headers import COMPACT_FORMS, Headers
 from appliance.sip.message import (
     MAX_MESSAGE,
     NameAddr,
@@ -21,6 +21,7 @@ from appliance.sip.message import (
     salvage,
 )
 from appliance.sip.uri import parse_uri
+from appliance.sip.values import parse_name_addr, parse_via
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sip"
 
