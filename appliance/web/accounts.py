@@ -73,9 +73,6 @@ def token_digest(token: str) -> str:
     """What the sessions table keeps for a cookie token."""
     return sha256_hex(token)
 
-# OWASP's argon2id profile (m=19 MiB, t=2, p=1): argon2-cffi's default takes 64 MiB per hash,
-# a spike a 1 GB box pays at every start and sign-in. Older hashes are upgraded at sign-in.
-
 
 class Accounts:
     """Web users and their sessions over ``store``; changes are audited as ``actor``."""
@@ -84,6 +81,8 @@ class Accounts:
                  hasher: PasswordHasher | None = None) -> None:
         self.store = store
         self.clock = clock
+        # OWASP's argon2id profile (19 MiB, t=2): argon2-cffi's default takes 64 MiB a hash, a
+        # spike a 1 GB box pays at each start and sign-in. Older hashes are upgraded at sign-in.
         self.hasher = hasher or PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
         self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
 
