@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 
 from appliance.store import Store
 from appliance.store.tables import event_cursors, events
+from appliance.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class OutboxTail:
         self.bus = bus
         self.consumer = consumer
         self.cursor = 0
+        self.workers = Workers("events", 1)  # its own thread: never queued behind other parts
 
     def start(self) -> int:
         """Load the saved cursor, or begin after the newest event; return the cursor."""
@@ -105,20 +107,23 @@ class OutboxTail:
         """Deliver every pending event; return how many."""
         delivered = 0
         while True:
-            batch = await asyncio.to_thread(self.fetch)
+            batch = await self.workers.run(self.fetch)
             if not batch:
                 return delivered
             for event in batch:
                 await self.bus.deliver(event)
-            await asyncio.to_thread(self.save, batch[-1].id)
+            await self.workers.run(self.save, batch[-1].id)
             delivered += len(batch)
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set; store errors are retried."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-            except Exception:
-                log.exception("reading the events outbox failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.poll_once()
+                except Exception:
+                    log.exception("reading the events outbox failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+        finally:
+            self.workers.close()

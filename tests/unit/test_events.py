@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from appliance.directory import Directory
 from appliance.events import Event, EventBus, OutboxTail
@@ -94,3 +95,23 @@ def test_run_loop_delivers_and_stops(store: Store) -> None:
         return seen
 
     assert run(scenario()) == ["employee.added"]
+
+
+def test_tail_is_not_queued_behind_a_busy_default_executor(store: Store) -> None:
+    directory = Directory(store)
+    tail = OutboxTail(store, EventBus())
+    tail.start()
+    directory.add_extension("102")
+    release = threading.Event()
+
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        # Every thread of asyncio's shared pool busy, as in a boot storm of renders.
+        blockers = [loop.run_in_executor(None, release.wait) for _ in range(64)]
+        try:
+            return await asyncio.wait_for(tail.poll_once(), timeout=10)
+        finally:
+            release.set()
+            await asyncio.gather(*blockers)
+
+    assert run(scenario()) == 1
