@@ -254,7 +254,8 @@ class ClientTransaction:
         self._later(self._retransmit, self._retransmit_request)
 
     def _timer_b_f(self) -> None:
-        if self.state in ("calling", "trying", "proceeding"):
+        if self.state in ("calling", "trying", "proceeding") and not (
+                self.invite and self.state == "proceeding"):
             self._terminate()
             self.user.on_timeout(self)
 
@@ -271,6 +272,10 @@ class ClientTransaction:
             return
         if status < 200:
             if self.state in ("calling", "trying", "proceeding"):
+                if self.state == "calling":
+                    # §17.1.1.2: Timer B only fires in Calling; a ringing callee is the proxy's
+                    # Timer C and ring limit to end, not Timer B's.
+                    self._timeout.cancel()
                 self.state = "proceeding"
                 self.status = max(self.status, status)
                 self.user.on_response(self, response)

@@ -200,3 +200,24 @@ def test_state_is_bounded() -> None:
     for n in range(3):
         layer.receive(request("OPTIONS", f"z9hG4bK-{n}"), UDP)
     assert len(core.requests) == 2 and wire.statuses() == [503]
+
+
+def test_a_ringing_invite_outlives_timer_b_and_its_answer_goes_through() -> None:
+    # RFC 3261 §17.1.1.2: Timer B only fires in Calling; a provisional response stops it.
+    timers, wire, core, layer = setup()
+    invite = request()
+    layer.client(invite, UDP, core)
+    layer.receive(make_response(invite, 180, to_tag="t"), UDP)
+    timers.advance(40)
+    assert core.timeouts == 0 and layer.clients and wire.methods() == ["INVITE"]
+    layer.receive(make_response(invite, 200, to_tag="t"), UDP)
+    assert core.responses == [180, 200]
+
+
+def test_a_provisional_does_not_stop_timer_f() -> None:
+    timers, _, core, layer = setup()
+    options = request("OPTIONS")
+    layer.client(options, UDP, core)
+    layer.receive(make_response(options, 100), UDP)
+    timers.advance(32.1)
+    assert core.timeouts == 1 and not layer.clients
