@@ -253,7 +253,7 @@ def provisioning(s: Section, base: Path) -> ProvisioningConfig:
         sip_transport=s.choice("sip_transport", "udp", ("udp", "tcp", "tls")),
         ntp_server=ntp,
         timezone=timezone,
-        language=s.choice("language", "en", ("en", "fr", "de", "es", "it", "nl", "pt")),
+        language=s.choice("language", "en", ("en", "fr", "de", "es", "it", "nl", "pt", "vi")),
         ban_misses=count("ban_misses", d.ban_misses, 100_000),
         ban_window=s.number("ban_window", d.ban_window, 1.0, 86_400.0),
         ban_seconds=s.number("ban_seconds", d.ban_seconds, 1.0, 604_800.0),

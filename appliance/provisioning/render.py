@@ -100,6 +100,7 @@ class Renderer:
             "prov": full,
             "ntp": site.ntp, "tz": site.tz(now),
             "lang": vendor.languages.get(site.language, site.language),
+            "site_language": site.language,
             "admin_password": admin_password, "firmware": firmware,
         }
         ctx.update(vendor.extras(ctx))

@@ -128,6 +128,12 @@ def account_of(vendor: str, data: bytes) -> dict[str, str]:
                 "auth": s("user_pname"), "password": s("user_pass"),
                 "label": s("user_idle_text"), "server": s("user_host").split(":")[0]}
     assert vendor == "fanvil"
+    if root.tag == "VOIP_CONFIG_FILE":  # the older X line (X4)
+        def o(tag: str) -> str:
+            return root.findtext(f"SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry/{tag}") or ""
+        return {"enabled": o("Enable_Reg"), "user": o("Phone_Number"),
+                "auth": o("Register_User"), "password": o("Register_Pswd"),
+                "label": o("Sip_Name"), "server": o("Register_Addr")}
     def f(tag: str) -> str:
         return root.findtext(f"sip/line/{tag}") or ""
     return {"enabled": f("EnableReg"), "user": f("PhoneNumber"), "auth": f("RegisterUser"),
@@ -150,11 +156,17 @@ def http_credentials(vendor: str, data: bytes) -> tuple[str, str, str]:
     if vendor == "grandstream":
         return root.findtext("config/P1360") or "", root.findtext("config/P1361") or "", ""
     if vendor == "fanvil":
+        if root.tag == "VOIP_CONFIG_FILE":
+            return (root.findtext("AUTOUPDATE_CONFIG_MODULE/Download_Username") or "",
+                    root.findtext("AUTOUPDATE_CONFIG_MODULE/Download_Password") or "", "")
         return (root.findtext("ap/DefaultUsername") or "",
                 root.findtext("ap/DefaultPassword") or "", "")
-    if vendor == "cisco":
-        url = root.findtext("Profile_Rule")
-    elif root.tag == "setting-files":  # Snom's list of files: their URLs carry them
+    if vendor == "cisco":  # [--uid USER --pwd PASSWORD]URL
+        text = root.findtext("Profile_Rule") or ""
+        rule = re.fullmatch(r"\[--uid (\S+) --pwd (\S+)\](\S+)", text)
+        assert rule, text
+        return rule[1], rule[2], rule[3]
+    if root.tag == "setting-files":  # Snom's list of files: their URLs carry them
         url = root.find("file").attrib["url"]  # type: ignore[union-attr]
     else:
         url = root.findtext("phone-settings/setting_server")

@@ -43,11 +43,12 @@ def test_every_vendor_asks_for_digest() -> None:
     assert all(v.http_auth for v in VENDORS)
 
 
-def test_cisco_profile_rule_carries_the_device_credentials() -> None:
-    root = ET.fromstring(_render("cisco", "cisco/device.xml"))
+@pytest.mark.parametrize("template", ["cisco/device-spa.xml", "cisco/device-mpp.xml"])
+def test_cisco_profile_rule_carries_the_device_credentials(template: str) -> None:
+    root = ET.fromstring(_render("cisco", template))
     rule = root.findtext("Profile_Rule") or ""
-    assert _url_credentials(rule) == (USER, PASSWORD, "http://192.0.2.10:8080")
-    assert urlsplit(rule).path == "/Some/dir/0c383eaabbcc.cfg"  # the file it just fetched
+    # as --uid/--pwd options before the URL of the file it just fetched, never inside the URL
+    assert rule == f"[--uid {USER} --pwd {PASSWORD}]http://192.0.2.10:8080/Some/dir/{USER}.cfg"
 
 
 def test_grandstream_config_server_credentials() -> None:
@@ -68,14 +69,15 @@ def test_snom_setting_server_and_file_list_carry_the_credentials() -> None:
 
 
 def test_fanvil_auto_provision_credentials() -> None:
-    ap = ET.fromstring(_render("fanvil", "fanvil/device.cfg")).find("ap")
+    ap = ET.fromstring(_render("fanvil", "fanvil/device.cfg")).find("ap")  # X-U line: sysConf
     assert ap is not None
     assert (ap.findtext("DefaultUsername"), ap.findtext("DefaultPassword")) == (USER, PASSWORD)
-    assert ap.findtext("FlashProtocol") == "4"  # HTTP
+    assert ap.findtext("FlashProtocol") == "2"  # base is tftp:// here; 4 over HTTP
 
 
 @pytest.mark.parametrize(("vendor", "template"), [
-    ("cisco", "cisco/device.xml"), ("grandstream", "grandstream/device.xml"),
+    ("cisco", "cisco/device-spa.xml"), ("cisco", "cisco/device-mpp.xml"),
+    ("grandstream", "grandstream/device.xml"),
     ("snom", "snom/device.xml"), ("snom", "snom/files.htm"), ("fanvil", "fanvil/device.cfg"),
 ])
 def test_no_credentials_without_a_user(vendor: str, template: str) -> None:

@@ -98,4 +98,4 @@ def test_the_inventory_tells_the_vendor_when_nothing_else_does(resolver: Resolve
     directory.record_sighting(mac, "snmp", ip="192.0.2.30", vendor="fanvil", model="X4")
     result = resolver.resolve(f"/{mac}.cfg", tftp("192.0.2.30"))
     assert isinstance(result, File)
-    assert b"<sysConf" in result.data
+    assert b"<VOIP_CONFIG_FILE>" in result.data  # the X4 reads the older X line's format

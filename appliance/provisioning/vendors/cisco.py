@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from appliance.lan import oui
+from appliance.provisioning.vendors import timezones
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _MPP = re.compile(r"Cisco-(?P<model>CP-[\w-]+?-3PCC)/(?P<fw>[\w.-]+)\s*"
@@ -22,12 +23,31 @@ def parse_user_agent(ua: str) -> Identity | None:
     return Identity("cisco", m["model"], m["fw"], normalise_mac(m["mac"]))
 
 
+def _change(change: timezones.Change) -> str:
+    """``month/day/weekday/HH:mm:ss``: day -1 is the last weekday of the month, a positive day
+    the first weekday on or after it; weekday 1 Monday .. 7 Sunday."""
+    day = -1 if change.week == 5 else (change.week - 1) * 7 + 1
+    return f"{change.month}/{day}/{change.weekday or 7}/{change.hour:02d}:00:00"
+
+
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """Cisco's ``GMT+07:00`` time zone and transport name."""
-    minutes = int(ctx["tz"]["offset_minutes"])
-    sign = "+" if minutes >= 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return {"time_zone": f"GMT{sign}{hours:02d}:{rest:02d}",
+    """Time zone (``GMT+07:00``) with its DST rule, transport name, and the Profile_Rule that
+    resyncs the per-MAC file with the phone's HTTP credentials as ``--uid``/``--pwd``."""
+    zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
+    listed = timezones.vendor_name("cisco", zone.name)
+    rule = ""
+    if zone.start is not None and zone.end is not None:
+        hours, minutes = divmod(zone.dst_minutes, 60)
+        rule = (f"start={_change(zone.start)};end={_change(zone.end)};"
+                f"save={hours}" + (f":{minutes:02d}" if minutes else ""))
+    prov = ctx["prov"]
+    resync = ""
+    if prov["user"] and prov["password"] and prov["http_base"]:
+        resync = (f"[--uid {prov['user']} --pwd {prov['password']}]"
+                  f"{prov['http_base']}/{prov['path']}")
+    offset = "" if zone.std_minutes == 0 else timezones.offset_text(zone.std_minutes)
+    return {"time_zone": listed or f"GMT{offset}",
+            "dst_rule": rule, "resync_rule": resync,
             "transport_name": ctx["sip"]["transport"].upper()}
 
 
@@ -38,8 +58,8 @@ VENDOR = Vendor(
     label="Cisco",
     routes=(
         route(r"Cisco/(?P<model>CP-[\w-]+-3PCC)/" + MAC_RE + r"\.cfg", "device",
-              "cisco/device.xml", XML),
-        route(MAC_RE + r"\.xml", "device", "cisco/device.xml", XML),
+              "cisco/device-mpp.xml", XML),
+        route(MAC_RE + r"\.xml", "device", "cisco/device-spa.xml", XML),
         route(r"spa(?P<model>\d{3}[A-Za-z]?)\.cfg", "common", "cisco/spa.xml", XML),
         route(r"(?:CP-)?(?P<model>\d{4}[A-Z]?)-3PCC\.xml", "common", "cisco/mpp.xml", XML),
         route(r"Cisco/(?P<model>CP-[\w-]+-3PCC)\.xml", "common", "cisco/mpp.xml", XML),
@@ -50,6 +70,4 @@ VENDOR = Vendor(
     extras=extras,
     http_auth=True,
     notify_event="resync",
-    languages={"en": "English", "fr": "French", "de": "German", "es": "Spanish",
-               "it": "Italian", "nl": "Dutch", "pt": "Portuguese"},
 )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from appliance.lan import oui
+from appliance.provisioning.vendors import timezones
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _UA = re.compile(r"Grandstream Model HW (?P<model>[\w-]+)\s+(?:V[\w.]+\s+)?SW (?P<fw>[\d.]+)"
@@ -22,14 +23,30 @@ def parse_user_agent(ua: str) -> Identity | None:
                     normalise_mac(m["mac"]) if m["mac"] else None)
 
 
+_PROTOCOL = {"tftp": 0, "http": 1, "https": 2}
+
+
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """P64 (time zone: minutes from GMT plus 720), P212 (upgrade via 0 TFTP, 1 HTTP, 2 HTTPS),
-    P237 (config server path without scheme)."""
+    """P64 time zone (a TZ string from the phone's list; ``customize`` with the zone's POSIX
+    string in P246 for the rest), P212/P6767 (config/firmware via 0 TFTP, 1 HTTP, 2 HTTPS),
+    P237 config server path and P192 firmware path (host and path, no scheme), P130 transport.
+
+    The phone fetches firmware as ``<P192>/<model>fw.bin`` (e.g. ``grp2612fw.bin``), which the
+    firmware route below answers with the stored image for that model.
+    """
+    zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
+    listed = timezones.vendor_name("grandstream", zone.name)
     base = str(ctx["prov"]["http_base"])
     scheme, _, rest = base.partition("://")
-    return {"p64": int(ctx["tz"]["offset_minutes"]) + 720,
-            "p212": {"tftp": 0, "http": 1, "https": 2}.get(scheme, 1),
-            "server_path": rest}
+    return {"p64": listed or "customize", "p246": "" if listed else zone.posix,
+            "p212": _PROTOCOL.get(scheme, 1), "server_path": rest,
+            "firmware_path": f"{rest}/Grandstream",
+            "transport_code": {"udp": 0, "tcp": 1, "tls": 2}[ctx["sip"]["transport"]]}
+
+
+# P1362 language codes; the GXP21xx and GRP26xx lists have no Vietnamese, so English.
+LANGUAGES = {"en": "en", "fr": "fr", "de": "de", "es": "es", "it": "it", "nl": "nl",
+             "pt": "pt", "vi": "en"}
 
 
 XML = "application/xml"
@@ -42,12 +59,12 @@ VENDOR = Vendor(
         route(r"cfg" + MAC_RE + r"(?:\.bin)?", "miss"),
         route(r"cfg(?P<model>[a-z]+\d+[a-z]*)\.xml", "common", "grandstream/common.xml", XML),
         route(r"cfg\.xml", "common", "grandstream/common.xml", XML),
+        route(r"(?P<model>(?:gxp|grp|gxv|dp|wp|ht)\d+[a-z]*)fw\.bin", "firmware"),
     ),
     ouis=oui.prefixes("grandstream"),
     folders=("Grandstream",),
     parse_user_agent=parse_user_agent,
     extras=extras,
     http_auth=True,
-    languages={"en": "en", "fr": "fr", "de": "de", "es": "es", "it": "it", "nl": "nl",
-               "pt": "pt"},
+    languages=LANGUAGES,
 )

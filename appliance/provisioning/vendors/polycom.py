@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from appliance.lan import oui
+from appliance.provisioning.vendors import timezones
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, route
 
 _UA = re.compile(r"Polycom(?P<family>[A-Za-z]+)-(?P<model>[\w]+)-UA/(?P<fw>[\d.]+)")
@@ -20,14 +21,33 @@ def parse_user_agent(ua: str) -> Identity | None:
     return Identity("polycom", m["model"].replace("_", " "), m["fw"], None)
 
 
+def _change(change: timezones.Change) -> dict[str, int]:
+    """A floating DST change: ``date`` opens the week (1, 8, 15, 22), weekday 1 = Sunday."""
+    last = change.week == 5
+    return {"month": change.month, "date": 1 if last else (change.week - 1) * 7 + 1,
+            "dayOfWeek": change.weekday + 1, "lastInMonth": int(last), "time": change.hour}
+
+
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """Polycom's transport names and its GMT offset in seconds."""
+    """Transport names, the standard GMT offset in seconds and the DST rule, server type."""
+    zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
+    listed = timezones.vendor_name("polycom", zone.name)
+    dst: dict[str, Any] = {}
+    if zone.start is not None and zone.end is not None:
+        dst = {"start": _change(zone.start), "stop": _change(zone.end)}
     return {
         "transport_name": {"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"}[
             ctx["sip"]["transport"]],
-        "gmt_offset": int(ctx["tz"]["offset_minutes"]) * 60,
+        "gmt_offset": listed if listed is not None else zone.std_minutes * 60,
+        "dst": dst,
         "server_type": 2 if ctx["prov"]["http_base"].startswith("http://") else 3,
     }
+
+
+# lcl.ml.lang; UC Software has no Vietnamese, so English.
+LANGUAGES = {"en": "English_United_Kingdom", "fr": "French_France", "de": "German_Germany",
+             "es": "Spanish_Spain", "it": "Italian_Italy", "nl": "Dutch_Netherlands",
+             "pt": "Portuguese_Brazil", "vi": "English_United_Kingdom"}
 
 
 XML = "application/xml"
@@ -51,7 +71,5 @@ VENDOR = Vendor(
     parse_user_agent=parse_user_agent,
     extras=extras,
     http_auth=True,
-    languages={"en": "English_United_Kingdom", "fr": "French_France", "de": "German_Germany",
-               "es": "Spanish_Spain", "it": "Italian_Italy", "nl": "Dutch_Netherlands",
-               "pt": "Portuguese_Portugal"},
+    languages=LANGUAGES,
 )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from appliance.lan import oui
+from appliance.provisioning.vendors import timezones
 from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
 
 _UA = re.compile(r"Yealink\s+(?P<model>[\w-]+)\s+(?P<fw>[\d.]+)"
@@ -22,16 +23,33 @@ def parse_user_agent(ua: str) -> Identity | None:
     return Identity("yealink", m["model"], m["fw"], mac if mac and len(mac) == 12 else None)
 
 
+def _change(change: timezones.Change) -> str:
+    """Yealink's by-week DST change ``month/week/weekday/hour`` (week 5 last, 7 Sunday)."""
+    return f"{change.month}/{change.week}/{change.weekday or 7}/{change.hour}"
+
+
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """Yealink's transport code (0 UDP, 1 TCP, 2 TLS) and its time zone as ``+7``/``+5:30``."""
-    minutes = int(ctx["tz"]["offset_minutes"])
-    sign = "+" if minutes >= 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
+    """Transport code (0 UDP, 1 TCP, 2 TLS), time zone ``+7``/``+5:30`` with its name from
+    Yealink's list and DST: ``summer_time`` 2 (automatic, by the name) for listed zones, else 1
+    with the rule spelled out, 0 without DST."""
+    zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
+    name = timezones.vendor_name("yealink", zone.name)
+    dst: dict[str, Any] = {}
+    if zone.has_dst and not name:
+        assert zone.start is not None and zone.end is not None
+        dst = {"type": 1, "start": _change(zone.start), "end": _change(zone.end),
+               "offset": zone.dst_minutes}
+    summer = 0 if not zone.has_dst else (2 if name else 1)
     return {
         "transport_type": {"udp": 0, "tcp": 1, "tls": 2}[ctx["sip"]["transport"]],
-        "time_zone": f"{sign}{hours}" + (f":{rest:02d}" if rest else ""),
+        "time_zone": timezones.offset_text(zone.std_minutes, pad=False),
+        "time_zone_name": name or "", "summer_time": summer, "dst": dst,
     }
 
+
+# lang.gui / lang.wui names; no Vietnamese in the firmware's list, so English.
+LANGUAGES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish",
+             "it": "Italian", "nl": "Dutch", "pt": "Portuguese", "vi": "English"}
 
 VENDOR = Vendor(
     name="yealink",
@@ -48,6 +66,5 @@ VENDOR = Vendor(
     parse_user_agent=parse_user_agent,
     extras=extras,
     http_auth=True,
-    languages={"en": "English", "fr": "French", "de": "German", "es": "Spanish",
-               "it": "Italian", "nl": "Dutch", "pt": "Portuguese"},
+    languages=LANGUAGES,
 )
