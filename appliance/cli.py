@@ -543,6 +543,37 @@ def phone_resync(mac: str, config_path: str | None) -> None:
     click.echo(f"NOTIFY {targets[0].event} sent to {clean} at {targets[0].ip}:{targets[0].port}")
 
 
+# -- SIP: the guard's bans -------------------------------------------------------------------
+
+@cli.group()
+def sip() -> None:
+    """The SIP core: bans, unban."""
+
+
+BAN_COLUMNS = ("address", "since", "until", "seconds_left", "reason", "failures", "usernames")
+
+
+@sip.command("bans")
+@config_option
+@json_option
+def sip_bans(config_path: str | None, as_json: bool) -> None:
+    """Source addresses the running daemon bans for failed authentications."""
+    from appliance.routing import bans
+
+    _emit(bans.listing(_store(_config(config_path))), as_json, BAN_COLUMNS)
+
+
+@sip.command("unban")
+@click.argument("address")
+@config_option
+def sip_unban(address: str, config_path: str | None) -> None:
+    """Lift the ban on ADDRESS (audited); the running daemon lets it in within a second."""
+    from appliance.routing import bans
+
+    bans.lift(_store(_config(config_path)), address, actor=f"cli:{getpass.getuser()}")
+    click.echo(f"ban on {address.strip()} lifted")
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="appliance")

@@ -91,14 +91,17 @@ class SipConfig:
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     # User-Agents (lower-case substrings) that fail on any SHA-256 challenge: MD5 alone.
     md5_only_agents: tuple[str, ...] = ("baresip v0.", "baresip v1.", "sipp")
-    ban_failures: int = 5  # failed authentications per source within ban_window; 0: off
+    ban_failures: int = 5  # failures on one username from one source in ban_window; 0: off
+    ban_usernames: int = 10  # distinct usernames failing from one source in ban_window; 0: off
     ban_window: float = 60.0
     ban_seconds: float = 900.0
+    retired_grace: float = 7 * 86_400.0  # seconds a retired password still marks a stale device
     flood_rate: float = 200.0  # messages per second per source (burst 2x); 0: off
     max_sources: int = 10_000  # entries in each per-source table
     max_uri: int = 512
     scanner_agents: tuple[str, ...] = SCANNER_AGENTS
     tcp_idle: float = 900.0  # seconds before an idle stream without bindings is closed
+    tcp_per_source: int = 32  # TCP/TLS connections per source address (of 4096 in all)
 
     @property
     def effective_realm(self) -> str:

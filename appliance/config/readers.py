@@ -189,14 +189,17 @@ def sip(s: Section, base: Path) -> SipConfig:
         md5_only_agents=tuple(a.lower() for a in s.strings("md5_only_agents"))
         if "md5_only_agents" in s.values else d.md5_only_agents,
         ban_failures=count("ban_failures", d.ban_failures, 0, 1000),
+        ban_usernames=count("ban_usernames", d.ban_usernames, 0, 1000),
         ban_window=s.number("ban_window", d.ban_window, 1.0, 86_400.0),
         ban_seconds=s.number("ban_seconds", d.ban_seconds, 1.0, 604_800.0),
+        retired_grace=s.number("retired_grace", d.retired_grace, 0.0, 90 * 86_400.0),
         flood_rate=s.number("flood_rate", d.flood_rate, 0.0, 1_000_000.0),
         max_sources=count("max_sources", d.max_sources, 16, 10_000_000),
         max_uri=count("max_uri", d.max_uri, 64, 8192),
         scanner_agents=tuple(a.lower() for a in s.strings("scanner_agents"))
         if "scanner_agents" in s.values else d.scanner_agents,
         tcp_idle=s.number("tcp_idle", d.tcp_idle, 1.0, 86_400.0),
+        tcp_per_source=count("tcp_per_source", d.tcp_per_source, 1, 1024),
     )
     if not cfg.min_expires <= cfg.default_expires <= cfg.max_expires:
         raise ConfigError("sip.default_expires: must lie between sip.min_expires and "

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select
 
-from appliance.directory import rules
+from appliance.directory import credentials, rules
 from appliance.directory.records import Employee, Extension
 from appliance.errors import ConflictError, NotFoundError
 from appliance.store import Store, journal
@@ -85,16 +85,19 @@ class DirectoryBase:
     def _rotate(
         self, conn: Connection, number: str, now: datetime, chosen: str | None = None
     ) -> None:
-        """Retire the extension's password into the history and set a fresh one."""
-        old = conn.execute(
-            select(extensions.c.sip_password).where(extensions.c.number == number)
-        ).scalar_one()
+        """Retire the extension's password into the history (and its digest HA1s, so a
+        device still using it is known as stale) and set a fresh one."""
+        username, old = conn.execute(
+            select(extensions.c.sip_username, extensions.c.sip_password)
+            .where(extensions.c.number == number)
+        ).one()
         new = self._fresh_password(conn, chosen)
         conn.execute(
             insert(password_history).values(
                 digest=sha256_hex(old), extension=number, retired_at=now
             )
         )
+        credentials.retire(conn, number, username, old, now)
         conn.execute(
             extensions.update().where(extensions.c.number == number)
             .values(sip_password=new, password_changed_at=now)

@@ -52,9 +52,27 @@ _DELETE = delete(sip_bindings).where(and_(sip_bindings.c.aor == bindparam("k_aor
 
 def _row(b: Binding) -> dict[str, Any]:
     return {"aor": b.aor, "contact": b.contact, "params": b.params,
-            "expires_at": _at(b.expires_at), "call_id": b.call_id[:255], "cseq": b.cseq,
+            "expires_at": _at(b.expires_at), "call_id": b.call_id, "cseq": b.cseq,
             "transport": b.source.transport, "host": b.source.host, "port": b.source.port,
             "user_agent": b.user_agent, "kind": b.kind, "registered_at": _at(b.registered_at)}
+
+
+# The store's column limits (PostgreSQL enforces them; SQLite would keep anything): a
+# binding that does not fit is refused before it reaches the store. The User-Agent is
+# informational and cut to its column by the registrar instead.
+_CHECKED = {"contact": "Contact", "params": "Contact Parameters", "call_id": "Call-ID",
+            "aor": "Address Of Record", "host": "Source Address", "user_agent": "User-Agent"}
+LIMITS = {name: int(getattr(sip_bindings.c[name].type, "length", 0) or 0) for name in _CHECKED}
+
+
+def too_long(binding: Binding) -> str | None:
+    """The name of the first field of ``binding`` longer than its column, or None."""
+    values = {"contact": binding.contact, "params": binding.params, "call_id": binding.call_id,
+              "aor": binding.aor, "host": binding.source.host, "user_agent": binding.user_agent}
+    for name, label in _CHECKED.items():
+        if len(values[name]) > LIMITS[name]:
+            return label
+    return None
 
 
 def desk_hosts(store: Store) -> frozenset[str]:

@@ -112,6 +112,22 @@ class Registrar:
         removed = self.table.pop(aor, {})
         return [Change(b, delete=True) for b in removed.values()]
 
+    def revert(self, aor: str, before: dict[str, Binding], changes: list[Change]) -> None:
+        """Undo ``changes`` to ``aor`` (its contacts were ``before``) where nothing changed
+        them since: for a write the store refused, or a REGISTER refused after the fact."""
+        contacts = self.table.setdefault(aor, {})
+        for change in changes:
+            contact = change.binding.contact
+            if contacts.get(contact) is not (None if change.delete else change.binding):
+                continue
+            old = before.get(contact)
+            if old is None:
+                contacts.pop(contact, None)
+            else:
+                contacts[contact] = old
+        if not contacts:
+            del self.table[aor]
+
     def expire(self) -> list[Change]:
         """Remove expired bindings; return the deletions."""
         now, gone = self.clock(), []

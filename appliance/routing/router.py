@@ -21,7 +21,7 @@ from appliance.routing import dialplan
 from appliance.routing.guard import Guard
 from appliance.routing.proxy import ProxyCall, new_branch
 from appliance.routing.registrar import Binding, Change, Registrar
-from appliance.sip.auth import AuthResult, DigestAuth
+from appliance.sip.auth import AuthResult, DigestAuth, RetiredLookup
 from appliance.sip.message import Request, Response, SipUri, make_response, parse_uri
 from appliance.sip.transaction import (
     Message,
@@ -66,7 +66,10 @@ class Extensions(Protocol):
         """The extension with that memorable name, or None."""
 
 
-Persist = Callable[[list[Change], Callable[[], None]], None]
+# Write the changes, then call back with whether the write succeeded.
+Persist = Callable[[list[Change], Callable[[bool], None]], None]
+# A binding's field too long for the store, or None (``routing.bindings.too_long``).
+FieldCheck = Callable[[Binding], str | None]
 
 
 def loop_hash(request: Request) -> str:
@@ -92,7 +95,9 @@ class Router:
 
     def __init__(self, *, registrar: Registrar, auth: DigestAuth, guard: Guard,
                  extensions: Extensions, locals_: Locals, send: Callable[[Message, Peer], None],
-                 persist: Persist, md5_only_agents: tuple[str, ...] = ()) -> None:
+                 persist: Persist, md5_only_agents: tuple[str, ...] = (),
+                 retired_of: RetiredLookup = lambda user: (),
+                 too_long: FieldCheck = lambda binding: None) -> None:
         """Wire the policy pieces; ``layer`` is set once the transaction layer exists."""
         self.registrar = registrar
         self.auth = auth
@@ -102,9 +107,12 @@ class Router:
         self.send = send
         self.persist = persist
         self.md5_only_agents = md5_only_agents
+        self.retired_of = retired_of
+        self.too_long = too_long
         self.layer: TransactionLayer | None = None
         self.calls: dict[int, ProxyCall] = {}
-        self.stats = {"registered": 0, "calls": 0, "auth_failed": 0}
+        self.stats = {"registered": 0, "calls": 0, "auth_failed": 0, "stale_devices": 0,
+                      "write_failed": 0}
 
     # -- TransactionUser ----------------------------------------------------------------------
 
@@ -204,10 +212,17 @@ class Router:
             ext = self.extensions.get(user)
             return ext.sip_password if ext is not None else None
 
-        result = self.auth.verify(request, header, password_of)
+        result = self.auth.verify(request, header, password_of, self.retired_of)
         if result.outcome == "failed":
             self.stats["auth_failed"] += 1
-            self.guard.auth_failed(peer.host)
+            self.guard.auth_failed(peer.host, result.username or "")
+        elif result.outcome == "retired":
+            # A stale device (rotated password, freed extension): answered like any failure,
+            # never counted towards a ban of its source (an office's NAT address).
+            self.stats["stale_devices"] += 1
+            if self.guard.stale_device(peer.host, result.username or ""):
+                log.info("sip: %s still uses a retired password of %s", peer.host,
+                         (result.username or "")[:32])
         ext = self.extensions.get(result.username or "") if result.ok else None
         return result, ext
 
@@ -233,11 +248,31 @@ class Router:
         if (aor_uri.user or "") != ext.sip_username or ext.employee_id is None:
             txn.respond(make_response(request, 403, to_tag=self._tag(request)))
             return
-        response, changes = self.registrar.register(request, ext.number, txn.peer,
+        number = ext.number
+        before = dict(self.registrar.table.get(number, {}))
+        response, changes = self.registrar.register(request, number, txn.peer,
                                                     to_tag=self._tag(request))
-        if response.status == 200:
-            self.stats["registered"] += 1
-        self.persist(changes, lambda: txn.respond(response))
+        field = next((f for c in changes if not c.delete
+                      and (f := self.too_long(c.binding)) is not None), None)
+        if field is not None:
+            # Refused whole rather than stored cut: the store's column would not hold it.
+            self.registrar.revert(number, before, changes)
+            txn.respond(make_response(request, 400, f"{field} Too Long",
+                                      to_tag=self._tag(request)))
+            return
+
+        def written(ok: bool) -> None:
+            if ok:
+                if response.status == 200:
+                    self.stats["registered"] += 1
+                txn.respond(response)
+                return
+            # Never acknowledged unless stored: undo the change in memory too.
+            self.stats["write_failed"] += 1
+            self.registrar.revert(number, before, changes)
+            txn.respond(make_response(request, 500, "Registration Not Stored",
+                                      to_tag=self._tag(request)))
+        self.persist(changes, written)
 
     # -- calls --------------------------------------------------------------------------------
 

@@ -5,7 +5,10 @@ lookup function and the clock is injected. Nonces are random, signed with a per-
 and timestamped; each is valid for ``lifetime`` seconds, after which a correct answer gets
 ``stale=true`` (RFC 7616 §3.3). The last nonce-count seen per nonce is kept in a bounded table
 so that a replayed count is refused. An unknown user is checked against a random password,
-so it fails exactly like a wrong password.
+so it fails exactly like a wrong password. A failed response is also checked against the
+user's retired credentials (HA1s of passwords retired lately, from a lookup function), always
+``RETIRED_CHECKS`` of them, padded with random ones, so every failure costs the same work:
+a match is a stale device ("retired"), answered exactly like a failure.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from appliance.errors import SipParseError
@@ -32,6 +35,9 @@ _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
 _ESCAPED_RE = re.compile(r"\\(.)")
 
 PasswordLookup = Callable[[str], str | None]
+# user -> that user's retired credentials, newest first, each as HA1 hex by algorithm
+RetiredLookup = Callable[[str], Sequence[Mapping[str, str]]]
+RETIRED_CHECKS = 4  # retired credentials checked per failed response (and kept per user)
 
 
 def parse_digest(value: str) -> dict[str, str] | None:
@@ -73,7 +79,8 @@ def digest_response(algorithm: str, ha1_hex: str, nonce: str, nc: str, cnonce: s
 
 @dataclass(frozen=True)
 class AuthResult:
-    """The outcome: "ok", "missing" (no credentials for our realm), "stale" or "failed"."""
+    """The outcome: "ok", "missing" (no credentials for our realm), "stale", "failed", or
+    "retired" (failed, but with a credential the user had until lately: a stale device)."""
 
     outcome: str
     username: str | None = None
@@ -137,9 +144,11 @@ class DigestAuth:
             return "stale"
         return "fresh"
 
-    def verify(self, request: Request, header: str, password_of: PasswordLookup) -> AuthResult:
+    def verify(self, request: Request, header: str, password_of: PasswordLookup,
+               retired_of: RetiredLookup | None = None) -> AuthResult:
         """Check ``request``'s credentials in ``header`` (Authorization or
-        Proxy-Authorization) for our realm; ``password_of(user)`` is None for unknown users."""
+        Proxy-Authorization) for our realm; ``password_of(user)`` is None for unknown users,
+        ``retired_of(user)`` their retired credentials."""
         params = None
         for value in request.headers.get_all(header):
             candidate = parse_digest(value)
@@ -162,10 +171,28 @@ class DigestAuth:
         secret = password if password is not None else secrets.token_hex(16)
         expected = digest_response(algorithm, ha1(algorithm, username, self.realm, secret),
                                    nonce, nc, params["cnonce"], request.method, params["uri"])
-        if not hmac.compare_digest(expected, params.get("response", "").lower()) \
-                or password is None:
-            return AuthResult("failed", username)
+        answer = params.get("response", "").lower()
+        if not hmac.compare_digest(expected, answer) or password is None:
+            old = list(retired_of(username)) if retired_of is not None else []
+            stale = self._matches_retired(old, algorithm, answer, params, request)
+            return AuthResult("retired" if stale else "failed", username)
         return AuthResult(self._spend(nonce, int(nc, 16)), username)
+
+    def _matches_retired(self, old: list[Mapping[str, str]], algorithm: str, answer: str,
+                         params: dict[str, str], request: Request) -> bool:
+        """Whether ``answer`` was made with one of ``old`` over a nonce of ours: always
+        RETIRED_CHECKS digests, padded with random HA1s (the same work for every user)."""
+        size = 16 if algorithm == "MD5" else 32
+        nonce = params.get("nonce", "")
+        matched = False
+        for index in range(RETIRED_CHECKS):
+            known = old[index].get(algorithm) if index < len(old) else None
+            candidate = known or secrets.token_hex(size)
+            expected = digest_response(algorithm, candidate, nonce, params["nc"],
+                                       params["cnonce"], request.method, params["uri"])
+            matched |= hmac.compare_digest(expected, answer) and known is not None
+        ours = self._nonce_state(nonce) != "forged"
+        return matched and ours
 
     def _spend(self, nonce: str, count: int) -> str:
         """The outcome for a correct answer: "ok" once per nonce-count, else stale/failed."""

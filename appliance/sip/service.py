@@ -2,8 +2,11 @@
 
 Each message goes: guard (size, ban, flood) -> parse (malformed: 400, or dropped if it cannot
 be answered) -> guard (scanner, Request-URI length) -> transaction layer -> router. Bindings
-are written to the store in group commits before a REGISTER is answered, loaded at start,
-and dropped when an ``extension.freed`` / ``employee.dismissed`` event arrives.
+are written to the store in group commits before a REGISTER is answered (a failed write is
+answered 500 and undone in memory), loaded at start, and dropped when an
+``extension.freed`` / ``employee.dismissed`` event arrives. Bans are published to the store
+as they start and restored at start; a ``sip.unban`` event lifts one. Retired credentials
+are reloaded per extension on ``extension.*`` events.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from appliance.config import Listen
 from appliance.directory import Directory
 from appliance.errors import SipParseError
 from appliance.events import Event
-from appliance.routing import bindings
+from appliance.routing import bans, bindings
 from appliance.routing.extensions import ExtensionCache
-from appliance.routing.guard import Guard
+from appliance.routing.guard import Ban, Guard
 from appliance.routing.registrar import Change, Registrar
+from appliance.routing.retired import RetiredCache
 from appliance.routing.router import Router
 from appliance.service import ServiceContext
 from appliance.sip.auth import DigestAuth
@@ -99,17 +103,22 @@ class SipService:
         self.store = ctx.store
         self.cache = ExtensionCache(Directory(ctx.store, actor="sip"))
         self.registrar = Registrar(cfg)
-        self.guard = Guard(cfg)
+        self.guard = Guard(cfg, on_ban=self._publish_ban)
+        self.retired = RetiredCache(ctx.store, cfg.effective_realm, cfg.retired_grace)
         self.auth = DigestAuth(cfg.effective_realm, lifetime=cfg.nonce_lifetime,
                                algorithms=cfg.digest_algorithms)
-        self.transport = Transport(self.on_data, keep=self.registrar.has_flow, idle=cfg.tcp_idle)
+        self.transport = Transport(self.on_data, keep=self.registrar.has_flow, idle=cfg.tcp_idle,
+                                   per_source=cfg.tcp_per_source)
         self.router = Router(registrar=self.registrar, auth=self.auth, guard=self.guard,
                              extensions=self.cache, locals_=self, send=self.send,
-                             persist=self.persist, md5_only_agents=cfg.md5_only_agents)
+                             persist=self.persist, md5_only_agents=cfg.md5_only_agents,
+                             retired_of=self.retired, too_long=bindings.too_long)
         self.layer = TransactionLayer(self.send, LoopTimers(), self.router)
         self.router.layer = self.layer
         self.loop: asyncio.AbstractEventLoop | None = None
-        self._queue: list[tuple[list[Change], Callable[[], None]]] = []
+        self._queue: list[tuple[list[Change], Callable[[bool], None]]] = []
+        self._unwritten: list[Change] = []  # deletions a failed write left in the store
+        self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._toward: dict[str, str] = {}
@@ -120,6 +129,8 @@ class SipService:
         """Load extensions and bindings, bind the sockets, start the background tasks."""
         self.loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.cache.reload)
+        await asyncio.to_thread(self.retired.reload)
+        self.guard.restore(await asyncio.to_thread(bans.load, self.store))
         await self._reload_desk_hosts()
         stored = await asyncio.to_thread(bindings.load_all, self.store)
         self.registrar.load(stored)
@@ -135,6 +146,8 @@ class SipService:
         for prefix in ("extension.", "employee."):
             self.ctx.bus.subscribe(prefix, self.on_event)
         self.ctx.bus.subscribe("phone.", lambda _event: self._reload_desk_hosts())
+        self.ctx.bus.subscribe("extension.", self._on_credentials)
+        self.ctx.bus.subscribe(bans.UNBAN_EVENT, self._on_unban)
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
                        asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
         log.info("sip: realm %r, %d extensions, %d bindings restored", self.auth.realm,
@@ -236,10 +249,11 @@ class SipService:
 
     # -- bindings: group commit, expiry, events -----------------------------------------------
 
-    def persist(self, changes: list[Change], then: Callable[[], None]) -> None:
-        """Write ``changes`` before calling ``then`` (batched with other REGISTERs)."""
+    def persist(self, changes: list[Change], then: Callable[[bool], None]) -> None:
+        """Write ``changes`` (batched with other REGISTERs), then call ``then`` with whether
+        the write succeeded."""
         if not changes:
-            then()
+            then(True)
             return
         self._queue.append((changes, then))
         self._wake.set()
@@ -260,16 +274,34 @@ class SipService:
         try:
             await asyncio.to_thread(bindings.apply, self.store,
                                     [c for changes, _ in batch for c in changes])
+            outcomes = [True] * len(batch)
         except Exception:
             log.exception("sip: writing %d binding changes failed", len(batch))
-        for _, then in batch:
-            then()
+            # One bad row must not fail the others: each is tried again on its own.
+            outcomes = [await self._write_alone(changes) for changes, _ in batch] \
+                if len(batch) > 1 else [False]
+        for (changes, then), ok in zip(batch, outcomes, strict=True):
+            if not ok and all(c.delete for c in changes):
+                self._unwritten.extend(changes)  # retried by the housekeeping sweep
+            try:
+                then(ok)
+            except Exception:
+                log.exception("sip: answering after a binding write failed")
+
+    async def _write_alone(self, changes: list[Change]) -> bool:
+        try:
+            await asyncio.to_thread(bindings.apply, self.store, changes)
+        except Exception:
+            return False
+        return True
 
     async def _housekeeping(self) -> None:
         elapsed = 0.0
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            self.persist(self.registrar.expire(), lambda: None)
+            retry, self._unwritten = self._unwritten, []
+            self.persist(self.registrar.expire() + retry, lambda ok: None)
+            await asyncio.to_thread(self._sweep_store)
             elapsed += SWEEP_SECONDS
             await self._reload_desk_hosts()  # phones change address with DHCP, no event
             if elapsed >= RELOAD_SECONDS:
@@ -294,8 +326,43 @@ class SipService:
                 log.info("sip: extension %s out of service, %d bindings dropped", number,
                          len(dropped))
                 done = asyncio.get_running_loop().create_future()
-                self.persist(dropped, lambda: done.set_result(None))
+                self.persist(dropped, lambda _ok: done.set_result(None))
                 await done
+
+    # -- the guard's bans and retired credentials ---------------------------------------------
+
+    def _publish_ban(self, ban: Ban) -> None:
+        """Write a new ban to the store (for ``appliance sip bans`` and the web page)."""
+        task = asyncio.get_running_loop().create_task(self._save_ban(ban))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _save_ban(self, ban: Ban) -> None:
+        try:
+            await asyncio.to_thread(bans.save, self.store, ban)
+        except Exception:
+            log.exception("sip: publishing the ban of %s failed", ban.source)
+
+    def _on_unban(self, event: Event) -> None:
+        """``sip.unban``: an admin lifted a ban (CLI or web page)."""
+        address = event.payload.get("address")
+        if isinstance(address, str) and self.guard.lift(address):
+            log.info("sip: ban on %s lifted", address)
+
+    async def _on_credentials(self, event: Event) -> None:
+        """Reload the retired credentials of the extension an event names."""
+        payload = event.payload
+        number = payload.get("number") or payload.get("target")
+        if isinstance(number, str) and number.isdigit():
+            await asyncio.to_thread(self.retired.refresh, number)
+
+    def _sweep_store(self) -> None:
+        """Forget ended bans and credentials past the grace period."""
+        try:
+            bans.sweep(self.store)
+            self.retired.sweep()
+        except Exception:
+            log.exception("sip: sweeping bans and retired credentials failed")
 
     # -- check-sync NOTIFY --------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ Thin by design: each datagram, or each message the ``StreamFramer`` cuts from a 
 to ``on_message(data, peer)``; ``send(data, peer)`` writes to the peer's open stream (or
 opens one) or sends a datagram. Streams are closed on a framing error, when idle for
 ``idle`` seconds (unless ``keep(peer)`` says a registration uses them), or when a partial
-message stalls for ``slow`` seconds. A double-CRLF keep-alive is answered with a CRLF.
+message stalls for ``slow`` seconds. A double-CRLF keep-alive is answered with a CRLF, but
+counts as activity only on a stream that carries a registration (RFC 5626 §4.4.1: it keeps
+a flow alive, not a connection that nobody uses). At most MAX_STREAMS streams in all and
+``per_source`` from one address, so one host cannot take every slot.
 """
 
 from __future__ import annotations
@@ -119,15 +122,17 @@ class _Stream(asyncio.Protocol):
         self.last = time.monotonic()
         self.partial_since: float | None = None
         self.checker: asyncio.TimerHandle | None = None
+        self.counted = False  # holds one of the owner's stream slots
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = Peer(self.name, str(host), int(port))
-        if len(self.owner.streams) >= MAX_STREAMS:
+        if not self.owner.take_slot(self.peer.host):
             transport.abort()
             return
+        self.counted = True
         self.owner.streams[self.peer] = self
         self._schedule()
 
@@ -149,15 +154,17 @@ class _Stream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None and self.peer is not None
-        self.last = time.monotonic()
+        now = time.monotonic()
         try:
             messages = self.framer.feed(data)
         except FramingError as exc:
             log.debug("sip %s: %s from %s; closing", self.name, exc, self.peer.host)
             self.transport.close()
             return
-        self.partial_since = None if not self.framer.pending else (
-            self.partial_since or self.last)
+        self.partial_since = None if not self.framer.pending else (self.partial_since or now)
+        if self.framer.pending or any(m != KEEPALIVE for m in messages) \
+                or self.owner.keep(self.peer):
+            self.last = now
         for message in messages:
             if message == KEEPALIVE:
                 self.transport.write(b"\r\n")
@@ -169,24 +176,51 @@ class _Stream(asyncio.Protocol):
             self.checker.cancel()
         if self.peer is not None and self.owner.streams.get(self.peer) is self:
             del self.owner.streams[self.peer]
+        if self.counted and self.peer is not None:
+            self.counted = False
+            self.owner.free_slot(self.peer.host)
 
 
 class Transport:
     """The SIP sockets of the box."""
 
     def __init__(self, on_message: OnMessage, *, keep: Callable[[Peer], bool] = lambda p: False,
-                 idle: float = 900.0, slow: float = 10.0) -> None:
-        """Deliver to ``on_message``; ``keep(peer)`` pins a stream open while it is idle."""
+                 idle: float = 900.0, slow: float = 10.0, per_source: int = 32) -> None:
+        """Deliver to ``on_message``; ``keep(peer)`` pins a stream open while it is idle;
+        at most ``per_source`` streams per address."""
         self.on_message = on_message
         self.keep = keep
         self.idle = idle
         self.slow = slow
+        self.per_source = per_source
         self.streams: dict[Peer, _Stream] = {}
+        self.per_host: dict[str, int] = {}
+        self.slots = 0  # streams open in all
         self.bound: dict[str, Listen] = {}
         self._udp: _Datagrams | None = None
         self._servers: list[asyncio.Server] = []
         self._client_tls: ssl.SSLContext | None = None
         self._pending: dict[Peer, list[bytes]] = {}
+
+    def take_slot(self, host: str) -> bool:
+        """Count a new stream from ``host``; False (nothing counted) when a cap is reached."""
+        held = self.per_host.get(host, 0)
+        if self.slots >= MAX_STREAMS or held >= self.per_source:
+            log.debug("sip: stream from %s refused (%d open from it, %d in all)", host, held,
+                      self.slots)
+            return False
+        self.per_host[host] = held + 1
+        self.slots += 1
+        return True
+
+    def free_slot(self, host: str) -> None:
+        """A stream from ``host`` ended."""
+        self.slots -= 1
+        held = self.per_host.get(host, 0) - 1
+        if held > 0:
+            self.per_host[host] = held
+        else:
+            self.per_host.pop(host, None)
 
     async def start(self, udp: Listen, tcp: Listen | None, tls: Listen | None = None,
                     tls_context: ssl.SSLContext | None = None) -> dict[str, Listen]:

@@ -1,4 +1,5 @@
-"""The SIP core's tables (revision 0003s): registrar bindings, persisted across restarts."""
+"""The SIP core's tables: registrar bindings (revision 0003s), persisted across restarts, and
+the guard's bans (0005g), published for the CLI and the web page."""
 
 from __future__ import annotations
 
@@ -23,4 +24,18 @@ sip_bindings = Table(
     Column("user_agent", String(200), nullable=False),
     Column("kind", String(4), nullable=False),  # desk | app
     Column("registered_at", UtcDateTime(), nullable=False),
+)
+
+# One row per banned source address, written by the daemon when a ban starts; an expired
+# row means nothing (listings filter by ``until``). Lifting deletes the row and tells the
+# daemon through the events outbox (``sip.unban``).
+sip_bans = Table(
+    "sip_bans",
+    metadata,
+    Column("address", String(45), primary_key=True),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("until", UtcDateTime(), nullable=False),
+    Column("reason", String(16), nullable=False),  # failures | usernames
+    Column("failures", Integer, nullable=False),
+    Column("usernames", Integer, nullable=False),
 )

@@ -89,6 +89,21 @@ password_history = Table(
     Column("retired_at", UtcDateTime(), nullable=False),
 )
 
+# The digest HA1s of retired SIP passwords for the box's realm (revision 0005g), written in
+# the transaction that retires the password and kept for sip.retired_grace, so the SIP core
+# recognises a stale device (rotated password, freed extension) and never bans its source
+# for it. Secrets-equivalent: never logged, never in audit or events.
+retired_credentials = Table(
+    "retired_credentials",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("extension", String(4), nullable=False, index=True),
+    Column("realm", String(253), nullable=False),
+    Column("ha1_md5", String(32), nullable=False),
+    Column("ha1_sha256", String(64), nullable=False),
+    Column("retired_at", UtcDateTime(), nullable=False),
+)
+
 phones = Table(
     "phones",
     metadata,

@@ -63,6 +63,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     from appliance.web import (
         audit,
         auth,
+        bans,
         dashboard,
         employees,
         extensions,
@@ -95,7 +96,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.jinja_env.filters["mac"] = format_mac
     app.jinja_env.filters["when"] = when
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
-                   settings, users):
+                   settings, users, bans):
         app.register_blueprint(module.bp)
     app.before_request(_guard)
     app.after_request(_security_headers)

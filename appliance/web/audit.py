@@ -37,6 +37,7 @@ ACTIONS = {
     "admin.login": N_("Signed in"),
     "admin.logout": N_("Signed out"),
     "admin.sessions_revoked": N_("Sessions ended"),
+    "sip.unbanned": N_("SIP ban lifted"),
 }
 LIMITS = (50, 200, 1000)
 

@@ -183,7 +183,7 @@ def make_router(*extensions: Extension) -> tuple[Router, FakeTimers, Wire]:
     registrar = Registrar(cfg, clock=timers.clock)
 
     def persist(changes: list[Change], then: object) -> None:
-        then()  # type: ignore[operator]
+        then(True)  # type: ignore[operator]
 
     router = Router(registrar=registrar, auth=DigestAuth("office.test", clock=timers.clock),
                     guard=Guard(cfg, clock=timers.clock), extensions=Extensions(*extensions),
