@@ -67,16 +67,18 @@ def listing(store: Store) -> list[dict[str, Any]]:
 def lift(store: Store, address: str, actor: str) -> None:
     """Lift the ban on ``address``: row deleted, audited, the daemon told; NotFoundError if
     it is not banned."""
+    given = address.strip()
     try:
-        clean = str(ipaddress.ip_address(address.strip()))
+        # The socket's spelling is kept as is (e.g. "::ffff:192.0.2.7"), so both are looked up.
+        forms = {given, str(ipaddress.ip_address(given))}
     except ValueError:
         raise ValidationError(f"address: not an IP address: {address!r}", "address") from None
     now = utcnow()
     with store.write() as conn:
-        gone = conn.execute(delete(sip_bans).where(sip_bans.c.address == clean,
-                                                   sip_bans.c.until > now)).rowcount
-        conn.execute(delete(sip_bans).where(sip_bans.c.address == clean))
-        if not gone:
-            raise NotFoundError(f"address {clean} is not banned", "address")
-        journal.record(conn, actor, "sip.unbanned", clean, {"address": clean}, now)
-        journal.publish(conn, UNBAN_EVENT, {"address": clean}, now)
+        found = conn.execute(select(sip_bans.c.address).where(
+            sip_bans.c.address.in_(forms), sip_bans.c.until > now)).scalar()
+        conn.execute(delete(sip_bans).where(sip_bans.c.address.in_(forms)))
+        if found is None:
+            raise NotFoundError(f"address {given} is not banned", "address")
+        journal.record(conn, actor, "sip.unbanned", found, {"address": found}, now)
+        journal.publish(conn, UNBAN_EVENT, {"address": found}, now)

@@ -109,3 +109,6 @@ def test_bans_are_published_listed_and_lifted_with_an_audit_entry(store: Store) 
     assert entry.actor == "cli:admin" and entry.target == "192.0.2.66"
     assert event.payload == {"address": "192.0.2.66"}
     assert bans.sweep(store) == 1  # the ended ban's row stays until the sweep
+    bans.save(store, Ban("::ffff:192.0.2.7", now, now + 900, "failures", 5, 1))
+    bans.lift(store, "::ffff:192.0.2.7", "test")  # as a dual-stack socket spells it
+    assert bans.listing(store) == []
