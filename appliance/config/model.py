@@ -101,6 +101,7 @@ class SipConfig:
     max_uri: int = 512
     scanner_agents: tuple[str, ...] = SCANNER_AGENTS
     tcp_idle: float = 900.0  # seconds before an idle stream without bindings is closed
+    ring_timeout: float = 60.0  # seconds a call rings before the caller gets 480
     tcp_per_source: int = 32  # TCP/TLS connections per source address (of 4096 in all)
 
     @property

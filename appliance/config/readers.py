@@ -199,6 +199,7 @@ def sip(s: Section, base: Path) -> SipConfig:
         scanner_agents=tuple(a.lower() for a in s.strings("scanner_agents"))
         if "scanner_agents" in s.values else d.scanner_agents,
         tcp_idle=s.number("tcp_idle", d.tcp_idle, 1.0, 86_400.0),
+        ring_timeout=s.number("ring_timeout", d.ring_timeout, 5.0, 600.0),
         tcp_per_source=count("tcp_per_source", d.tcp_per_source, 1, 1024),
     )
     if not cfg.min_expires <= cfg.default_expires <= cfg.max_expires:

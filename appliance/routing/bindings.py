@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import and_, bindparam, delete, select
 
 from appliance.routing.registrar import Binding, Change
 from appliance.sip.transaction import Peer
-from appliance.store import Store
+from appliance.store import Store, journal, settings
 from appliance.store.sip_tables import sip_bindings
 from appliance.store.tables import phones
 
@@ -24,7 +25,7 @@ def load_all(store: Store) -> list[Binding]:
         rows = conn.execute(select(sip_bindings)).all()
     return [Binding(r.aor, r.contact, r.params, r.expires_at.timestamp(), r.call_id, r.cseq,
                     Peer(r.transport, r.host, r.port), r.user_agent, r.kind,
-                    r.registered_at.timestamp()) for r in rows]
+                    r.registered_at.timestamp(), r.credential) for r in rows]
 
 
 def apply(store: Store, changes: list[Change]) -> None:
@@ -54,7 +55,8 @@ def _row(b: Binding) -> dict[str, Any]:
     return {"aor": b.aor, "contact": b.contact, "params": b.params,
             "expires_at": _at(b.expires_at), "call_id": b.call_id, "cseq": b.cseq,
             "transport": b.source.transport, "host": b.source.host, "port": b.source.port,
-            "user_agent": b.user_agent, "kind": b.kind, "registered_at": _at(b.registered_at)}
+            "user_agent": b.user_agent, "kind": b.kind, "registered_at": _at(b.registered_at),
+            "credential": b.credential}
 
 
 # The store's column limits (PostgreSQL enforces them; SQLite would keep anything): a
@@ -73,6 +75,33 @@ def too_long(binding: Binding) -> str | None:
         if len(values[name]) > LIMITS[name]:
             return label
     return None
+
+
+ROUTE_KEY = "sip.route_key"  # the settings key of the box's SIP secret
+
+
+def box_key(store: Store) -> bytes:
+    """The box's SIP secret (signs its Record-Route entries, keys the password fingerprints):
+    read from the store's settings, created there once."""
+    with store.write() as conn:
+        value = settings.get(conn, ROUTE_KEY)
+        if value is None:
+            value = secrets.token_hex(32)
+            settings.put(conn, ROUTE_KEY, value)
+    return bytes.fromhex(value)
+
+
+def audit(store: Store, action: str, target: str, detail: dict[str, Any]) -> None:
+    """One audit entry by the SIP part (actor "sip"), as the directory writes its own."""
+    with store.write() as conn:
+        journal.record(conn, "sip", action, target, detail, datetime.now(UTC))
+
+
+def phone_ip(store: Store, mac: str) -> str | None:
+    """The address the inventory last saw the phone with ``mac`` at, or None."""
+    with store.read() as conn:
+        ip = conn.execute(select(phones.c.ip).where(phones.c.mac == mac)).scalar()
+    return str(ip) if ip else None
 
 
 def desk_hosts(store: Store) -> frozenset[str]:

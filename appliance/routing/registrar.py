@@ -8,6 +8,8 @@ injected (wall-clock seconds, since expiry times are persisted).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +24,21 @@ from appliance.sip.values import NameAddr
 MAX_CONTACTS = 10  # per extension: a desk phone, a softphone or two, and room to spare
 DESK_AGENTS = ("yealink", "polycom", "poly ", "cisco", "grandstream", "snom", "fanvil",
                "gigaset", "panasonic", "avaya", "htek", "alcatel")
+
+
+def fingerprint(key: bytes, password: str) -> str:
+    """A short keyed fingerprint of a password: tells which password a binding registered
+    with, and cannot be turned back into it (the key never leaves the box's store)."""
+    return hmac.new(key, password.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def from_phone(binding: Binding, host: str | None, mac: str) -> bool:
+    """Whether ``binding`` came from the phone with ``mac`` (12 hex digits) at ``host``: as
+    the desk-phone rule sees it (its source address), or by the MAC its User-Agent names."""
+    if host is not None and binding.source.host == host:
+        return True
+    agent = binding.user_agent.lower().replace(":", "").replace("-", "")
+    return len(mac) == 12 and mac.lower() in agent
 
 
 def kind_of(user_agent: str) -> str:
@@ -44,6 +61,7 @@ class Binding:
     user_agent: str
     kind: str
     registered_at: float
+    credential: str = ""  # fingerprint of the password it registered with (never the password)
 
     def remaining(self, now: float) -> int:
         """Seconds left, at least 0."""
@@ -97,12 +115,6 @@ class Registrar:
                 return binding
         return None
 
-    def knows_host(self, host: str) -> bool:
-        """Whether a live binding registered from ``host``."""
-        now = self.clock()
-        return any(b.source.host == host and b.expires_at > now
-                   for c in self.table.values() for b in c.values())
-
     def has_flow(self, peer: Peer) -> bool:
         """Whether a live binding uses ``peer`` (a stream to keep open)."""
         return any(b.source == peer for b in self.all())
@@ -111,6 +123,21 @@ class Registrar:
         """Remove every binding of an extension (dismissed, freed, disabled)."""
         removed = self.table.pop(aor, {})
         return [Change(b, delete=True) for b in removed.values()]
+
+    def drop_where(self, doomed: Callable[[Binding], bool],
+                   aor: str | None = None) -> list[Change]:
+        """Remove the bindings (of ``aor``, or of every extension) for which ``doomed`` holds:
+        those of a disabled phone, those registered with a retired password."""
+        gone = []
+        for number in [aor] if aor is not None else list(self.table):
+            contacts = self.table.get(number, {})
+            for contact, binding in list(contacts.items()):
+                if doomed(binding):
+                    del contacts[contact]
+                    gone.append(Change(binding, delete=True))
+            if not contacts:
+                self.table.pop(number, None)
+        return gone
 
     def revert(self, aor: str, before: dict[str, Binding], changes: list[Change]) -> None:
         """Undo ``changes`` to ``aor`` (its contacts were ``before``) where nothing changed
@@ -144,10 +171,11 @@ class Registrar:
         value = param if param is not None else header
         return self.cfg.default_expires if value is None else value
 
-    def register(self, request: Request, aor: str, peer: Peer,
-                 to_tag: str | None = None) -> tuple[Response, list[Change]]:
-        """Apply an authenticated REGISTER for ``aor``; return the answer (To tagged with
-        ``to_tag``) and the changes."""
+    def register(self, request: Request, aor: str, peer: Peer, to_tag: str | None = None,
+                 credential: str = "") -> tuple[Response, list[Change]]:
+        """Apply an authenticated REGISTER for ``aor`` (authenticated with the password whose
+        fingerprint is ``credential``); return the answer (To tagged with ``to_tag``) and the
+        changes."""
         try:
             contacts = request.contacts
             header_expires = request.expires
@@ -169,13 +197,13 @@ class Registrar:
                 return make_response(request, 423, to_tag=to_tag,
                                      headers=[("Min-Expires", str(plans))]), []
             agent = (request.headers.get("user-agent") or "")[:200]
-            changes = self._apply(aor, plans, (call_id, cseq), peer, agent)
+            changes = self._apply(aor, plans, (call_id, cseq), peer, agent, credential)
         if changes is None:
             return make_response(request, 500, "Out Of Order Request", to_tag=to_tag), []
         return self._ok(request, aor, self.clock(), to_tag), changes
 
     def _apply(self, aor: str, plans: list[tuple[str, str, int]], order: tuple[str, int],
-               peer: Peer, agent: str) -> list[Change] | None:
+               peer: Peer, agent: str, credential: str = "") -> list[Change] | None:
         """Add, refresh or remove each planned contact; None if the request is out of order."""
         now, (call_id, cseq) = self.clock(), order
         table = dict(self.table.get(aor, {}))
@@ -191,7 +219,7 @@ class Registrar:
                 continue
             kind = "desk" if peer.host in self.desk_hosts else kind_of(agent)
             table[uri] = Binding(aor, uri, params, now + expires, call_id, cseq, peer, agent,
-                                 kind, now)
+                                 kind, now, credential)
             changes.append(Change(table[uri]))
         while len(table) > MAX_CONTACTS:
             oldest = min(table.values(), key=lambda b: b.registered_at)

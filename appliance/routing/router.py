@@ -3,24 +3,31 @@
 ``Router`` is the transaction user. REGISTER goes to the registrar (401 digest challenge);
 OPTIONS to the box is answered; an out-of-dialog INVITE or MESSAGE is authenticated (407),
 checked against the dial plan and the caller's permission, and forked to the callee's
-contacts that its receive method allows, with Record-Route so in-dialog requests (ACK, BYE,
-re-INVITE) come back through the box. Everything it sends goes through the transaction
-layer or, for ACKs and stateless answers, through ``send``.
+contacts that its receive method allows, with a signed Record-Route so in-dialog requests
+(ACK, BYE, re-INVITE) come back through the box. Each forked call is kept in the call
+registry (``routing/calls.py``). An in-dialog request is relayed only for a dialog the box
+set up: found in the registry, or with a Route to the box whose signature matches its
+Call-ID and the caller's tag; anything else is a new request (authenticated, dial-planned)
+or, with a To tag, 481. Everything it sends goes through the transaction layer or, for
+ACKs and stateless answers, through ``send``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Protocol
 
 from appliance.directory import Extension
 from appliance.errors import SipParseError
 from appliance.routing import dialplan
+from appliance.routing.callcontrol import CallControl, Found, bracket
+from appliance.routing.calls import SIGNATURE, CallRegistry, RouteSigner
 from appliance.routing.guard import Guard
 from appliance.routing.proxy import ProxyCall, new_branch
-from appliance.routing.registrar import Binding, Change, Registrar
+from appliance.routing.registrar import Binding, Change, Registrar, fingerprint
 from appliance.sip.auth import AuthResult, DigestAuth, RetiredLookup
 from appliance.sip.message import Request, Response, SipUri, make_response, parse_uri
 from appliance.sip.transaction import (
@@ -29,7 +36,6 @@ from appliance.sip.transaction import (
     ServerTransaction,
     TransactionLayer,
     response_peer,
-    top_via,
 )
 
 log = logging.getLogger(__name__)
@@ -78,18 +84,6 @@ def loop_hash(request: Request) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def uri_peer(uri: SipUri) -> Peer | None:
-    """Where a URI points by itself (IP literals only: the box resolves no names yet)."""
-    transport = (uri.params.get("transport") or ("tls" if uri.scheme == "sips" else "udp"))
-    transport = transport.lower()
-    if transport not in ("udp", "tcp", "tls") or not uri.host:
-        return None
-    host = uri.host
-    if not (host.replace(".", "").isdigit() or ":" in host):
-        return None
-    return Peer(transport, host, uri.port or (5061 if transport == "tls" else 5060))
-
-
 class Router:
     """The transaction user of the SIP core: registrar, authentication, dial plan, proxy."""
 
@@ -109,10 +103,23 @@ class Router:
         self.md5_only_agents = md5_only_agents
         self.retired_of = retired_of
         self.too_long = too_long
-        self.layer: TransactionLayer | None = None
         self.calls: dict[int, ProxyCall] = {}
+        self.registry = CallRegistry()
+        self.signer = RouteSigner(secrets.token_bytes(32))  # the service sets the box's key
+        self.control = CallControl(self.registry, self.signer, registrar, locals_, send)
+        self.ring_timeout = 60.0
+        self._layer: TransactionLayer | None = None
         self.stats = {"registered": 0, "calls": 0, "auth_failed": 0, "stale_devices": 0,
                       "write_failed": 0}
+
+    @property
+    def layer(self) -> TransactionLayer | None:
+        """The transaction layer this router sits on (set once it exists)."""
+        return self._layer
+
+    @layer.setter
+    def layer(self, layer: TransactionLayer | None) -> None:
+        self._layer = self.control.layer = layer
 
     # -- TransactionUser ----------------------------------------------------------------------
 
@@ -132,9 +139,11 @@ class Router:
     def on_ack(self, request: Request, peer: Peer) -> None:
         """An ACK for a 2xx: forwarded statelessly along its Route set."""
         try:
-            self._pop_own_routes(request)
-            if request.headers.get_all("route") or not self.locals.is_ours(request.uri):
-                self._forward_stateless(request)
+            popped = self._pop_own_routes(request)
+            found = self.control.dialog_of(request, popped)
+            if found is not None and (request.headers.get_all("route")
+                                      or not self.locals.is_ours(request.uri)):
+                self.control.forward_stateless(request, found)
         except SipParseError:
             return
 
@@ -160,7 +169,7 @@ class Router:
         status = 0
         if method == "REGISTER":
             self._register(txn, request)
-        elif request.to.tag is not None or (popped and request.headers.get_all("route")):
+        elif request.to.tag is not None:
             status = self._in_dialog(txn, request, popped)
         elif method == "OPTIONS" and (not request.uri.user or self.locals.is_ours(request.uri)):
             txn.respond(make_response(request, 200, to_tag=self._tag(request), headers=[
@@ -195,13 +204,15 @@ class Router:
                 return 482
         return None
 
-    def _pop_own_routes(self, request: Request) -> bool:
-        popped = False
+    def _pop_own_routes(self, request: Request) -> list[SipUri]:
+        """Remove the Route entries naming the box (RFC 3261 §16.4); return their URIs."""
+        popped = []
         while request.headers.get_all("route"):
-            if not self.locals.is_ours(request.routes[0].uri):
+            uri = request.routes[0].uri
+            if not self.locals.is_ours(uri):
                 break
             request.headers.remove_first("route")
-            popped = True
+            popped.append(uri)
         return popped
 
     # -- registrar ----------------------------------------------------------------------------
@@ -250,8 +261,9 @@ class Router:
             return
         number = ext.number
         before = dict(self.registrar.table.get(number, {}))
-        response, changes = self.registrar.register(request, number, txn.peer,
-                                                    to_tag=self._tag(request))
+        response, changes = self.registrar.register(
+            request, number, txn.peer, to_tag=self._tag(request),
+            credential=fingerprint(self.signer.key, ext.sip_password))
         field = next((f for c in changes if not c.delete
                       and (f := self.too_long(c.binding)) is not None), None)
         if field is not None:
@@ -297,7 +309,8 @@ class Router:
         if request.method == "INVITE":
             txn.respond(make_response(request, 100))
         self.stats["calls"] += 1
-        self._proxy(txn, request, [(b.contact, b.source) for b in bindings], record_route=True)
+        self._proxy(txn, request, [(b.contact, b.source) for b in bindings], record_route=True,
+                    parties=(caller.number, callee.number))
         return 0
 
     def _callee(self, caller: Extension, uri: SipUri) -> tuple[Extension | None,
@@ -319,27 +332,51 @@ class Router:
         return callee, None
 
     def _proxy(self, txn: ServerTransaction, request: Request,
-               targets: list[tuple[str | None, Peer]], record_route: bool) -> None:
+               targets: list[tuple[str | None, Peer]], record_route: bool,
+               parties: tuple[str, str] | None = None,
+               dialog: Found | None = None) -> None:
+        """Fork ``request``: a new call between ``parties`` (Record-Routed, signed, in the
+        registry), or an in-dialog request of ``dialog`` (the call, and whether the caller
+        sent it) when known."""
         assert self.layer is not None
-        call = ProxyCall(self.layer, txn, self._done)
+        call = ProxyCall(self.layer, txn, self._done, to_tag=self._tag(request),
+                         timer_c=max(180.0, self.ring_timeout + 30.0))
+        signature = self.control.signer.sign(request.call_id, request.from_.tag or "") \
+            if record_route else None
         forwards = []
         for contact, peer in targets:
-            forward = self._prepare(request, contact, peer, txn.peer, record_route)
+            forward = self._prepare(request, contact, peer, txn.peer, signature)
             if forward is not None:
                 forwards.append((forward, peer))
         if not forwards:
             txn.respond(make_response(request, 480, to_tag=self._tag(request)))
             return
         self.calls[id(txn)] = call
-        call.fork(forwards)
+        ring = None
+        if parties is not None and request.method == "INVITE":
+            self.registry.start(request, txn.peer, parties[0], parties[1], call)
+            call.on_answer, ring = self.control.answered, self.ring_timeout
+        elif dialog is not None and dialog[0] is not None and request.method in ("INVITE",
+                                                                                  "UPDATE"):
+            known, from_caller = dialog[0], dialog[1]
+            call.on_answer = lambda p, b, r: self.registry.refreshed(
+                known, from_caller, p.server.request, r)
+        call.fork(forwards, ring)
 
     def _done(self, call: ProxyCall) -> None:
         self.calls.pop(id(call.server), None)
+        self.control.finished(call)
 
     def _prepare(self, request: Request, contact: str | None, peer: Peer, inbound: Peer,
-                 record_route: bool) -> Request | None:
-        """The copy of ``request`` for one target (RFC 3261 §16.6)."""
+                 signature: str | None) -> Request | None:
+        """The copy of ``request`` for one target (RFC 3261 §16.6); a new call (with
+        ``signature``) is Record-Routed and goes to the target alone, whatever Route it
+        came with (the box routes new requests by its dial plan, never by a preloaded
+        route)."""
+        record_route = signature is not None
         forward = request.copy()
+        if record_route:
+            forward.headers.remove("route")
         if contact is not None:
             try:
                 forward.uri = parse_uri(contact)
@@ -355,15 +392,16 @@ class Router:
             forward.headers.add("Proxy-Authorization", value)
         if record_route:
             host, port = self.locals.sent_by(inbound.transport, inbound.host)
-            rr_in = f"<sip:{_host(host)}:{port};transport={inbound.transport};lr>"
+            sig = f";{SIGNATURE}={signature}"
+            rr_in = f"<sip:{bracket(host)}:{port};transport={inbound.transport};lr{sig}>"
             forward.headers.prepend("Record-Route", rr_in)
             if peer.transport != inbound.transport:
                 host, port = self.locals.sent_by(peer.transport, peer.host)
-                forward.headers.prepend(
-                    "Record-Route", f"<sip:{_host(host)}:{port};transport={peer.transport};lr>")
+                forward.headers.prepend("Record-Route", f"<sip:{bracket(host)}:{port};"
+                                                        f"transport={peer.transport};lr{sig}>")
         host, port = self.locals.sent_by(peer.transport, peer.host)
         branch = new_branch(loop_hash(request))
-        forward.headers.prepend("Via", f"SIP/2.0/{peer.transport.upper()} {_host(host)}:{port}"
+        forward.headers.prepend("Via", f"SIP/2.0/{peer.transport.upper()} {bracket(host)}:{port}"
                                        f";branch={branch};rport")
         return forward
 
@@ -382,49 +420,23 @@ class Router:
 
     # -- in-dialog ----------------------------------------------------------------------------
 
-    def _next_hop(self, request: Request) -> Peer | None:
-        routes = request.routes
-        if routes:
-            return uri_peer(routes[0].uri)
-        binding: Binding | None = self.registrar.find_contact(str(request.uri))
-        if binding is not None:
-            return binding.source
-        return uri_peer(request.uri)
-
-    def _in_dialog(self, txn: ServerTransaction, request: Request, popped: bool) -> int:
-        if not popped:
+    def _in_dialog(self, txn: ServerTransaction, request: Request, popped: list[SipUri]) -> int:
+        # Not an open relay: only dialogs the box set up (RFC 3261 §16.4 leaves it policy).
+        found = self.control.dialog_of(request, popped)
+        if found is None:
             return 481
         if request.max_forwards == 0:
             return 483
-        peer = self._next_hop(request)
+        peer = self.control.next_hop(request, found)
         if peer is None or not self.locals.has(peer.transport):
             return 404
-        # Not an open relay: one end of the dialog must be a registered phone.
-        if not (self.registrar.knows_host(txn.peer.host) or self.registrar.knows_host(peer.host)):
-            return 403
+        call, from_caller = found
+        if call is not None:
+            self.registry.seen(call, from_caller, request)
         if request.method == "INVITE":
             txn.respond(make_response(request, 100))
-        self._proxy(txn, request, [(None, peer)], record_route=False)
+        self._proxy(txn, request, [(None, peer)], record_route=False, dialog=found)
         return 0
-
-    def _forward_stateless(self, request: Request) -> None:
-        peer = self._next_hop(request)
-        if peer is None or not self.locals.has(peer.transport) or request.max_forwards == 0:
-            return
-        if not self.registrar.knows_host(peer.host):
-            source = request.via[0]
-            if not self.registrar.knows_host(source.received or source.host):
-                return
-        max_forwards = request.max_forwards
-        request.headers.set("Max-Forwards", str(69 if max_forwards is None else
-                                                max_forwards - 1))
-        host, port = self.locals.sent_by(peer.transport, peer.host)
-        # RFC 3261 §16.11: a stateless branch is a function of the incoming one.
-        seed = (top_via(request).branch or "") + request.call_id
-        branch = "z9hG4bK-s" + hashlib.sha256(seed.encode()).hexdigest()[:16]
-        request.headers.prepend("Via", f"SIP/2.0/{peer.transport.upper()} {_host(host)}:{port}"
-                                       f";branch={branch};rport")
-        self.send(request, peer)
 
     def answer_stateless(self, request: Request, status: int, peer: Peer) -> None:
         """Answer a request outside any transaction (e.g. a salvaged malformed one)."""
@@ -438,7 +450,3 @@ class Router:
             self.send(make_response(request, status), target)
         except ValueError:
             return
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

@@ -26,6 +26,7 @@ from appliance.directory import Directory
 from appliance.errors import SipParseError
 from appliance.events import Event
 from appliance.routing import bans, bindings
+from appliance.routing.changes import DirectoryChanges
 from appliance.routing.extensions import ExtensionCache
 from appliance.routing.guard import Ban, Guard
 from appliance.routing.registrar import Change, Registrar
@@ -115,6 +116,10 @@ class SipService:
                              retired_of=self.retired, too_long=bindings.too_long)
         self.layer = TransactionLayer(self.send, LoopTimers(), self.router)
         self.router.layer = self.layer
+        self.router.ring_timeout = cfg.ring_timeout
+        self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
+                                        registrar=self.registrar, control=self.router.control,
+                                        persist=self.persist, key=lambda: self.router.signer.key)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[list[Change], Callable[[bool], None]]] = []
         self._unwritten: list[Change] = []  # deletions a failed write left in the store
@@ -129,6 +134,7 @@ class SipService:
         """Load extensions and bindings, bind the sockets, start the background tasks."""
         self.loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.cache.reload)
+        self.router.signer.key = await asyncio.to_thread(bindings.box_key, self.store)
         await asyncio.to_thread(self.retired.reload)
         self.guard.restore(await asyncio.to_thread(bans.load, self.store))
         await self._reload_desk_hosts()
@@ -146,6 +152,7 @@ class SipService:
         for prefix in ("extension.", "employee."):
             self.ctx.bus.subscribe(prefix, self.on_event)
         self.ctx.bus.subscribe("phone.", lambda _event: self._reload_desk_hosts())
+        self.ctx.bus.subscribe("phone.disabled", self.on_event)
         self.ctx.bus.subscribe("extension.", self._on_credentials)
         self.ctx.bus.subscribe(bans.UNBAN_EVENT, self._on_unban)
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
@@ -313,21 +320,9 @@ class SipService:
         self.registrar.desk_hosts = await asyncio.to_thread(bindings.desk_hosts, self.store)
 
     async def on_event(self, event: Event) -> None:
-        """Keep the extension cache fresh; drop the bindings of a freed extension."""
-        payload = event.payload
-        number = payload.get("number") or (payload.get("extension") if event.kind.startswith(
-            "employee.") else payload.get("target"))
-        if not isinstance(number, str) or not number.isdigit():
-            return
-        ext = await asyncio.to_thread(self.cache.refresh, number)
-        if ext is None or ext.employee_id is None:
-            dropped = self.registrar.drop(number)
-            if dropped:
-                log.info("sip: extension %s out of service, %d bindings dropped", number,
-                         len(dropped))
-                done = asyncio.get_running_loop().create_future()
-                self.persist(dropped, lambda _ok: done.set_result(None))
-                await done
+        """Keep the extension cache fresh; drop the bindings and end the calls a directory
+        change invalidates (``routing/changes.py``)."""
+        await self.changes.on_event(event)
 
     # -- the guard's bans and retired credentials ---------------------------------------------
 

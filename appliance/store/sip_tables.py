@@ -24,6 +24,9 @@ sip_bindings = Table(
     Column("user_agent", String(200), nullable=False),
     Column("kind", String(4), nullable=False),  # desk | app
     Column("registered_at", UtcDateTime(), nullable=False),
+    # Which password it registered with (a keyed fingerprint, 0005s): a password change
+    # drops the bindings of the old one.
+    Column("credential", String(16), nullable=False, server_default=""),
 )
 
 # One row per banned source address, written by the daemon when a ban starts; an expired

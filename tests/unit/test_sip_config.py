@@ -65,3 +65,11 @@ scanner_agents = ["EvilScan"]
 def test_bad_values_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         load(write(tmp_path, f"[sip]\n{text}\n"), {})
+
+
+def test_ring_timeout(tmp_path: Path) -> None:
+    assert load(None, {}).sip.ring_timeout == 60.0
+    assert load(write(tmp_path, "[sip]\nring_timeout = 45\n"), {}).sip.ring_timeout == 45.0
+    for bad in ("2", "601", '"long"'):
+        with pytest.raises(ConfigError, match=r"sip\.ring_timeout"):
+            load(write(tmp_path, f"[sip]\nring_timeout = {bad}\n"), {})
