@@ -3,14 +3,16 @@ provisioning URL, by ``200 OK`` and then a ``NOTIFY``, unicast to the phone's Vi
 
 The protocol half (``parse_subscribe``, ``replies``) is sans-I/O. The responder listens on
 its own socket bound to the group address 224.0.1.75:5060 (SO_REUSEADDR), so the kernel
-hands it only datagrams sent to the group; the SIP core's socket binds a unicast address
-and never sees them. Replies leave from an ephemeral port of the address that routes to the
-phone, which is also the address put into the URL.
+hands it only datagrams sent to the group; the SIP core's socket, on the same port (a
+unicast or wildcard address, SO_REUSEADDR, IP_MULTICAST_ALL off), never sees them. Replies
+leave from an ephemeral port of the address that routes to the phone, which is also the
+address put into the URL (with the port the HTTP server bound).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import socket
@@ -23,6 +25,7 @@ from appliance.discovery.identify import vendor_from_text
 from appliance.errors import SipParseError, ValidationError
 from appliance.lan.oui import vendor_of
 from appliance.sip.message import Request, Response, make_request, make_response, parse
+from appliance.sip.transport import IP_MULTICAST_ALL
 from appliance.sip.uri import parse_params
 
 log = logging.getLogger(__name__)
@@ -126,9 +129,17 @@ class _Replier(asyncio.DatagramProtocol):
 
 
 def group_socket(addresses: list[str]) -> socket.socket:
-    """A UDP socket bound to 224.0.1.75:5060 that joined the group on each local address."""
+    """A UDP socket bound to 224.0.1.75:5060 that joined the group on each local address.
+
+    It shares port 5060 with the SIP core's socket (both set SO_REUSEADDR; the SIP one
+    turns IP_MULTICAST_ALL off, so the group's datagrams come here only). With
+    IP_MULTICAST_ALL off here too, only the memberships of this socket count: a group
+    another program joined on another interface is not answered.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with contextlib.suppress(OSError):  # not Linux: no such option
+        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
     sock.bind((GROUP, PORT))
     for address in addresses:
         membership = struct.pack("4s4s", socket.inet_aton(GROUP), socket.inet_aton(address))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import netifaces
@@ -18,10 +18,12 @@ from appliance.discovery.inventory import Inventory
 from appliance.discovery.mdns import Announcement, Found, Mdns
 from appliance.discovery.snmp import Sweeper, credentials
 from appliance.errors import ConfigError
-from appliance.lan import neighbors
+from appliance.lan import addresses, neighbors
 from appliance.service import ServiceContext
 
 log = logging.getLogger(__name__)
+
+WEB_BIND_WAIT = 30.0  # seconds the mDNS announcement waits for the web part to bind
 
 
 def interface_addresses(cfg: DiscoveryConfig) -> list[tuple[str, str]]:
@@ -36,6 +38,25 @@ def interface_addresses(cfg: DiscoveryConfig) -> list[tuple[str, str]]:
             if address and not ipaddress.ip_address(address).is_loopback:
                 found.append((address, entry.get("netmask", "255.255.255.255")))
     return found
+
+
+def announcements(bound: Mapping[str, Listen], lan: list[str],
+                  provisioning: str) -> list[Announcement]:
+    """What mDNS announces on the box's ``lan`` addresses: the admin page (TXT: the
+    provisioning URL) and the registrar, each on the port it bound and only when it listens
+    on those addresses (a server bound to the loopback is not announced)."""
+    out = []
+    web, sip = bound.get("web"), bound.get("sip_udp")
+    if web is not None and _on_lan(web, lan, dual_stack=False):
+        out.append(Announcement("_http._tcp.local.", web.port,
+                                {"path": "/", "provisioning": provisioning}))
+    if sip is not None and _on_lan(sip, lan, dual_stack=True):
+        out.append(Announcement("_sip._udp.local.", sip.port, {}))
+    return out
+
+
+def _on_lan(listen: Listen, lan: list[str], dual_stack: bool) -> bool:
+    return any(addresses.reachable(listen.host, a, (), dual_stack) == a for a in lan)
 
 
 def connected_subnets(addresses: list[tuple[str, str]]) -> list[str]:
@@ -54,24 +75,29 @@ class DiscoveryService:
         self.tasks: list[asyncio.Task[None]] = []
         self.transport: asyncio.DatagramTransport | None = None
         self.mdns: Mdns | None = None
+        self.lan: list[str] = []  # the box's addresses on the discovery interfaces
 
     def base_url(self, local_ip: str) -> str:
-        """The provisioning URL as seen from ``local_ip``."""
+        """The provisioning URL as a phone that reaches the box on ``local_ip`` must be told
+        it: ``provisioning.url``, else the HTTP server's bound address and port (on a
+        wildcard bind, ``local_ip``)."""
         if self.ctx.config.provisioning.url:
-            return self.ctx.config.provisioning.url + "/"
+            return self.ctx.config.provisioning.url.rstrip("/") + "/"
         http = self.ctx.bound.get("http", self.ctx.config.provisioning.http_listen)
-        return f"http://{local_ip}:{http.port}/"
+        host = addresses.reachable(http.host, local_ip, self.lan)
+        return addresses.server_url("http", host, http.port, 80) + "/"
 
     async def start(self) -> dict[str, Listen]:
         """Start each enabled method."""
-        addresses = interface_addresses(self.cfg)
+        found = interface_addresses(self.cfg)
+        self.lan = [a for a, _ in found]
         bound: dict[str, Listen] = {}
         if self.cfg.pnp:
-            bound["pnp"] = await self._start_pnp([a for a, _ in addresses])
+            bound["pnp"] = await self._start_pnp(self.lan)
         if self.cfg.mdns:
-            await self._start_mdns([a for a, _ in addresses])
+            await self._start_mdns(self.lan)
         if self.cfg.snmp:
-            subnets = list(self.cfg.subnets) or connected_subnets(addresses)
+            subnets = list(self.cfg.subnets) or connected_subnets(found)
             self._every(self.cfg.snmp_interval, lambda: self.sweep(subnets))
         if self.cfg.neighbors:
             self._every(self.cfg.neighbors_interval, self.scan_neighbors)
@@ -90,24 +116,27 @@ class DiscoveryService:
         log.info("pnp: answering on %s:%d via %s", pnp.GROUP, pnp.PORT, ", ".join(addresses))
         return Listen(pnp.GROUP, pnp.PORT)
 
-    async def _start_mdns(self, addresses: list[str]) -> None:
-        self.mdns = Mdns(addresses)
-        prov = self.ctx.bound.get("http", self.ctx.config.provisioning.http_listen)
-        announce = []
-        if "web" in self.ctx.bound:
-            announce.append(Announcement("_http._tcp.local.", self.ctx.bound["web"].port,
-                                         {"path": "/", "provisioning": self.base_url(
-                                             addresses[0] if addresses else "")}))
-        if self.ctx.config.sip.enabled:
-            sip = self.ctx.bound.get("sip_udp", self.ctx.config.sip.listen)
-            announce.append(Announcement("_sip._udp.local.", sip.port, {}))
-        log.info("mdns: announcing %d services, provisioning port %d", len(announce), prov.port)
-        await self.mdns.announce(announce)
+    async def _start_mdns(self, lan: list[str]) -> None:
+        self.mdns = Mdns(lan)
 
         def found(service: Found) -> None:
             self._background(asyncio.to_thread(self.inventory.mdns, service))
 
         self.mdns.browse(self.cfg.mdns_browse, found)
+        # The web part starts after this one: announce once it has bound (bounded wait).
+        self._background(self._announce(self.mdns, lan))
+
+    async def _announce(self, mdns: Mdns, lan: list[str]) -> None:
+        config = self.ctx.config
+        deadline = asyncio.get_running_loop().time() + WEB_BIND_WAIT
+        while (config.web.enabled and "web" not in self.ctx.bound
+               and asyncio.get_running_loop().time() < deadline):
+            await asyncio.sleep(0.1)
+        services = announcements(self.ctx.bound, lan, self.base_url(lan[0] if lan else ""))
+        await mdns.announce(services)
+        log.info("mdns: announced %s on %s", ", ".join(f"{a.type_} port {a.port}" for a in
+                                                      services) or "nothing",
+                 ", ".join(lan) or "no address")
 
     async def sweep(self, subnets: list[str]) -> int:
         """One SNMP sweep; returns how many phones it recorded."""

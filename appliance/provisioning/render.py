@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from appliance.errors import ProvisioningError
+from appliance.lan.addresses import is_wildcard, reachable, unbracket, url_host
 from appliance.provisioning.vendors.base import Vendor
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -55,9 +56,35 @@ class Account:
         return cls(False, UNASSIGNED, UNASSIGNED)
 
 
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` as (host unbracketed, port or None)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+        return host, int(port) if port.isdigit() else None
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return text, None
+
+
+def seen_url(url: str, local_ip: str, fallbacks: Sequence[str] = ()) -> str:
+    """``url`` with a wildcard host (``0.0.0.0``, ``[::]``) replaced by the box's address
+    as the phone reached it (``local_ip``; else the first of ``fallbacks`` that fits).
+    The TFTP server's socket takes both families on ``[::]``, the HTTP servers IPv6 only."""
+    scheme, sep, rest = url.partition("://")
+    hostport, slash, path = rest.partition("/")
+    host, port = split_host_port(hostport)
+    if not sep or not is_wildcard(host):
+        return url
+    address = url_host(reachable(host, local_ip, fallbacks, dual_stack=scheme == "tftp"))
+    return f"{scheme}://{address}" + ("" if port is None else f":{port}") + slash + path
+
+
 @dataclass(frozen=True)
 class Site:
-    """What every file of this box tells a phone, besides its account."""
+    """What every file of this box tells a phone, besides its account. A wildcard
+    ``sip_host`` stands for the box's address as each phone reaches it (``seen_from``)."""
 
     sip_host: str
     sip_port: int
@@ -65,6 +92,14 @@ class Site:
     ntp: str
     timezone: str
     language: str
+    fallbacks: tuple[str, ...] = ()  # the box's LAN addresses, when the request's won't do
+
+    def seen_from(self, local_ip: str) -> Site:
+        """This site as told to a phone whose request reached the box on ``local_ip``."""
+        if not is_wildcard(unbracket(self.sip_host)):
+            return self
+        return replace(self, sip_host=url_host(reachable(
+            self.sip_host, local_ip, self.fallbacks, dual_stack=self.sip_transport == "udp")))
 
     def tz(self, now: datetime) -> dict[str, Any]:
         """The zone name and its UTC offset in minutes at ``now``."""

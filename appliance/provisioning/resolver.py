@@ -22,7 +22,7 @@ from appliance.provisioning import identify as ident
 from appliance.provisioning.firmware import Firmware, older
 from appliance.provisioning.guard import Guard, clean_path
 from appliance.provisioning.inventory import PhoneView, SightingNote
-from appliance.provisioning.render import Account, Renderer, Site
+from appliance.provisioning.render import Account, Renderer, Site, seen_url
 from appliance.provisioning.vendors import BY_NAME
 from appliance.provisioning.vendors.base import Identity
 
@@ -33,13 +33,15 @@ UPLOAD_LIMIT = 256 * 1024
 
 @dataclass(frozen=True)
 class Peer:
-    """Who asks: address, protocol, User-Agent, and the MAC its HTTP digest proved (if any)."""
+    """Who asks: address, protocol, User-Agent, the MAC its HTTP digest proved (if any), and
+    the box's own address the request came in on ("" when unknown)."""
 
     ip: str
     port: int
     via: str  # "tftp" | "http"
     user_agent: str = ""
     auth_mac: str | None = None
+    local_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,16 @@ class Urls:
 
     tftp: str
     http: str
+    fallbacks: tuple[str, ...] = ()  # the box's LAN addresses, for a wildcard host
 
     def base(self, via: str) -> str:
         """The base URL for files fetched over ``via``."""
         return self.tftp if via == "tftp" else self.http
+
+    def seen_from(self, local_ip: str) -> Urls:
+        """These URLs as told to a phone whose request reached the box on ``local_ip``."""
+        return Urls(seen_url(self.tftp, local_ip, self.fallbacks),
+                    seen_url(self.http, local_ip, self.fallbacks), self.fallbacks)
 
 
 @dataclass
@@ -179,12 +187,12 @@ class Resolver:
             return None
         return File(name, "application/octet-stream", path=found)
 
-    def _firmware_link(self, vendor: str, model: str | None,
-                       reported: str | None) -> dict[str, str] | None:
+    def _firmware_link(self, vendor: str, model: str | None, reported: str | None,
+                       urls: Urls) -> dict[str, str] | None:
         image = self.firmware.target(vendor, model)
         if image is None or not older(reported, image.version):
             return None
-        return {"url": f"{self.urls.http}/firmware/{image.filename}", "version": image.version}
+        return {"url": f"{urls.http}/firmware/{image.filename}", "version": image.version}
 
     def _common(self, request: ident.Request, claimed: Identity | None, peer: Peer,
                 path: str) -> File:
@@ -192,10 +200,11 @@ class Resolver:
         model = request.model or (claimed.model if claimed and claimed.vendor == vendor.name
                                   else None)
         reported = claimed.firmware if claimed and claimed.vendor == vendor.name else None
+        urls = self.urls.seen_from(peer.local_ip)
         ctx = self.renderer.context(
-            vendor, self.site, self.clock(), mac=None, model=model, account=Account.off(),
-            prov={"base": self.urls.base(peer.via), "http_base": self.urls.http},
-            firmware=self._firmware_link(vendor.name, model, reported))
+            vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=None, model=model,
+            account=Account.off(), prov={"base": urls.base(peer.via), "http_base": urls.http},
+            firmware=self._firmware_link(vendor.name, model, reported, urls))
         data = self.renderer.render(request.route.template, ctx)
         if claimed and claimed.mac and claimed.vendor == vendor.name:
             self._sighting(claimed.mac, vendor.name, claimed, peer, path)
@@ -238,7 +247,8 @@ class Resolver:
         reported = (same.firmware if same else None) or (view.firmware if view else None)
         active = view is not None and view.active
         account = Account.off()
-        prov = {"base": self.urls.base(peer.via), "http_base": self.urls.http, "path": path}
+        urls = self.urls.seen_from(peer.local_ip)
+        prov = {"base": urls.base(peer.via), "http_base": urls.http, "path": path}
         admin = ""
         if active and view is not None:
             label = view.extension_name or view.extension or ""
@@ -247,11 +257,12 @@ class Resolver:
                               view.sip_password or "")
             admin = self.admin_password
             if self.http_auth and vendor.http_auth:
-                prov = {"base": self.urls.http, "http_base": self.urls.http, "path": path,
+                prov = {"base": urls.http, "http_base": urls.http, "path": path,
                         "user": mac, "password": self.device_password(mac)}
         ctx = self.renderer.context(
-            vendor, self.site, self.clock(), mac=mac, model=model, account=account, prov=prov,
-            admin_password=admin, firmware=self._firmware_link(vendor.name, model, reported))
+            vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=mac, model=model,
+            account=account, prov=prov, admin_password=admin,
+            firmware=self._firmware_link(vendor.name, model, reported, urls))
         data = self.renderer.render(request.route.template, ctx)
         if prov.get("user") and view is not None and not view.enrolled:
             self.enroll(mac)

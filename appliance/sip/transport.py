@@ -20,6 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 from appliance.config import Listen
 from appliance.sip.framing import KEEPALIVE, FramingError, StreamFramer
@@ -33,6 +34,9 @@ MAX_STREAMS = 4096
 READ_BATCH = 64
 MAX_BACKLOG = 4096
 RECEIVE_BUFFER = 4 * 1024 * 1024
+# Linux values (<linux/in.h>, <linux/in6.h>); Python's socket module does not export them.
+IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
+IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)
 
 
 class _Datagrams:
@@ -93,6 +97,29 @@ class _Datagrams:
         self.sock.close()
 
 
+def _share_port_with_multicast(sock: socket.socket, family: int) -> None:
+    """Let the SIP PnP responder's socket (bound to 224.0.1.75:5060) share the port, and
+    keep the groups' datagrams away from this one.
+
+    On Linux a wildcard bind and a group bind of one port coexist only when both set
+    SO_REUSEADDR; a wildcard socket then also receives every group any socket of the host
+    joined, unless IP_MULTICAST_ALL (IPV6_MULTICAST_ALL) is off: with it off, only groups
+    this socket joined itself (none) reach it.
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with contextlib.suppress(OSError):  # not Linux: the options do not exist
+        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)  # also a dual-stack v6 socket
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+
+
+def _refuse_taken(family: int, address: tuple[Any, ...]) -> None:
+    """Raise EADDRINUSE when any socket holds the port: SO_REUSEADDR alone would let this
+    socket share it with another program (or a second daemon) that also set the option."""
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.bind(address)
+
+
 def _udp_socket(listen: Listen) -> socket.socket:
     """A bound non-blocking UDP socket with a receive buffer for bursts of REGISTERs."""
     family, kind, proto, _, address = socket.getaddrinfo(
@@ -102,7 +129,12 @@ def _udp_socket(listen: Listen) -> socket.socket:
         # The kernel caps this at net.core.rmem_max; the default (~200 KiB) holds only a
         # few hundred datagrams, which a boot storm fills in a fraction of a second.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if family == socket.AF_INET6:  # "[::]" takes IPv4 too, whatever bindv6only says
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        _share_port_with_multicast(sock, family)
         sock.setblocking(False)
+        if listen.port:
+            _refuse_taken(family, address)
         sock.bind(address)
     except OSError:
         sock.close()

@@ -8,7 +8,7 @@ from flask import Blueprint, request
 from sqlalchemy import func, select
 
 from appliance.store.tables import employees, extensions, phones
-from appliance.web import hooks
+from appliance.web import hooks, reach
 from appliance.web.audit import describe
 from appliance.web.common import config, directory, page, store
 
@@ -39,9 +39,12 @@ def _live() -> dict[str, Any]:
 @bp.get("/")
 def index() -> str:
     """The whole dashboard."""
-    seen_as = request.host.rsplit(":", 1)[0].strip("[]") if request.host else "127.0.0.1"
-    return page("dashboard.html", **_live(), bound=hooks.bound_addresses(config()),
-                urls=hooks.provisioning_urls(config(), seen_as), cfg=config())
+    cfg = config()
+    seen_as = reach.seen_host(request.host)
+    return page("dashboard.html", **_live(), bound=hooks.bound_addresses(cfg),
+                urls=reach.phone_urls(cfg, seen_as),
+                sip_servers=reach.sip_servers(cfg, seen_as) if cfg.sip.enabled else [],
+                cfg=cfg)
 
 
 @bp.get("/dashboard/live")

@@ -9,11 +9,10 @@ import segno
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from markupsafe import Markup
 
-from appliance.config import parse_listen
 from appliance.directory import Employee, Extension
 from appliance.directory.rules import PERMISSIONS, RECEIVE_METHODS
 from appliance.errors import DirectoryError, NotFoundError
-from appliance.web import hooks
+from appliance.web import reach
 from appliance.web.common import Errors, attempt, config, directory, flash_error, page
 from appliance.web.i18n import N_, _
 
@@ -176,20 +175,10 @@ def password(number: str) -> Any:
     return redirect(url_for("extensions.show", number=number))
 
 
-def sip_server() -> str:
-    """The SIP server a softphone should use: the domain, else the SIP listen address."""
-    sip = config().sip
-    if sip.domain:
-        return sip.domain
-    listen = sip.listen
-    for name, address in hooks.bound_addresses(config()).items():
-        if name.startswith("sip"):  # what the running SIP core bound (port 0 resolved)
-            listen = parse_listen(address)
-            break
-    seen_as = request.host.rsplit(":", 1)[0].strip("[]") if request.host else ""
-    host = seen_as if listen.host in hooks.WILDCARDS else listen.host
-    host = f"[{host}]" if ":" in host else host
-    return host if listen.port == 5060 else f"{host}:{listen.port}"
+def sip_servers() -> list[str]:
+    """The SIP servers a softphone may use, best first (see ``reach.sip_servers``): the one
+    the QR code names, then the box's other addresses."""
+    return reach.sip_servers(config(), reach.seen_host(request.host))
 
 
 @bp.post("/extensions/<number>/login-info")
@@ -201,10 +190,12 @@ def login_info(number: str) -> Any:
     except DirectoryError as exc:  # pragma: no cover - the extension was just read
         flash_error(exc)
         return redirect(url_for("extensions.show", number=number))
-    server = sip_server()
+    servers = sip_servers()
+    server = servers[0]
     uri = f"sip:{ext.sip_username}:{ext.sip_password}@{server}"
     buffer = io.BytesIO()
     segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False,
                                     svgns=True, title=_("SIP login for extension %(n)s", n=number))
     qr = Markup(buffer.getvalue().decode())  # noqa: S704 (segno's own SVG, no user markup)
-    return page("login_info.html", ext=ext, server=server, qr=qr, sip_on=config().sip.enabled)
+    return page("login_info.html", ext=ext, server=server, others=servers[1:], qr=qr,
+                sip_on=config().sip.enabled)

@@ -1,7 +1,8 @@
 """A pair of network namespaces joined by a veth pair: an "appliance" side and a "phone" side.
 
 Multicast and subnet sweeps are tested only here, never on the machine's real network. The
-addresses are from TEST-NET-1 (192.0.2.0/24) and exist only inside these namespaces.
+addresses are from TEST-NET-1 (192.0.2.0/24), and with ``ipv6=True`` also from the IPv6
+documentation prefix (2001:db8::/64); they exist only inside these namespaces.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ APPLIANCE_IP = "192.0.2.1"
 PHONE_IP = "192.0.2.2"
 PREFIX = 24
 PHONE_MAC = "00:15:65:12:34:56"  # a Yealink OUI
+APPLIANCE_IP6 = "2001:db8::1"
+PHONE_IP6 = "2001:db8::2"
+PREFIX6 = 64
 
 
 def _ip(*args: str) -> None:
@@ -39,6 +43,14 @@ class NetnsPair:
         """``argv`` wrapped to run inside ``namespace``."""
         return ["ip", "netns", "exec", namespace, *argv]
 
+    def listening(self, namespace: str | None, pid: int) -> list[str]:
+        """The listening TCP and UDP sockets of process ``pid`` in ``namespace`` (None: the
+        namespace this test runs in), as ``ss`` prints them."""
+        argv = ["ss", "-Hlntup"]
+        result = subprocess.run(self.cmd(namespace, *argv) if namespace else argv,
+                                capture_output=True, text=True, timeout=30, check=True)
+        return [line for line in result.stdout.splitlines() if f"pid={pid}," in line]
+
     def run(self, namespace: str, *argv: str, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside ``namespace`` and wait (bounded)."""
@@ -56,8 +68,9 @@ def can_make_namespaces() -> str | None:
 
 
 @contextmanager
-def netns_pair(phone_mac: str = PHONE_MAC) -> Iterator[NetnsPair]:
-    """Create the pair (skip the test with the reason when impossible); remove it after."""
+def netns_pair(phone_mac: str = PHONE_MAC, *, ipv6: bool = False) -> Iterator[NetnsPair]:
+    """Create the pair (skip the test with the reason when impossible); remove it after.
+    ``ipv6`` also gives both ends an IPv6 address (no duplicate address detection wait)."""
     reason = can_make_namespaces()
     if reason:
         pytest.skip(reason)
@@ -79,6 +92,9 @@ def netns_pair(phone_mac: str = PHONE_MAC) -> Iterator[NetnsPair]:
             if ns == pair.phone:
                 _ip("-n", ns, "link", "set", dev, "address", phone_mac)
             _ip("-n", ns, "addr", "add", f"{ip}/{PREFIX}", "dev", dev)
+            if ipv6:
+                ip6 = APPLIANCE_IP6 if ns == pair.appliance else PHONE_IP6
+                _ip("-n", ns, "-6", "addr", "add", f"{ip6}/{PREFIX6}", "dev", dev, "nodad")
             _ip("-n", ns, "link", "set", dev, "up", "multicast", "on")
             # Multicast (SIP PnP 224.0.1.75, mDNS) leaves through the veth, nowhere else.
             _ip("-n", ns, "route", "add", "224.0.0.0/4", "dev", dev)
