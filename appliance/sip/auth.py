@@ -13,7 +13,6 @@ a match is a stale device ("retired"), answered exactly like a failure.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -22,59 +21,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from appliance.digest import HASHES, NonceSigner, ha1, parse_digest, response
 from appliance.errors import SipParseError
 from appliance.sip.message import Request
 from appliance.sip.uri import parse_uri
 
-HASHES: dict[str, Callable[[bytes], str]] = {
-    "MD5": lambda data: hashlib.md5(data, usedforsecurity=False).hexdigest(),
-    "SHA-256": lambda data: hashlib.sha256(data).hexdigest(),
-}
-_PARAM_RE = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,"]*)\s*(?:,|$)')
 _NC_RE = re.compile(r"[0-9a-fA-F]{8}")
-_ESCAPED_RE = re.compile(r"\\(.)")
 
 PasswordLookup = Callable[[str], str | None]
 # user -> that user's retired credentials, newest first, each as HA1 hex by algorithm
 RetiredLookup = Callable[[str], Sequence[Mapping[str, str]]]
 RETIRED_CHECKS = 4  # retired credentials checked per failed response (and kept per user)
-
-
-def parse_digest(value: str) -> dict[str, str] | None:
-    """The parameters of a ``Digest`` credentials value (names lower-cased), or None."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "digest":
-        return None
-    params: dict[str, str] = {}
-    pos = 0
-    rest = rest.strip()
-    while pos < len(rest):
-        match = _PARAM_RE.match(rest, pos)
-        if match is None or match.end() == pos:
-            return None
-        name, raw = match.group(1).lower(), match.group(2)
-        if name in params:
-            return None
-        if raw.startswith('"'):
-            raw = raw[1:-1]
-            if "\\" in raw:
-                raw = _ESCAPED_RE.sub(r"\1", raw)
-        params[name] = raw
-        pos = match.end()
-    return params
-
-
-def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
-    """H(username:realm:password), as a Kamailio-style subscriber table would store it."""
-    return HASHES[algorithm](f"{username}:{realm}:{password}".encode())
-
-
-def digest_response(algorithm: str, ha1_hex: str, nonce: str, nc: str, cnonce: str,
-                    method: str, uri: str) -> str:
-    """The expected ``response`` for qop=auth (RFC 7616 §3.4.1)."""
-    hash_ = HASHES[algorithm]
-    ha2 = hash_(f"{method}:{uri}".encode())
-    return hash_(f"{ha1_hex}:{nonce}:{nc}:{cnonce}:auth:{ha2}".encode())
 
 
 @dataclass(frozen=True)
@@ -106,16 +63,12 @@ class DigestAuth:
         self.algorithms = algorithms
         self.max_nonces = max_nonces
         self.clock = clock
-        self._key = secrets.token_bytes(32)
+        self._signer = NonceSigner()
         self._nonces: OrderedDict[str, int] = OrderedDict()  # nonce -> last nonce-count
-
-    def _sign(self, stamp: str, salt: str) -> str:
-        return hmac.new(self._key, f"{stamp}.{salt}".encode(), "sha256").hexdigest()[:32]
 
     def new_nonce(self) -> str:
         """A fresh nonce, remembered (the table is bounded: the oldest are forgotten)."""
-        stamp, salt = f"{int(self.clock() * 1000):x}", secrets.token_hex(8)
-        nonce = f"{stamp}.{salt}.{self._sign(stamp, salt)}"
+        nonce = self._signer.new(self.clock())
         self._nonces[nonce] = 0
         while len(self._nonces) > self.max_nonces:
             self._nonces.popitem(last=False)
@@ -132,13 +85,8 @@ class DigestAuth:
 
     def _nonce_state(self, nonce: str) -> str:
         """ "fresh", "stale" (ours, but expired or forgotten) or "forged"."""
-        stamp, _, rest = nonce.partition(".")
-        salt, _, mac = rest.partition(".")
-        if not hmac.compare_digest(self._sign(stamp, salt), mac):
-            return "forged"
-        try:
-            issued = int(stamp, 16) / 1000
-        except ValueError:
+        issued = self._signer.issued(nonce)
+        if issued is None:
             return "forged"
         if nonce not in self._nonces or self.clock() - issued > self.lifetime:
             return "stale"
@@ -169,8 +117,8 @@ class DigestAuth:
         password = password_of(username)
         # An unknown user is checked against a random password: same work, same failure.
         secret = password if password is not None else secrets.token_hex(16)
-        expected = digest_response(algorithm, ha1(algorithm, username, self.realm, secret),
-                                   nonce, nc, params["cnonce"], request.method, params["uri"])
+        expected = response(algorithm, ha1(algorithm, username, self.realm, secret), nonce,
+                            request.method, params["uri"], nc=nc, cnonce=params["cnonce"])
         answer = params.get("response", "").lower()
         if not hmac.compare_digest(expected, answer) or password is None:
             old = list(retired_of(username)) if retired_of is not None else []
@@ -188,8 +136,8 @@ class DigestAuth:
         for index in range(RETIRED_CHECKS):
             known = old[index].get(algorithm) if index < len(old) else None
             candidate = known or secrets.token_hex(size)
-            expected = digest_response(algorithm, candidate, nonce, params["nc"],
-                                       params["cnonce"], request.method, params["uri"])
+            expected = response(algorithm, candidate, nonce, request.method, params["uri"],
+                                nc=params["nc"], cnonce=params["cnonce"])
             matched |= hmac.compare_digest(expected, answer) and known is not None
         ours = self._nonce_state(nonce) != "forged"
         return matched and ours

@@ -170,18 +170,18 @@ class UdpClient:
 def credentials(challenge: Response, method: str, uri: str, user: str, password: str,
                 nc: int = 1) -> str:
     """The Authorization / Proxy-Authorization line answering the first challenge we know."""
-    from appliance.sip.auth import digest_response, ha1, parse_digest
+    from appliance.digest import ha1, parse_digest, response
 
     name = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
     params = parse_digest(challenge.headers.get_all(name)[0])
     assert params is not None
     algorithm, realm, nonce = params["algorithm"], params["realm"], params["nonce"]
     count = f"{nc:08x}"
-    response = digest_response(algorithm, ha1(algorithm, user, realm, password), nonce, count,
-                               "0a4f113b", method, uri)
+    answer = response(algorithm, ha1(algorithm, user, realm, password), nonce, method, uri,
+                      nc=count, cnonce="0a4f113b")
     header = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
     return (f'{header}: Digest username="{user}", realm="{realm}", nonce="{nonce}", '
-            f'uri="{uri}", response="{response}", algorithm={algorithm}, qop=auth, '
+            f'uri="{uri}", response="{answer}", algorithm={algorithm}, qop=auth, '
             f'nc={count}, cnonce="0a4f113b"')
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.sip.auth import DigestAuth, digest_response, ha1, parse_digest
+from appliance.digest import ha1, parse_digest, response
+from appliance.sip.auth import DigestAuth
 from appliance.sip.message import Request, make_request
 from tests.unit.sip_fakes import FakeTimers
 
@@ -21,14 +22,14 @@ def answer(auth: DigestAuth, algorithm: str, user: str, password: str, nc: int =
     assert challenge is not None
     nonce = nonce or challenge["nonce"]
     count = f"{nc:08x}"
-    response = digest_response(algorithm, ha1(algorithm, user, auth.realm, password), nonce,
-                               count, "abc", "REGISTER", uri)
+    value = response(algorithm, ha1(algorithm, user, auth.realm, password), nonce, "REGISTER",
+                     uri, nc=count, cnonce="abc")
     request = make_request("REGISTER", "sip:office.test", via="SIP/2.0/UDP h;branch=z9hG4bK1",
                            from_="<sip:101@office.test>;tag=1", to="<sip:101@office.test>",
                            call_id="c", cseq=1)
     request.headers.add("Authorization", (
         f'Digest username="{user}", realm="{auth.realm}", nonce="{nonce}", uri="{uri}", '
-        f'response="{response}", algorithm={algorithm}, qop=auth, nc={count}, cnonce="abc"'))
+        f'response="{value}", algorithm={algorithm}, qop=auth, nc={count}, cnonce="abc"'))
     return request
 
 

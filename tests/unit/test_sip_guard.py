@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from appliance.config import SipConfig
+from appliance.digest import ha1, parse_digest, response
 from appliance.directory import Extension
 from appliance.routing.guard import Ban, Guard, ban_reason
 from appliance.routing.registrar import Change, Registrar
 from appliance.routing.router import Router
 from appliance.sip import auth as auth_mod
-from appliance.sip.auth import DigestAuth, digest_response, ha1, parse_digest
+from appliance.sip.auth import DigestAuth
 from appliance.sip.message import Request, Response, SipUri, make_request
 from appliance.sip.transaction import Peer, TransactionLayer
 from appliance.sip.transport import Transport
@@ -123,10 +124,10 @@ def _register(user: str, auth: DigestAuth, password: str, uri: str = "sip:office
     request = make_request("REGISTER", uri, via="SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-1",
                            from_=f"<sip:{user}@office.test>;tag=f",
                            to=f"<sip:{user}@office.test>", call_id="c", cseq=2)
-    response = digest_response("MD5", ha1("MD5", user, "office.test", password), nonce,
-                               "00000001", "cn", "REGISTER", uri)
+    answer = response("MD5", ha1("MD5", user, "office.test", password), nonce, "REGISTER", uri,
+                      nc="00000001", cnonce="cn")
     request.headers.add("Authorization", f'Digest username="{user}", realm="office.test", '
-                        f'nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5, '
+                        f'nonce="{nonce}", uri="{uri}", response="{answer}", algorithm=MD5, '
                         'qop=auth, nc=00000001, cnonce="cn"')
     return request
 
@@ -159,13 +160,13 @@ def test_a_retired_password_is_recognised_and_answered_like_a_failure() -> None:
 def test_every_failure_costs_the_same_digest_work(monkeypatch: pytest.MonkeyPatch) -> None:
     auth = DigestAuth("office.test", algorithms=("MD5",))
     calls = []
-    real = auth_mod.digest_response
+    real = auth_mod.response
 
-    def counting(*args: str) -> str:
+    def counting(*args: str, **kwargs: str) -> str:
         calls.append(1)
-        return real(*args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(auth_mod, "digest_response", counting)
+    monkeypatch.setattr(auth_mod, "response", counting)
     old = _retired("old-password")
 
     def current(user: str) -> str | None:
@@ -253,8 +254,8 @@ def _attempt(router: Router, wire: Wire, user: str, password: str, n: int,
                           from_=f"<sip:{user}@office.test>;tag=f",
                           to=f"<sip:{user}@office.test>", call_id=f"reg-{user}-{n}", cseq=2)
     second.headers.add("Contact", contact)
-    digest = digest_response("MD5", ha1("MD5", user, "office.test", password), params["nonce"],
-                             "00000001", "cn", "REGISTER", "sip:office.test")
+    digest = response("MD5", ha1("MD5", user, "office.test", password), params["nonce"],
+                      "REGISTER", "sip:office.test", nc="00000001", cnonce="cn")
     second.headers.add("Authorization", f'Digest username="{user}", realm="office.test", '
                        f'nonce="{params["nonce"]}", uri="sip:office.test", '
                        f'response="{digest}", algorithm=MD5, qop=auth, nc=00000001, cnonce="cn"')

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from appliance.digest import ha1
 from appliance.directory import Directory, credentials
 from appliance.errors import NotFoundError, ValidationError
 from appliance.routing import bans
 from appliance.routing.guard import Ban
 from appliance.routing.retired import RetiredCache
-from appliance.sip.auth import ha1
 from appliance.store import Store
 from appliance.store.tables import audit, events, retired_credentials
 

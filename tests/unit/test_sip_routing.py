@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from appliance.config import SipConfig
+from appliance.digest import ha1, parse_digest, response
 from appliance.directory import Extension
 from appliance.routing import dialplan
 from appliance.routing.guard import Guard
 from appliance.routing.registrar import Change, Registrar, kind_of
 from appliance.routing.router import Router
-from appliance.sip.auth import DigestAuth, digest_response, ha1, parse_digest
+from appliance.sip.auth import DigestAuth
 from appliance.sip.message import Request, Response, SipUri, make_request, make_response, parse_uri
 from appliance.sip.transaction import Peer, TransactionLayer
 from tests.unit.sip_fakes import FakeTimers, Wire
@@ -198,11 +199,11 @@ def with_credentials(request: Request, challenge: Response, password: str) -> Re
     params = parse_digest(header)
     assert params is not None
     user, uri = request.from_.uri.user or "", str(request.uri)
-    response = digest_response("MD5", ha1("MD5", user, "office.test", password),
-                               params["nonce"], "00000001", "c", request.method, uri)
+    answer = response("MD5", ha1("MD5", user, "office.test", password), params["nonce"],
+                      request.method, uri, nc="00000001", cnonce="c")
     name = "Proxy-Authorization" if challenge.status == 407 else "Authorization"
     request.headers.add(name, f'Digest username="{user}", realm="office.test", '
-                              f'nonce="{params["nonce"]}", uri="{uri}", response="{response}", '
+                              f'nonce="{params["nonce"]}", uri="{uri}", response="{answer}", '
                               f'algorithm=MD5, qop=auth, nc=00000001, cnonce="c"')
     request.headers.set("CSeq", f"{request.cseq.seq + 1} {request.method}")
     via = request.via[0]
