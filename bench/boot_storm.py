@@ -1,8 +1,13 @@
 """Boot storm: N phones fetch common + per-MAC files over TFTP at once; the appliance against
-Debian's tftpd-hpa serving the same files pre-rendered, in the same run, on 127.0.0.1.
+Debian's tftpd-hpa serving the same files pre-rendered, in the same run.
 
-Run: .venv/bin/python bench/boot_storm.py [--phones 500] [--rounds 2]
-Needs tftpd-hpa's in.tftpd (installed by this script with apt-get when missing, as root).
+The phones sit on a LAN in network namespaces made here (``_storm_lan``), each with its own
+MAC and address, and the daemon runs as on a box: the neighbor check binds each phone to its
+files, fetches are recorded as sightings, the guard and the transfer caps at their defaults.
+tftpd-hpa serves from the same box namespace, so both are reached the same way.
+
+Run (as root): .venv/bin/python bench/boot_storm.py [--phones 500] [--rounds 2]
+Needs tftpd-hpa's in.tftpd (installed by this script with apt-get when missing).
 Reports files/s, p50 and p99 fetch time, failures for both, the ratio, and the daemon's peak
 RSS. Not a test: figures vary with the machine; only the ratio in one run means much.
 """
@@ -15,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -28,9 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.directory import Directory  # noqa: E402
 from appliance.store import open_store, upgrade  # noqa: E402
+from bench._storm_lan import BOX_IP, Phone, StormLan, phone_socket, storm_lan  # noqa: E402
 
 COMMON = "y000000000108.cfg"
 TIMEOUT, RETRIES = 1.0, 5
+TFTPD_PORT = 6970  # in the box's own namespace, where nothing else listens
 RETRANSMITS = [0]
 
 
@@ -100,23 +106,24 @@ class Fetch(asyncio.DatagramProtocol):
         self._send(addr)
 
 
-async def fetch(server: tuple[str, int], name: str) -> tuple[bytes | None, float]:
+async def fetch(server: tuple[str, int], name: str, phone: Phone) -> tuple[bytes | None, float]:
+    """``name`` fetched by ``phone`` (from its own address and MAC), and the time it took."""
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
     _, proto = await loop.create_datagram_endpoint(lambda: Fetch(server, name),
-                                                   local_addr=("127.0.0.1", 0))
+                                                   sock=phone_socket(phone))
     result = await proto.done
     return result, time.perf_counter() - start
 
 
-async def storm(server: tuple[str, int], macs: list[str]) -> dict[str, float]:
+async def storm(lan: StormLan, server: tuple[str, int]) -> dict[str, float]:
     times: list[float] = []
     failures = 0
 
-    async def phone(mac: str) -> None:
+    async def boot(phone: Phone) -> None:
         nonlocal failures
-        for name in (COMMON, f"{mac}.cfg"):
-            data, took = await fetch(server, name)
+        for name in (COMMON, f"{phone.mac}.cfg"):
+            data, took = await fetch(server, name, phone)
             if not data:
                 failures += 1
             else:
@@ -124,8 +131,8 @@ async def storm(server: tuple[str, int], macs: list[str]) -> dict[str, float]:
 
     start = time.perf_counter()
     RETRANSMITS[0] = 0
-    drops = udp_rcvbuf_errors()
-    await asyncio.gather(*(phone(mac) for mac in macs))
+    drops = udp_rcvbuf_errors(lan)
+    await asyncio.gather(*(boot(phone) for phone in lan.phones))
     wall = time.perf_counter() - start
     times.sort()
 
@@ -134,20 +141,15 @@ async def storm(server: tuple[str, int], macs: list[str]) -> dict[str, float]:
 
     return {"files_per_s": len(times) / wall, "p50": pct(0.50), "p99": pct(0.99),
             "failures": failures, "files": len(times), "wall": wall,
-            "retransmits": RETRANSMITS[0], "drops": udp_rcvbuf_errors() - drops}
+            "retransmits": RETRANSMITS[0], "drops": udp_rcvbuf_errors(lan) - drops}
 
 
-def udp_rcvbuf_errors() -> int:
-    """The kernel's count of UDP datagrams dropped on a full receive buffer."""
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
-             if line.startswith("Udp:")]
+def udp_rcvbuf_errors(lan: StormLan) -> int:
+    """The box namespace's count of UDP datagrams dropped on a full receive buffer."""
+    snmp = subprocess.run(lan.cmd("cat", "/proc/net/snmp"), capture_output=True, text=True,
+                          check=True, timeout=30).stdout
+    lines = [line.split() for line in snmp.splitlines() if line.startswith("Udp:")]
     return int(lines[1][lines[0].index("RcvbufErrors")])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_tftpd() -> str:
@@ -167,7 +169,9 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def setup(folder: Path, phones: int) -> tuple[Path, list[str]]:
+def setup(folder: Path, phones: list[Phone]) -> Path:
+    """The box's config (provisioning as shipped, on the box's LAN address) and a store with
+    every phone assigned to an active employee's extension."""
     config = folder / "appliance.toml"
     config.write_text(f"""
 [paths]
@@ -178,85 +182,89 @@ level = "warning"
 enabled = false
 [sip]
 enabled = false
-listen = "127.0.0.1:5060"
+listen = "{BOX_IP}:5060"
 [provisioning]
-tftp_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-ban_misses = 0
-macs_per_source = 0
-neighbor_check = false
+tftp_listen = "{BOX_IP}:0"
+http_listen = "{BOX_IP}:0"
 """)
     store = open_store(f"sqlite:///{folder / 'data' / 'appliance.db'}")
     upgrade(store)
     directory = Directory(store, actor="bench")
-    macs = []
-    for n in range(phones):
-        mac = f"001565{n:06x}"
+    for n, phone in enumerate(phones):
         employee = directory.add_employee(f"Phone {n}")
         directory.add_extension(str(1000 + n))
         directory.assign_extension(str(1000 + n), employee.id)
-        directory.assign_phone(mac, str(1000 + n))
-        macs.append(mac)
+        directory.assign_phone(phone.mac, str(1000 + n))
     store.dispose()
-    return config, macs
+    return config
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    tftpd = ensure_tftpd()
-    with tempfile.TemporaryDirectory(prefix="boot-storm-") as tmp:
-        folder = Path(tmp)
-        os.chmod(folder, 0o755)
-        print(f"setting up {args.phones} assigned phones...", flush=True)
-        config, macs = setup(folder, args.phones)
-        daemon = subprocess.Popen([sys.executable, "-m", "appliance", "run", "--config",
-                                   str(config)], cwd=ROOT, stderr=subprocess.DEVNULL)
+async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder: Path,
+                     config: Path) -> None:
+    daemon = subprocess.Popen(lan.cmd(sys.executable, "-m", "appliance", "run", "--config",
+                                      str(config)), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
         ports = folder / "data" / "run" / "ports.json"
         deadline = time.monotonic() + 60
         while not ports.exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        ours = ("127.0.0.1", int(json.loads(ports.read_text())["tftp"].rsplit(":", 1)[1]))
+        ours = (BOX_IP, int(json.loads(ports.read_text())["tftp"].rsplit(":", 1)[1]))
         files = folder / "files"
         files.mkdir(mode=0o755)
-        for name in [COMMON] + [f"{mac}.cfg" for mac in macs]:  # pre-render for tftpd-hpa
-            data, _ = await fetch(ours, name)
-            assert data, name
-            (files / name).write_bytes(data)
-            os.chmod(files / name, 0o644)
-        peer_port = free_port()
-        peer = subprocess.Popen([tftpd, "--foreground", "--address",
-                                 f"127.0.0.1:{peer_port}", "--secure", str(files)])
-        await asyncio.sleep(0.5)
-        results: dict[str, list[dict[str, float]]] = {"tftpd-hpa": [], "appliance": []}
-        try:
-            for _round in range(args.rounds):
-                for label, server in (("tftpd-hpa", ("127.0.0.1", peer_port)),
-                                      ("appliance", ours)):
-                    await asyncio.sleep(1.0)
-                    results[label].append(await storm(server, macs))
-            rss = peak_rss_kib(daemon.pid)
-        finally:
-            peer.send_signal(signal.SIGTERM)
-            daemon.send_signal(signal.SIGTERM)
-            peer.wait(10)
-            daemon.wait(30)
-        for label, rounds in results.items():
-            for n, r in enumerate(rounds, 1):
-                print(f"{label:10s} round {n}: {r['files']:.0f} files in {r['wall']:.2f} s = "
-                      f"{r['files_per_s']:.0f} files/s, p50 {r['p50'] * 1000:.0f} ms, "
-                      f"p99 {r['p99'] * 1000:.0f} ms, failures {r['failures']:.0f}, "
-                      f"client retransmissions {r['retransmits']:.0f}, "
-                      f"UDP receive-buffer drops {r['drops']:.0f}")
-        best = {k: max(r["files_per_s"] for r in v) for k, v in results.items()}
-        print(f"ratio (best round each): {best['appliance'] / best['tftpd-hpa']:.2f}x "
-              f"tftpd-hpa's files/s")
-        print(f"appliance daemon peak RSS: {rss / 1024:.1f} MiB")
+        for phone in lan.phones:  # pre-render for tftpd-hpa, each file as its phone gets it
+            for name in (COMMON, f"{phone.mac}.cfg"):
+                data, _ = await fetch(ours, name, phone)
+                assert data, name
+                (files / name).write_bytes(data)
+                os.chmod(files / name, 0o644)
+        peer = subprocess.Popen(lan.cmd(tftpd, "--foreground", "--address",
+                                        f"{BOX_IP}:{TFTPD_PORT}", "--secure", str(files)))
+    except BaseException:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+        raise
+    await asyncio.sleep(0.5)
+    results: dict[str, list[dict[str, float]]] = {"tftpd-hpa": [], "appliance": []}
+    try:
+        for _round in range(args.rounds):
+            for label, server in (("tftpd-hpa", (BOX_IP, TFTPD_PORT)), ("appliance", ours)):
+                await asyncio.sleep(1.0)
+                results[label].append(await storm(lan, server))
+        rss = peak_rss_kib(daemon.pid)
+    finally:
+        peer.send_signal(signal.SIGTERM)
+        daemon.send_signal(signal.SIGTERM)
+        peer.wait(10)
+        daemon.wait(30)
+    for label, rounds in results.items():
+        for n, r in enumerate(rounds, 1):
+            print(f"{label:10s} round {n}: {r['files']:.0f} files in {r['wall']:.2f} s = "
+                  f"{r['files_per_s']:.0f} files/s, p50 {r['p50'] * 1000:.0f} ms, "
+                  f"p99 {r['p99'] * 1000:.0f} ms, failures {r['failures']:.0f}, "
+                  f"client retransmissions {r['retransmits']:.0f}, "
+                  f"UDP receive-buffer drops {r['drops']:.0f}")
+    best = {k: max(r["files_per_s"] for r in v) for k, v in results.items()}
+    print(f"ratio (best round each): {best['appliance'] / best['tftpd-hpa']:.2f}x "
+          f"tftpd-hpa's files/s")
+    print(f"appliance daemon peak RSS: {rss / 1024:.1f} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phones", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("boot_storm: run as root (it makes network namespaces for the phones)")
+    tftpd = ensure_tftpd()
+    with tempfile.TemporaryDirectory(prefix="boot-storm-") as tmp, \
+            storm_lan(args.phones) as lan:
+        folder = Path(tmp)
+        os.chmod(folder, 0o755)
+        print(f"setting up {args.phones} assigned phones, each with its own MAC...", flush=True)
+        config = setup(folder, lan.phones)
+        lan.enter_phones()  # this thread, and the loop's, are the phones from now on
+        asyncio.run(main_async(args, lan, tftpd, folder, config))
 
 
 if __name__ == "__main__":

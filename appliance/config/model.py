@@ -134,6 +134,13 @@ class ProvisioningConfig:
     push_port: int = 5060
     templates: Path | None = None
     firmware_profiles: Path | None = None
+    # Routed voice VLANs (CIDRs): per-MAC secrets over HTTP(S) with the phone's credentials.
+    phone_subnets: tuple[str, ...] = ()
+    https_listen: Listen | None = None  # needs tls_cert and tls_key (e.g. the web's files)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tftp_transfers: int = 1000  # TFTP transfers at once, in all
+    tftp_transfers_per_source: int = 8  # and from one source address
 
 
 @dataclass(frozen=True)

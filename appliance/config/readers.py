@@ -133,6 +133,14 @@ def _subnet(text: str, key: str) -> str:
         raise ConfigError(f"{key}: {text!r} is not a subnet such as 192.0.2.0/24") from None
 
 
+def _phone_subnet(text: str) -> str:
+    key = "provisioning.phone_subnets"
+    net = ipaddress.ip_network(_subnet(text, key))
+    if net.is_loopback or net.prefixlen == 0:
+        raise ConfigError(f"{key}: {text!r} is no phone subnet (loopback or everything)")
+    return str(net)
+
+
 # One reader per section: a part adds its keys to its dataclass above and to its reader here.
 
 def web(s: Section, base: Path) -> WebConfig:
@@ -219,8 +227,8 @@ def sip(s: Section, base: Path) -> SipConfig:
 def provisioning(s: Section, base: Path) -> ProvisioningConfig:
     d = ProvisioningConfig
 
-    def count(key: str, default: int, high: int) -> int:
-        value = s.number(key, default, 0, high)
+    def count(key: str, default: int, high: int, low: int = 0) -> int:
+        value = s.number(key, default, low, high)
         if value != int(value):
             raise ConfigError(f"{s.key(key)}: expected a whole number, got {value!r}")
         return int(value)
@@ -245,6 +253,13 @@ def provisioning(s: Section, base: Path) -> ProvisioningConfig:
     except (ValueError, KeyError, OSError):
         raise ConfigError(f"provisioning.timezone: not an IANA zone such as "
                           f"'Asia/Ho_Chi_Minh', got {timezone!r}") from None
+    https = "https_listen" in s.values
+    cert, key = s.string("tls_cert", ""), s.string("tls_key", "")
+    if https and not (cert and key):
+        raise ConfigError("provisioning.https_listen: needs provisioning.tls_cert and "
+                          "provisioning.tls_key (the web's certificate files will do)")
+    if (cert or key) and not https:
+        raise ConfigError("provisioning.tls_cert, tls_key: only with provisioning.https_listen")
     ntp = s.string("ntp_server", d.ntp_server)
     if not ntp or not all(c.isalnum() or c in ".-:" for c in ntp):
         raise ConfigError(f"provisioning.ntp_server: expected a host name or address, got {ntp!r}")
@@ -267,6 +282,13 @@ def provisioning(s: Section, base: Path) -> ProvisioningConfig:
         push_port=count("push_port", d.push_port, 65535),
         templates=folder("templates"),
         firmware_profiles=folder("firmware_profiles"),
+        phone_subnets=tuple(_phone_subnet(n) for n in s.strings("phone_subnets")),
+        https_listen=s.listen("https_listen", d.http_listen) if https else None,
+        tls_cert=_file(cert, base, s.key("tls_cert")) if cert else None,
+        tls_key=_file(key, base, s.key("tls_key")) if key else None,
+        tftp_transfers=count("tftp_transfers", d.tftp_transfers, 100_000, low=1),
+        tftp_transfers_per_source=count("tftp_transfers_per_source",
+                                        d.tftp_transfers_per_source, 100_000, low=1),
     )
 
 

@@ -1,20 +1,45 @@
-"""The phone inventory: sightings merge into one phone per MAC; assign and disable."""
+"""The phone inventory: sightings merge into one phone per MAC; assign and disable; each
+phone's own secrets (admin password, HTTP provisioning credentials, enrollment URL)."""
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from appliance.directory import rules
-from appliance.directory.core import DirectoryBase
+from appliance.directory.core import DirectoryBase, sha256_hex
 from appliance.directory.records import AuditEntry, Phone, Sighting
 from appliance.errors import ConflictError, NotFoundError, ValidationError
-from appliance.store.tables import audit, phone_sightings, phones
+from appliance.store.provisioning_tables import provisioning_devices
+from appliance.store.tables import audit, phone_secrets, phone_sightings, phones
 
 METHODS = ("admin", "tftp", "http", "pnp", "mdns", "snmp", "neighbors", "sip")
+ENROLL_HOURS = 24.0  # a one-time enrollment URL not fetched within this time expires
+
+
+@dataclass(frozen=True)
+class PhoneCredentials:
+    """A phone's own secrets: the admin password its files set, its HTTP provisioning
+    credentials (user = its MAC) and when a pending one-time enrollment URL expires."""
+
+    mac: str
+    admin_password: str
+    prov_user: str
+    prov_password: str
+    enroll_expires: datetime | None = None
+
+
+def _new_secrets(conn: Connection, mac: str) -> None:
+    """Give a new phone its own random admin and provisioning passwords."""
+    conn.execute(insert(phone_secrets).values(
+        mac=mac, admin_password=secrets.token_urlsafe(12),
+        prov_password=secrets.token_urlsafe(18)))
 
 
 def _ip(value: str | None) -> str | None:
@@ -72,6 +97,7 @@ class PhonesMixin(DirectoryBase):
                 conn.execute(insert(phones).values(
                     mac=mac, first_seen=now, last_seen=now, discovered_by=how,
                     state="discovered", **seen))
+                _new_secrets(conn, mac)
                 self._log(conn, "phone.discovered", mac,
                           {"mac": mac, "method": how, **seen}, now)
             else:
@@ -119,6 +145,7 @@ class PhonesMixin(DirectoryBase):
                 conn.execute(insert(phones).values(
                     mac=clean, first_seen=now, last_seen=now, discovered_by="admin",
                     state="assigned", extension=ext))
+                _new_secrets(conn, clean)
             elif row.extension == ext and row.state == "assigned":
                 raise ConflictError(f"phone {clean} is already assigned to extension {ext}")
             else:
@@ -153,6 +180,74 @@ class PhonesMixin(DirectoryBase):
             if conn.execute(select(phones.c.mac).where(phones.c.mac == clean)).first() is None:
                 raise NotFoundError(f"phone {clean} is not in the inventory", "mac")
             self._log(conn, "phone.resync_requested", clean, {"mac": clean}, self.clock())
+
+    def phone_credentials(self, mac: str) -> PhoneCredentials:
+        """A phone's own secrets, for its page (created if an older store had none)."""
+        clean = rules.mac_address(mac)
+        with self.store.read() as conn:
+            row = self._secrets(conn, clean)
+        if row is None:
+            with self.store.write() as conn:
+                if conn.execute(select(phones.c.mac).where(phones.c.mac == clean)).first() is None:
+                    raise NotFoundError(f"phone {clean} is not in the inventory", "mac")
+                if self._secrets(conn, clean) is None:
+                    _new_secrets(conn, clean)
+                row = self._secrets(conn, clean)
+        assert row is not None
+        expires = row.enroll_expires if row.enroll_sha256 else None
+        return PhoneCredentials(clean, row.admin_password, clean, row.prov_password,
+                                expires if expires and expires > self.clock() else None)
+
+    def reissue_phone_credentials(self, mac: str) -> PhoneCredentials:
+        """New admin and provisioning passwords for a phone (its old ones stop working); it is
+        handed them at its next fetch the neighbor table binds, or the admin types them in."""
+        clean = rules.mac_address(mac)
+        now = self.clock()
+        with self.store.write() as conn:
+            if conn.execute(select(phones.c.mac).where(phones.c.mac == clean)).first() is None:
+                raise NotFoundError(f"phone {clean} is not in the inventory", "mac")
+            conn.execute(phone_secrets.delete().where(phone_secrets.c.mac == clean))
+            _new_secrets(conn, clean)
+            conn.execute(provisioning_devices.delete()
+                         .where(provisioning_devices.c.mac == clean))
+            self._log(conn, "phone.credentials_reissued", clean, {"mac": clean}, now)
+        return self.phone_credentials(clean)
+
+    def start_enrollment(self, mac: str, hours: float = ENROLL_HOURS) -> str:
+        """A fresh one-time enrollment token for a phone (replacing any pending one); only its
+        SHA-256 is kept. The phone fetching ``/enroll/<token>/<its file>`` once over HTTP(S)
+        is handed its credentials."""
+        clean = rules.mac_address(mac)
+        self.phone_credentials(clean)  # the phone exists and has its secrets
+        token = secrets.token_urlsafe(24)
+        now = self.clock()
+        expires = now + timedelta(hours=hours)
+        with self.store.write() as conn:
+            conn.execute(phone_secrets.update().where(phone_secrets.c.mac == clean)
+                         .values(enroll_sha256=sha256_hex(token), enroll_expires=expires))
+            self._log(conn, "phone.enrollment_started", clean,
+                      {"mac": clean, "expires": expires.isoformat()}, now)
+        return token
+
+    def redeem_enrollment(self, mac: str, token: str) -> bool:
+        """Use up ``mac``'s pending enrollment token: True once, for the right unexpired one."""
+        clean = rules.mac_address(mac)
+        now = self.clock()
+        if not token or len(token) > 64:
+            return False
+        with self.store.write() as conn:
+            used = conn.execute(phone_secrets.update().where(
+                phone_secrets.c.mac == clean, phone_secrets.c.enroll_sha256 == sha256_hex(token),
+                phone_secrets.c.enroll_expires > now).values(enroll_sha256=None,
+                                                              enroll_expires=None))
+            if used.rowcount != 1:
+                return False
+            self._log(conn, "phone.enrolled", clean, {"mac": clean}, now)
+        return True
+
+    @staticmethod
+    def _secrets(conn: Connection, mac: str) -> Any:
+        return conn.execute(select(phone_secrets).where(phone_secrets.c.mac == mac)).first()
 
     def audit_log(self, limit: int = 100, search: str | None = None) -> list[AuditEntry]:
         """The newest audit entries first, optionally those whose action, target or actor

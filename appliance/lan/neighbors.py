@@ -154,13 +154,13 @@ def local_networks() -> list[IpNet]:
 
 
 class NeighborTable:
-    """Binds per-MAC secrets to on-link peers: ``allows(ip, mac)``, resolving first, fail
+    """Binds per-MAC secrets to on-link peers: ``binds(ip, mac)``, resolving first, fail
     closed."""
 
     def __init__(self, networks: Callable[[], list[IpNet]] = local_networks,
                  cache_seconds: float = 5.0, resolve_timeout: float = 1.0) -> None:
         self._networks = networks
-        self._cache: tuple[float, list[IpNet]] = (0.0, [])
+        self._cache: tuple[float, list[IpNet]] = (-1e9, [])
         self._lock = threading.Lock()
         self.cache_seconds = cache_seconds
         self.resolve_timeout = resolve_timeout
@@ -173,13 +173,13 @@ class NeighborTable:
             if now - stamp > self.cache_seconds:
                 try:
                     nets = self._networks()
-                except Exception:  # an unreadable interface list: treat every peer as on-link
+                except Exception:  # unreadable interfaces: every peer must pass the table
                     nets = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
                 self._cache = (now, nets)
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
-            return True
+            return False
         if addr.is_loopback:
             return False
         return any(addr in net for net in nets if net.version == addr.version)
@@ -188,9 +188,7 @@ class NeighborTable:
         """``ip``'s MAC, resolving it first when the table has none; None when unresolved."""
         return resolve(ip, PROBE_PORT, self.resolve_timeout)
 
-    def allows(self, ip: str, mac: str) -> bool:
-        """May ``ip`` receive the per-MAC file of ``mac``? Off-link peers: yes; on-link: only
-        when the kernel maps ``ip`` to ``mac``."""
-        if not self.on_link(ip):
-            return True
-        return self.mac_of(ip) == mac
+    def binds(self, ip: str, mac: str) -> bool:
+        """True when ``ip`` is on-link and the kernel maps it to ``mac`` (resolved first);
+        False for every off-link or loopback peer."""
+        return self.on_link(ip) and self.mac_of(ip) == mac

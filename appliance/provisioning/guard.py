@@ -36,6 +36,7 @@ def clean_path(raw: str) -> str | None:
 class _Source:
     misses: deque[float] = field(default_factory=deque)
     macs: dict[str, float] = field(default_factory=dict)
+    noted: dict[str, float] = field(default_factory=dict)
     banned_until: float = 0.0
 
 
@@ -44,7 +45,8 @@ class Guard:
 
     ``ban_misses`` misses within ``window`` seconds ban a source (0: never). A source asking
     for per-MAC files of more than ``macs_per_source`` distinct MACs within the window is
-    sweeping: each further MAC is refused (0: no limit).
+    sweeping: each further MAC is refused (0: no limit). The same bound holds for the
+    distinct MACs whose sightings one source may record within the window.
     """
 
     def __init__(self, ban_misses: int = 30, window: float = 60.0, ban_seconds: float = 600.0,
@@ -98,6 +100,19 @@ class Guard:
             source.macs = {m: t for m, t in source.macs.items() if t > now - self.window}
             if mac in source.macs or len(source.macs) < self.macs_per_source:
                 source.macs[mac] = now
+                return True
+        return False
+
+    def sighting(self, ip: str, mac: str, now: float) -> bool:
+        """May a fetch by ``ip`` be recorded as a sighting of ``mac``? False once the source
+        had ``macs_per_source`` other MACs recorded within the window."""
+        if self.macs_per_source <= 0:
+            return True
+        with self._lock:
+            source = self._source(ip)
+            source.noted = {m: t for m, t in source.noted.items() if t > now - self.window}
+            if mac in source.noted or len(source.noted) < self.macs_per_source:
+                source.noted[mac] = now
                 return True
         return False
 

@@ -1,7 +1,8 @@
 """The provisioning HTTP server: a small WSGI app over ``resolve`` (served by waitress).
 
 GET and HEAD serve files (firmware streamed, with single Range requests); PUT accepts a
-phone's own uploads (Polycom) into the store, size-limited. Enrolled phones prove
+phone's own uploads (Polycom) into the store, size-limited. The same app serves HTTPS
+(``provisioning.https_listen``, the box's certificate). Enrolled phones prove
 themselves by HTTP digest (RFC 7616, MD5, qop=auth; username = MAC). Every refusal is the
 same 404.
 """
@@ -17,7 +18,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from appliance.lan import addresses
 from appliance.provisioning.resolver import UPLOAD_LIMIT, Challenge, File, Peer, Resolver, Upload
 
 log = logging.getLogger(__name__)
@@ -51,19 +51,6 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         first = int(m[1])
         last = min(size - 1, int(m[2])) if m[2] else size - 1
     return (first, last) if first <= last < size else None
-
-
-def local_address(environ: dict[str, Any]) -> str:
-    """The box's address this request came in on: the accepted socket's local address
-    (waitress puts no such key in the environ, so it is read from its channel's socket),
-    else the address the box's routes use toward the client; "" when neither is known."""
-    channel = getattr(environ.get("waitress.client_disconnected"), "__self__", None)
-    sock = getattr(channel, "socket", None)
-    try:
-        return str(sock.getsockname()[0]).removeprefix("::ffff:") if sock is not None else (
-            addresses.toward(str(environ.get("REMOTE_ADDR", ""))))
-    except (OSError, IndexError, TypeError):
-        return ""
 
 
 class ProvisioningApp:
@@ -109,7 +96,10 @@ class ProvisioningApp:
             name = "md5" if algorithm == "MD5" else "sha256"
             return hashlib.new(name, text.encode()).hexdigest()
 
-        ha1 = h(f"{user}:{REALM}:{self.resolver.device_password(user)}")
+        password = self.resolver.device_password(user)
+        if password is None:  # no such phone: the same refusal as a wrong password
+            return None
+        ha1 = h(f"{user}:{REALM}:{password}")
         ha2 = h(f"{environ['REQUEST_METHOD']}:{params.get('uri', '')}")
         if params.get("qop") == "auth":
             expected = h(f"{ha1}:{nonce}:{params.get('nc', '')}:{params.get('cnonce', '')}:"
@@ -126,9 +116,10 @@ class ProvisioningApp:
         raw = environ.get("PATH_INFO", "")
         path = raw.encode("latin-1", "replace").decode("utf-8", "replace")
         ip = str(environ.get("REMOTE_ADDR", "")).removeprefix("::ffff:")
-        peer = Peer(ip, int(environ.get("REMOTE_PORT") or 0), "http",
+        via = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
+        peer = Peer(ip, int(environ.get("REMOTE_PORT") or 0), via,
                     str(environ.get("HTTP_USER_AGENT", ""))[:300],
-                    self.authenticated_mac(environ), local_address(environ))
+                    self.authenticated_mac(environ))
         if method in ("GET", "HEAD"):
             result = self.resolver.resolve(path, peer)
             if isinstance(result, Challenge):

@@ -13,9 +13,8 @@ from sqlalchemy import insert, select
 from appliance.directory import Directory
 from appliance.errors import ApplianceError
 from appliance.store import Store
-from appliance.store import settings as kv
 from appliance.store.provisioning_tables import provisioning_devices
-from appliance.store.tables import employees, extensions, phones
+from appliance.store.tables import employees, extensions, phone_secrets, phones
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +36,8 @@ class PhoneView:
     employee_name: str | None
     employee_status: str | None
     enrolled: bool
+    admin_password: str | None = None  # the phone's own, set by its files
+    prov_password: str | None = None  # its HTTP provisioning password (user = its MAC)
 
     @property
     def active(self) -> bool:
@@ -53,11 +54,13 @@ def phone_view(store: Store, mac: str) -> PhoneView | None:
                extensions.c.sip_password, extensions.c.name.label("extension_name"),
                employees.c.name.label("employee_name"),
                employees.c.status.label("employee_status"),
-               provisioning_devices.c.enrolled_at)
+               provisioning_devices.c.enrolled_at, phone_secrets.c.admin_password,
+               phone_secrets.c.prov_password)
         .select_from(phones)
         .outerjoin(extensions, extensions.c.number == phones.c.extension)
         .outerjoin(employees, employees.c.id == extensions.c.employee_id)
         .outerjoin(provisioning_devices, provisioning_devices.c.mac == phones.c.mac)
+        .outerjoin(phone_secrets, phone_secrets.c.mac == phones.c.mac)
         .where(phones.c.mac == mac))
     with store.read() as conn:
         row = conn.execute(query).first()
@@ -66,6 +69,14 @@ def phone_view(store: Store, mac: str) -> PhoneView | None:
     data = row._asdict()
     data["enrolled"] = data.pop("enrolled_at") is not None
     return PhoneView(**data)
+
+
+def device_password(store: Store, mac: str) -> str | None:
+    """The HTTP provisioning password of phone ``mac``, or None for an unknown phone."""
+    with store.read() as conn:
+        value = conn.execute(select(phone_secrets.c.prov_password)
+                             .where(phone_secrets.c.mac == mac)).scalar()
+    return str(value) if value is not None else None
 
 
 def enroll(store: Store, mac: str, now: datetime) -> None:
@@ -82,21 +93,6 @@ def unenroll(store: Store, mac: str) -> None:
     """Forget ``mac``'s enrollment (it is handed fresh credentials at its next fetch)."""
     with store.write() as conn:
         conn.execute(provisioning_devices.delete().where(provisioning_devices.c.mac == mac))
-
-
-def box_secret(store: Store, key: str, make: object) -> str:
-    """A per-box value kept in settings under ``key``, created by ``make()`` the first time."""
-    with store.read() as conn:
-        value = kv.get(conn, key)
-    if value is not None:
-        return value
-    assert callable(make)
-    with store.write() as conn:
-        value = kv.get(conn, key)
-        if value is None:
-            value = str(make())
-            kv.put(conn, key, value)
-    return value
 
 
 @dataclass(frozen=True)

@@ -1,47 +1,69 @@
 """``resolve(path, peer)``: the one answer both servers give, a file or not-found.
 
 Sans-I/O at heart: the store, the neighbor table and the clock come in as objects, and
-every refusal (ban, traversal, sweep, neighbor mismatch, unknown name) is the same
-``None`` that a missing file is. Files are rendered per request; nothing is written per MAC.
+every refusal (ban, traversal, sweep, neighbor mismatch, a peer that may not have the file,
+unknown name) is the same ``None`` that a missing file is. Who may have a per-MAC file is
+``access.grant``'s decision. Files are rendered per request; nothing is written per MAC.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from appliance.directory import rules
 from appliance.errors import ApplianceError, ValidationError
+from appliance.provisioning import access
 from appliance.provisioning import identify as ident
 from appliance.provisioning.firmware import Firmware, older
 from appliance.provisioning.guard import Guard, clean_path
 from appliance.provisioning.inventory import PhoneView, SightingNote
-from appliance.provisioning.render import Account, Renderer, Site, seen_url
+from appliance.provisioning.render import Account, Renderer, Site
 from appliance.provisioning.vendors import BY_NAME
 from appliance.provisioning.vendors.base import Identity
 
 log = logging.getLogger(__name__)
 
 UPLOAD_LIMIT = 256 * 1024
+ENROLL_PREFIX = "enroll/"  # enroll/<one-time token>/<file>: HTTP(S) only
+
+
+class Neighbors(Protocol):
+    """What the resolver asks of the kernel's neighbor table."""
+
+    def on_link(self, ip: str) -> bool:
+        """True for an address in a directly connected, non-loopback subnet."""
+        ...
+
+    def binds(self, ip: str, mac: str) -> bool:
+        """True when the kernel maps ``ip`` (on-link) to ``mac``."""
+        ...
+
+
+class _NoNeighbors:
+    """No peer is on-link: every per-MAC secret needs a routed phone subnet and proof."""
+
+    def on_link(self, ip: str) -> bool:
+        return False
+
+    def binds(self, ip: str, mac: str) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
 class Peer:
-    """Who asks: address, protocol, User-Agent, the MAC its HTTP digest proved (if any), and
-    the box's own address the request came in on ("" when unknown)."""
+    """Who asks: address, protocol, User-Agent, and the MAC its HTTP digest proved (if any)."""
 
     ip: str
     port: int
-    via: str  # "tftp" | "http"
+    via: str  # "tftp" | "http" | "https"
     user_agent: str = ""
     auth_mac: str | None = None
-    local_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,16 +105,11 @@ class Urls:
 
     tftp: str
     http: str
-    fallbacks: tuple[str, ...] = ()  # the box's LAN addresses, for a wildcard host
+    https: str = ""  # "" when provisioning has no HTTPS listener
 
     def base(self, via: str) -> str:
         """The base URL for files fetched over ``via``."""
-        return self.tftp if via == "tftp" else self.http
-
-    def seen_from(self, local_ip: str) -> Urls:
-        """These URLs as told to a phone whose request reached the box on ``local_ip``."""
-        return Urls(seen_url(self.tftp, local_ip, self.fallbacks),
-                    seen_url(self.http, local_ip, self.fallbacks), self.fallbacks)
+        return {"tftp": self.tftp, "https": self.https}.get(via) or self.http
 
 
 @dataclass
@@ -107,16 +124,18 @@ class Resolver:
     lookup: Callable[[str], PhoneView | None]
     note: Callable[[SightingNote], None]
     enroll: Callable[[str], None]
-    device_key: bytes
-    admin_password: str
-    neighbors_allow: Callable[[str, str], bool] = lambda _ip, _mac: True
+    password_of: Callable[[str], str | None]  # a phone's HTTP provisioning password
+    redeem: Callable[[str, str], bool] = lambda _mac, _token: False  # one-time enrollment
+    neighbors: Neighbors = field(default_factory=_NoNeighbors)
+    phone_subnets: tuple[access.IpNet, ...] = ()
+    neighbor_check: bool = True
     http_auth: bool = True
     clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
     monotonic: Callable[[], float] = time.monotonic
 
-    def device_password(self, mac: str) -> str:
-        """The HTTP digest password of phone ``mac`` (derived from the box's key)."""
-        return hmac.new(self.device_key, mac.encode(), hashlib.sha256).hexdigest()[:24]
+    def device_password(self, mac: str) -> str | None:
+        """The HTTP digest password of phone ``mac`` (kept per phone), None if unknown."""
+        return self.password_of(mac)
 
     def resolve(self, raw_path: str, peer: Peer) -> Result:
         """The file ``raw_path`` names for ``peer``, a digest challenge, or None (not found)."""
@@ -127,8 +146,14 @@ class Resolver:
         if path is None:
             self._miss(peer, "unsafe path")
             return None
+        token = ""
+        if path.startswith(ENROLL_PREFIX) and peer.via != "tftp":
+            token, _, path = path.removeprefix(ENROLL_PREFIX).partition("/")
+            if not token or not path:
+                self._miss(peer, "bad enrollment URL")
+                return None
         try:
-            return self._resolve(path, peer, now)
+            return self._resolve(path, peer, now, token)
         except ApplianceError as exc:
             log.warning("%s %s from %s: %s", peer.via, path, peer.ip, exc)
             return None
@@ -146,10 +171,14 @@ class Resolver:
         if not self._device_allowed(request.mac, peer, now):
             return None
         view = self.lookup(request.mac)
-        if view is None:
-            return None
-        if self._needs_auth(request.vendor.http_auth, view, peer):
+        verdict = access.grant(self._ask(request.mac, peer, request.vendor.http_auth,
+                                         view is not None and view.enrolled))
+        if verdict is access.Grant.CHALLENGE:
             return Challenge(request.mac)
+        if verdict is access.Grant.MISS:
+            self._miss(peer, "may not upload this phone's files")
+        if verdict is not access.Grant.SERVE or view is None:
+            return None
         return Upload(request.mac, f"{request.mac}-{request.upload}")
 
     # -- internals ----------------------------------------------------------------------------
@@ -162,7 +191,7 @@ class Resolver:
         view = self.lookup(mac)  # the inventory spells families "Yealink"; routes "yealink"
         return view.vendor.lower() if view is not None and view.vendor else None
 
-    def _resolve(self, path: str, peer: Peer, now: float) -> Result:
+    def _resolve(self, path: str, peer: Peer, now: float, token: str = "") -> Result:
         if path.startswith("firmware/"):
             return self._firmware_file(path.removeprefix("firmware/"), peer)
         claimed = ident.from_user_agent(peer.user_agent)
@@ -178,7 +207,7 @@ class Resolver:
             return self._firmware_file(image.filename, peer) if image else None
         if request.kind == "common":
             return self._common(request, claimed, peer, path)
-        return self._device(request, claimed, peer, path, now)
+        return self._device(request, claimed, peer, path, now, token)
 
     def _firmware_file(self, name: str, peer: Peer) -> File | None:
         found = self.firmware.open_path(name)
@@ -200,13 +229,15 @@ class Resolver:
         model = request.model or (claimed.model if claimed and claimed.vendor == vendor.name
                                   else None)
         reported = claimed.firmware if claimed and claimed.vendor == vendor.name else None
-        urls = self.urls.seen_from(peer.local_ip)
+        urls = self.urls
         ctx = self.renderer.context(
-            vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=None, model=model,
+            vendor, self.site, self.clock(), mac=None, model=model,
             account=Account.off(), prov={"base": urls.base(peer.via), "http_base": urls.http},
             firmware=self._firmware_link(vendor.name, model, reported, urls))
         data = self.renderer.render(request.route.template, ctx)
-        if claimed and claimed.mac and claimed.vendor == vendor.name:
+        # A User-Agent naming a MAC is a claim: noted only where the source agrees.
+        if (claimed and claimed.mac and claimed.vendor == vendor.name
+                and access.may_note(self._ask(claimed.mac, peer, vendor.http_auth, False))):
             self._sighting(claimed.mac, vendor.name, claimed, peer, path)
         return File(path.rsplit("/", 1)[-1], request.route.content_type, data)
 
@@ -223,52 +254,72 @@ class Resolver:
         if claimed is not None and claimed.mac is not None and claimed.mac != mac:
             self._miss(peer, "User-Agent names another MAC")
             return False
-        if not self.neighbors_allow(peer.ip, mac):
-            self._miss(peer, "neighbor table maps the address to another MAC")
-            return False
         return True
 
-    def _needs_auth(self, vendor_auth: bool, view: PhoneView | None, peer: Peer) -> bool:
-        return (peer.via == "http" and self.http_auth and vendor_auth and view is not None
-                and view.enrolled and peer.auth_mac != view.mac)
+    def _ask(self, mac: str, peer: Peer, vendor_auth: bool, enrolled: bool,
+             proved: bool | None = None) -> access.Ask:
+        """The request as ``access`` decides it: where the peer sits, whether the neighbor
+        table binds it to ``mac`` (asked only when it decides), what it proved."""
+        where = access.place(peer.ip, self.neighbors.on_link(peer.ip), self.phone_subnets)
+        bound = (where is access.Place.ON_LINK and self.neighbor_check
+                 and self.neighbors.binds(peer.ip, mac))
+        return access.Ask(where, peer.via, bound,
+                          peer.auth_mac == mac if proved is None else proved, enrolled,
+                          self.neighbor_check, self.http_auth and vendor_auth)
 
     def _device(self, request: ident.Request, claimed: Identity | None, peer: Peer, path: str,
-                now: float) -> Result:
+                now: float, token: str = "") -> Result:
         mac = request.mac
         assert mac is not None
         if not self._device_allowed(mac, peer, now):
             return None
         vendor = request.vendor
         view = self.lookup(mac)
-        if self._needs_auth(vendor.http_auth, view, peer):
+        ask = self._ask(mac, peer, vendor.http_auth, view is not None and view.enrolled)
+        if token and not ask.proved and access.grant(replace(ask, proved=True)) is \
+                access.Grant.SERVE:
+            if self.redeem(mac, token):  # one-time: used up now
+                ask = replace(ask, proved=True)
+            else:
+                self._miss(peer, "wrong or used enrollment URL")
+        verdict = access.grant(ask)
+        if verdict is access.Grant.MISS:
+            self._miss(peer, "may not have this phone's file")
+            return None
+        if verdict is access.Grant.CHALLENGE:
             return Challenge(mac)
         same = claimed if claimed and claimed.vendor == vendor.name else None
         model = request.model or (same.model if same else None) or (view.model if view else None)
         reported = (same.firmware if same else None) or (view.firmware if view else None)
         active = view is not None and view.active
         account = Account.off()
-        urls = self.urls.seen_from(peer.local_ip)
-        prov = {"base": urls.base(peer.via), "http_base": urls.http, "path": path}
+        urls = self.urls
+        http_base = urls.https if peer.via == "https" and urls.https else urls.http
+        prov = {"base": urls.base(peer.via), "http_base": http_base, "path": path}
         admin = ""
         if active and view is not None:
             label = view.extension_name or view.extension or ""
             account = Account(True, label, view.employee_name or label,
                               view.sip_username or "", view.sip_username or "",
                               view.sip_password or "")
-            admin = self.admin_password
-            if self.http_auth and vendor.http_auth:
-                prov = {"base": urls.http, "http_base": urls.http, "path": path,
-                        "user": mac, "password": self.device_password(mac)}
+            admin = view.admin_password or ""
+            if vendor.http_auth and view.prov_password and (self.http_auth or ask.proved):
+                prov = {"base": http_base, "http_base": http_base, "path": path,
+                        "user": mac, "password": view.prov_password}
         ctx = self.renderer.context(
-            vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=mac, model=model,
+            vendor, self.site, self.clock(), mac=mac, model=model,
             account=account, prov=prov, admin_password=admin,
             firmware=self._firmware_link(vendor.name, model, reported, urls))
         data = self.renderer.render(request.route.template, ctx)
         if prov.get("user") and view is not None and not view.enrolled:
             self.enroll(mac)
-        self._sighting(mac, vendor.name, same or Identity(vendor.name, model), peer, path)
+        if access.may_note(ask):
+            self._sighting(mac, vendor.name, same or Identity(vendor.name, model), peer, path)
         return File(path.rsplit("/", 1)[-1], request.route.content_type, data)
 
     def _sighting(self, mac: str, vendor: str, claimed: Identity, peer: Peer, path: str) -> None:
-        self.note(SightingNote(mac, peer.via, peer.ip, BY_NAME[vendor].label,
+        if not self.guard.sighting(peer.ip, mac, self.monotonic()):
+            return
+        method = "tftp" if peer.via == "tftp" else "http"  # the inventory's method names
+        self.note(SightingNote(mac, method, peer.ip, BY_NAME[vendor].label,
                                claimed.model, claimed.firmware, f"{peer.via} {path}"[:500]))

@@ -1,12 +1,12 @@
-"""The provisioning part of the daemon: TFTP and HTTP over one resolver, and the push."""
+"""The provisioning part of the daemon: TFTP, HTTP and HTTPS over one resolver, the push."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import resource
-import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,42 +15,42 @@ from sqlalchemy import insert, select
 from appliance.config import Config, Listen
 from appliance.directory import Directory
 from appliance.events import Event
-from appliance.lan.addresses import lan_addresses, server_url, url_host
 from appliance.lan.neighbors import NeighborTable
 from appliance.provisioning import inventory, push
 from appliance.provisioning.firmware import Firmware, load_profiles
 from appliance.provisioning.guard import Guard
 from appliance.provisioning.http import ProvisioningApp
-from appliance.provisioning.render import Renderer, Site, split_host_port
+from appliance.provisioning.render import Renderer, Site
 from appliance.provisioning.resolver import Peer, Resolver, Result, Urls
 from appliance.provisioning.tftp import TftpServer
 from appliance.service import ServiceContext
 from appliance.store import Store
 from appliance.store.provisioning_tables import phone_uploads
 from appliance.store.tables import phones
-from appliance.web.server import WsgiThread
+from appliance.web.server import TlsWsgiThread, WsgiThread
 
 log = logging.getLogger(__name__)
 
-DEVICE_KEY = "provisioning.device_key"
-ADMIN_PASSWORD = "provisioning.admin_password"  # noqa: S105 (a settings key name)
 OPEN_FILES = 8192
 FIRMWARE_CACHE_SECONDS = 2.0  # `firmware add` (another process) shows within this time
 
 
-def make_site(config: Config, bound: Mapping[str, Listen],
-              fallbacks: tuple[str, ...] = ()) -> Site:
-    """What every file tells a phone: ``provisioning.sip_server`` if set, else what the SIP
-    core bound for ``sip_transport`` (a wildcard host: each phone is told the address it
-    reached the box on; see ``Site.seen_from``); NTP, zone and language."""
+def _url_host(listen: Listen) -> str:
+    host = "127.0.0.1" if listen.host in ("0.0.0.0", "") else listen.host  # noqa: S104
+    return f"[{host}]" if ":" in host else host
+
+
+def make_site(config: Config) -> Site:
+    """What every file tells a phone, from ``[provisioning]`` and ``[sip]``."""
     p = config.provisioning
-    listen = (bound.get(f"sip_{p.sip_transport}") or bound.get("sip_udp")
-              or config.sip.listen)
-    host, port = url_host(listen.host), listen.port or 5060
+    host, port = _url_host(config.sip.listen), config.sip.listen.port or 5060
     if p.sip_server:
-        name, given = split_host_port(p.sip_server)
-        host, port = url_host(name), given or port
-    return Site(host, port, p.sip_transport, p.ntp_server, p.timezone, p.language, fallbacks)
+        name, sep, port_text = p.sip_server.rpartition(":")
+        if sep and port_text.isdigit() and not name.endswith(":"):
+            host, port = name, int(port_text)
+        else:
+            host = p.sip_server
+    return Site(host, port, p.sip_transport, p.ntp_server, p.timezone, p.language)
 
 
 def store_upload(store: Store, mac: str, name: str, data: bytes) -> None:
@@ -109,23 +109,23 @@ class ProvisioningService:
 
     PUSH_KINDS = ("phone.assigned", "phone.disabled", "phone.resync_requested",
                   "extension.assigned", "extension.freed", "extension.password_changed",
-                  "extension.updated", "employee.updated", "employee.dismissed")
+                  "extension.updated", "employee.updated", "employee.dismissed",
+                  "phone.credentials_reissued")
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.config = ctx.config
         self.tftp: TftpServer | None = None
         self.http: WsgiThread | None = None
+        self.https: TlsWsgiThread | None = None
         self.sightings = inventory.SightingWriter(Directory(ctx.store, actor="provisioning"))
         self.resolver: Resolver | None = None
 
-    def _resolver(self, urls: Urls, fallbacks: tuple[str, ...]) -> Resolver:
+    def _resolver(self, urls: Urls) -> Resolver:
         p, store = self.config.provisioning, self.ctx.store
-        key = inventory.box_secret(store, DEVICE_KEY, lambda: secrets.token_hex(32))
-        admin = inventory.box_secret(store, ADMIN_PASSWORD, lambda: secrets.token_urlsafe(12))
-        neighbors = NeighborTable()
+        directory = Directory(store, actor="provisioning")
         return Resolver(
-            site=make_site(self.config, self.ctx.bound, fallbacks), urls=urls,
+            site=make_site(self.config), urls=urls,
             guard=Guard(p.ban_misses, p.ban_window, p.ban_seconds, p.macs_per_source),
             renderer=Renderer(p.templates),
             firmware=Firmware(store, self.config.paths.data, load_profiles(p.firmware_profiles),
@@ -133,35 +133,47 @@ class ProvisioningService:
             lookup=lambda mac: inventory.phone_view(store, mac),
             note=self.sightings.note,
             enroll=lambda mac: inventory.enroll(store, mac, datetime.now(UTC)),
-            device_key=bytes.fromhex(key), admin_password=admin,
-            neighbors_allow=neighbors.allows if p.neighbor_check else (lambda _i, _m: True),
-            http_auth=p.http_auth)
+            password_of=lambda mac: inventory.device_password(store, mac),
+            redeem=directory.redeem_enrollment,
+            neighbors=NeighborTable(),
+            phone_subnets=tuple(ipaddress.ip_network(n) for n in p.phone_subnets),
+            neighbor_check=p.neighbor_check, http_auth=p.http_auth)
 
     async def start(self) -> dict[str, Listen]:
-        """Bind TFTP and HTTP, start the sighting writer, subscribe to directory events."""
+        """Bind TFTP, HTTP (and HTTPS when configured), start the sighting writer,
+        subscribe to directory events."""
         p = self.config.provisioning
         _raise_open_files()
-        fallbacks = tuple(await asyncio.to_thread(lan_addresses))
-        urls = Urls("", "", fallbacks)
-        self.resolver = await asyncio.to_thread(self._resolver, urls, fallbacks)
+        urls = Urls("", "")
+        self.resolver = await asyncio.to_thread(self._resolver, urls)
         resolver = self.resolver
 
         async def resolve(path: str, peer: Peer) -> Result:
             return await asyncio.to_thread(resolver.resolve, path, peer)
 
         self.sightings.start()
-        self.tftp = TftpServer(resolve, p.tftp_listen)
+        self.tftp = TftpServer(resolve, p.tftp_listen, max_transfers=p.tftp_transfers,
+                               per_source=p.tftp_transfers_per_source)
         tftp_bound = await self.tftp.start()
         app = ProvisioningApp(resolver, lambda m, n, d: store_upload(self.ctx.store, m, n, d))
         self.http = WsgiThread(app, p.http_listen, "provisioning-http", threads=8)
         self.http.start()
         http_bound = self.http.bound
-        # A wildcard host stays in: each phone is told the address it reached the box on.
-        urls.tftp = server_url("tftp", tftp_bound.host, tftp_bound.port, 69)
-        urls.http = p.url or server_url("http", http_bound.host, http_bound.port, 80)
+        urls.tftp = f"tftp://{_url_host(tftp_bound)}" + (
+            f":{tftp_bound.port}" if tftp_bound.port != 69 else "")
+        urls.http = p.url or f"http://{_url_host(http_bound)}" + (
+            f":{http_bound.port}" if http_bound.port != 80 else "")
+        bound = {"tftp": tftp_bound, "http": http_bound}
+        if p.https_listen is not None and p.tls_cert is not None and p.tls_key is not None:
+            self.https = await asyncio.to_thread(TlsWsgiThread, app, p.https_listen, p.tls_cert,
+                                                 p.tls_key, "provisioning-https", 4)
+            self.https.start()
+            bound["https"] = self.https.bound
+            urls.https = f"https://{_url_host(self.https.bound)}" + (
+                f":{self.https.bound.port}" if self.https.bound.port != 443 else "")
         for kind in self.PUSH_KINDS:
             self.ctx.bus.subscribe(kind, self._on_event)
-        return {"tftp": tftp_bound, "http": http_bound}
+        return bound
 
     async def _on_event(self, event: Event) -> None:
         if event.kind == "phone.assigned" and event.payload.get("mac") is not None:
@@ -175,11 +187,13 @@ class ProvisioningService:
             await asyncio.to_thread(push.send_notify, target, sip)
 
     async def stop(self) -> None:
-        """Close both servers and write the last sightings."""
+        """Close the servers and write the last sightings."""
         if self.tftp is not None:
             await self.tftp.stop()
         if self.http is not None:
             await asyncio.to_thread(self.http.stop)
+        if self.https is not None:
+            await asyncio.to_thread(self.https.stop)
         await asyncio.to_thread(self.sightings.stop)
 
 

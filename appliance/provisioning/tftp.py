@@ -4,13 +4,16 @@ Requests are decoded with tftpy's packet classes; each transfer gets its own eph
 socket (its transfer ID, RFC 1350 §4), sends DATA in lock-step with retransmission on
 timeout (never on a duplicate ACK: no Sorcerer's Apprentice), and answers packets from a
 wrong TID with error 5. Write requests are always refused with error 2 and nothing is
-written. File contents come from an async ``resolve(path, peer)``.
+written. File contents come from an async ``resolve(path, peer)``. Files are sent block by
+block (netascii converted on the fly), never read whole; transfers at once are capped in all
+and per source, and a request over a cap gets one error packet.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import socket
 import struct
@@ -21,7 +24,6 @@ from tftpy.TftpPacketFactory import TftpPacketFactory
 from tftpy.TftpPacketTypes import TftpPacketERR, TftpPacketOACK, TftpPacketRRQ
 
 from appliance.config import Listen
-from appliance.lan import addresses
 from appliance.provisioning.resolver import File, Peer, Result
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ RRQ, WRQ, DATA, ACK, ERROR, OACK = 1, 2, 3, 4, 5, 6
 NOT_FOUND, ACCESS_VIOLATION, ILLEGAL, UNKNOWN_TID, BAD_OPTIONS = 1, 2, 4, 5, 8
 MIN_BLKSIZE, MAX_BLKSIZE, DEFAULT_BLKSIZE = 8, 65464, 512
 RECV_BUFFER = 4 * 1024 * 1024
+READ_SIZE = 64 * 1024  # bytes read from a file at a time when counting its netascii size
+BUSY = struct.pack("!HH", ERROR, 0) + b"Server busy, try again later\x00"
 
 Resolve = Callable[[str, Peer], Awaitable[Result]]
 
@@ -70,8 +74,41 @@ def negotiate(requested: dict[str, str], size: int | None) -> tuple[dict[str, st
 
 
 def netascii(data: bytes) -> bytes:
-    """``data`` in netascii: CR as CR NUL, LF as CR LF."""
+    """``data`` in netascii: CR as CR NUL, LF as CR LF (byte by byte, so chunks convert
+    independently)."""
     return data.replace(b"\r", b"\r\x00").replace(b"\n", b"\r\n")
+
+
+def netascii_size(stream: BinaryIO) -> int:
+    """The netascii length of what ``stream`` holds, read in chunks to its end."""
+    total = 0
+    while chunk := stream.read(READ_SIZE):
+        total += len(chunk) + chunk.count(b"\r") + chunk.count(b"\n")
+    return total
+
+
+class Blocks:
+    """A file's DATA payloads of ``blksize`` bytes, read (and netascii converted) as sent:
+    never more than about two blocks are held."""
+
+    def __init__(self, stream: BinaryIO, blksize: int, convert: bool) -> None:
+        self.stream = stream
+        self.blksize = blksize
+        self.convert = convert
+        self._pending = bytearray()
+        self._eof = False
+
+    def next(self) -> bytes:
+        """The next payload; shorter than ``blksize`` (maybe empty) for the last one."""
+        while len(self._pending) < self.blksize and not self._eof:
+            raw = self.stream.read(self.blksize)
+            if not raw:
+                self._eof = True
+                break
+            self._pending += netascii(raw) if self.convert else raw
+        chunk = bytes(self._pending[:self.blksize])
+        del self._pending[:self.blksize]
+        return chunk
 
 
 class _Listener(asyncio.DatagramProtocol):
@@ -123,14 +160,17 @@ class TftpServer:
     """Serves ``resolve``d files; ``start`` binds (port 0 allowed), ``stop`` ends it all."""
 
     def __init__(self, resolve: Resolve, listen: Listen, timeout: float = 1.0,
-                 retries: int = 5, max_transfers: int = 2000) -> None:
+                 retries: int = 5, max_transfers: int = 1000, per_source: int = 8) -> None:
         self.resolve = resolve
         self.listen = listen
         self.timeout = timeout
         self.retries = retries
         self.max_transfers = max_transfers
+        self.per_source = per_source
         self.transport: asyncio.DatagramTransport | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.running: set[tuple[Any, ...]] = set()  # the peers' TIDs with a transfer under way
+        self.by_source: dict[str, int] = {}
         self.factory = TftpPacketFactory()
         self.bound = listen
 
@@ -184,21 +224,43 @@ class TftpServer:
         except Exception:  # any malformed request: one error packet, nothing else
             transport.sendto(error_packet(NOT_FOUND), addr)
             return
-        if mode not in ("octet", "netascii") or len(self.tasks) >= self.max_transfers:
-            transport.sendto(error_packet(ILLEGAL if len(self.tasks) < self.max_transfers
-                                          else NOT_FOUND), addr)
+        if mode not in ("octet", "netascii"):
+            transport.sendto(error_packet(ILLEGAL), addr)
             return
-        task = asyncio.get_running_loop().create_task(
-            self._transfer(filename, mode, options, addr))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        tid, ip = tuple(addr[:2]), str(addr[0]).removeprefix("::ffff:")
+        if self._admit(tid, ip, transport):
+            task = asyncio.get_running_loop().create_task(
+                self._transfer(filename, mode, options, addr))
+            self.tasks.add(task)
+            self.running.add(tid)
+            self.by_source[ip] = self.by_source.get(ip, 0) + 1
+            task.add_done_callback(lambda t: self._done(t, tid, ip))
+
+    def _admit(self, tid: tuple[Any, ...], ip: str, transport: asyncio.DatagramTransport) -> bool:
+        """May a transfer to ``tid`` start now? A re-sent RRQ of one under way is ignored; over
+        a cap (in all, or from ``ip``) the client gets one error packet."""
+        if tid in self.running:
+            return False
+        if len(self.tasks) >= self.max_transfers or self.by_source.get(ip, 0) >= self.per_source:
+            transport.sendto(BUSY, tid)
+            log.debug("tftp: %s refused, too many transfers at once", ip)
+            return False
+        return True
+
+    def _done(self, task: asyncio.Task[None], tid: tuple[Any, ...], ip: str) -> None:
+        self.tasks.discard(task)
+        self.running.discard(tid)
+        left = self.by_source.get(ip, 1) - 1
+        if left > 0:
+            self.by_source[ip] = left
+        else:
+            self.by_source.pop(ip, None)
 
     async def _transfer(self, filename: str, mode: str, options: dict[str, str],
                         addr: tuple[Any, ...]) -> None:
         ip = str(addr[0]).removeprefix("::ffff:")
         try:
-            result = await self.resolve(filename, Peer(ip, int(addr[1]), "tftp",
-                                                       local_ip=self._local_toward(ip)))
+            result = await self.resolve(filename, Peer(ip, int(addr[1]), "tftp"))
         except Exception:
             log.exception("tftp: resolving a request from %s failed", ip)
             result = None
@@ -214,12 +276,6 @@ class TftpServer:
             log.exception("tftp: transfer of a file to %s failed", ip)
         finally:
             transport.close()
-
-    def _local_toward(self, ip: str) -> str:
-        """The box's address toward ``ip``: the bound one, or on a wildcard bind the one the
-        routes pick (what the transfer socket, bound to the wildcard, sends from)."""
-        host = self.bound.host
-        return addresses.toward(ip) if addresses.is_wildcard(host) else host
 
     async def _exchange(self, packet: bytes, block: int, transport: asyncio.DatagramTransport,
                         proto: _Transfer, addr: tuple[Any, ...], timeout: float) -> bool:
@@ -239,29 +295,22 @@ class TftpServer:
     async def _send(self, file: File, mode: str, options: dict[str, str],
                     transport: asyncio.DatagramTransport, proto: _Transfer,
                     addr: tuple[Any, ...]) -> None:
-        stream: BinaryIO | None = None
-        data = file.data
-        if file.path is not None and mode == "octet":
-            stream = file.path.open("rb")
-            size = file.size
-        else:
-            if file.path is not None:
-                data = file.path.read_bytes()
-            data = netascii(data) if mode == "netascii" else data
-            size = len(data)
+        stream: BinaryIO = file.path.open("rb") if file.path is not None else io.BytesIO(
+            file.data)
         try:
+            size: int | None = None
+            if any(k.lower() == "tsize" for k in options):
+                size = file.size if mode == "octet" else netascii_size(stream)
+                stream.seek(0)
             accepted, blksize, timeout = negotiate(options, size)
             timeout = timeout or self.timeout
             if accepted and not await self._exchange(oack_packet(accepted), 0, transport, proto,
                                                      addr, timeout):
                 return
-            block, offset = 1, 0
+            blocks = Blocks(stream, blksize, mode == "netascii")
+            block = 1
             while True:
-                if stream is not None:
-                    chunk = stream.read(blksize)
-                else:
-                    chunk = data[offset:offset + blksize]
-                    offset += blksize
+                chunk = blocks.next()
                 if not await self._exchange(data_packet(block, chunk), block, transport, proto,
                                             addr, timeout):
                     return
@@ -269,5 +318,4 @@ class TftpServer:
                     return
                 block += 1
         finally:
-            if stream is not None:
-                stream.close()
+            stream.close()

@@ -119,6 +119,19 @@ phones = Table(
     Column("state", String(10), nullable=False),  # discovered | assigned | disabled
 )
 
+# Each phone's own secrets (revision 0005p): the admin password its files set, the password
+# of its HTTP provisioning credentials (user = its MAC), and a pending one-time enrollment
+# URL (only its SHA-256 is kept). Apart from phones so no listing of phones carries them.
+phone_secrets = Table(
+    "phone_secrets",
+    metadata,
+    Column("mac", String(12), ForeignKey("phones.mac"), primary_key=True),
+    Column("admin_password", String(64), nullable=False),
+    Column("prov_password", String(64), nullable=False),
+    Column("enroll_sha256", String(64)),
+    Column("enroll_expires", UtcDateTime()),
+)
+
 # Every way a phone was seen (revision 0002); one row per (mac, method), updated in place.
 phone_sightings = Table(
     "phone_sightings",

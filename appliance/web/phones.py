@@ -1,16 +1,19 @@
-"""Phones: the inventory (live), one phone with every sighting; assign, resync, disable."""
+"""Phones: the inventory (live), one phone with every sighting; assign, resync, disable; its
+own credentials (admin password, HTTP provisioning) and a one-time enrollment URL."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
 from appliance.directory import Phone
 from appliance.directory.rules import PHONE_STATES
 from appliance.errors import DirectoryError
 from appliance.web import hooks
-from appliance.web.common import Errors, attempt, directory, flash_error, page, store
+from appliance.web.common import Errors, attempt, config, directory, flash_error, page, store
 from appliance.web.i18n import _
 
 bp = Blueprint("phones", __name__)
@@ -63,12 +66,72 @@ def _phone(mac: str) -> Phone:
         abort(404)
 
 
-@bp.get("/phones/<mac>")
-def show(mac: str) -> str:
-    """One phone: what it is, where it was seen and how, its extension."""
+def provisioning_bases() -> dict[str, str]:
+    """The provisioning server's base URLs phones can be given (``https`` when it runs, and
+    ``http``): the running daemon's bound ports, a wildcard host as this page was reached."""
+    p = config().provisioning
+    try:
+        bound = json.loads((config().run_dir / "ports.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        bound = {}
+    here = urlsplit(f"//{request.host}").hostname or "127.0.0.1"
+    bases = {}
+    for scheme, listen in (("https", p.https_listen), ("http", p.http_listen)):
+        if listen is None:
+            continue
+        host, _, port = str(bound.get(scheme, listen)).rpartition(":")
+        host = host.strip("[]")
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 (recognised, not bound)
+            host = here
+        host = f"[{host}]" if ":" in host else host
+        bases[scheme] = f"{scheme}://{host}" + ("" if port in ("80", "443") else f":{port}")
+    if p.url.startswith(("http://", "https://")):  # what phones are told, as configured
+        bases[urlsplit(p.url).scheme] = p.url
+    return bases
+
+
+def _show(mac: str, enroll_url: str = "") -> str:
     phone = _phone(mac)
     regs = hooks.registrations(store())
-    return page("phone.html", phone=phone, registrations=regs, numbers=_numbers())
+    creds = directory().phone_credentials(phone.mac) if g.user.can_change else None
+    return page("phone.html", phone=phone, registrations=regs, numbers=_numbers(),
+                credentials=creds, bases=provisioning_bases() if creds else {},
+                enroll_url=enroll_url)
+
+
+@bp.get("/phones/<mac>")
+def show(mac: str) -> str:
+    """One phone: what it is, where it was seen and how, its extension; for admins who may
+    change things, its own admin password and HTTP provisioning credentials."""
+    return _show(mac)
+
+
+@bp.post("/phones/<mac>/credentials")
+def reissue(mac: str) -> Any:
+    """New admin and provisioning passwords for the phone (the old ones stop working)."""
+    if not g.user.can_change:
+        abort(403)
+    try:
+        phone = directory().reissue_phone_credentials(mac)
+        flash(_("Phone %(mac)s has new credentials.", mac=phone.mac), "success")
+    except DirectoryError as exc:
+        flash_error(exc)
+    return redirect(url_for("phones.show", mac=mac))
+
+
+@bp.post("/phones/<mac>/enroll")
+def enroll(mac: str) -> Any:
+    """A one-time enrollment URL for the phone, shown once on its page."""
+    if not g.user.can_change:
+        abort(403)
+    try:
+        token = directory().start_enrollment(mac)
+    except DirectoryError as exc:
+        flash_error(exc)
+        return redirect(url_for("phones.show", mac=mac))
+    bases = provisioning_bases()
+    base = bases.get("https") or bases.get("http", "")
+    return _show(mac, enroll_url=f"{base}/enroll/{token}")
 
 
 @bp.post("/phones/<mac>/assign")

@@ -18,6 +18,14 @@ from tests.integration.provisioning_helpers import (
     prov_config,
     tftp_get,
 )
+from tests.integration.routed_lan import (
+    BOX_IP,
+    PHONE_IP,
+    PHONE_MAC,
+    ROGUE_IP,
+    RoutedLan,
+    routed_lan,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,31 +83,50 @@ def test_tftp_write_requests_are_refused_and_nothing_is_written(guarded: Running
     assert not (tmp_path / "evil.cfg").exists()
 
 
-def test_mac_sweep_is_banned_while_a_booting_phone_is_served(guarded: RunningDaemon) -> None:
-    http, tftp = guarded.ports["http"], port_of(guarded.ports["tftp"])
-    served = 0
-    for n in range(200):
-        status, _, _ = http_get(http, f"001565{n:06x}.cfg", interface="127.0.0.5")
-        served += status == 200
-    assert served <= 4  # a source is one phone (a few at most), never 200
+def test_mac_sweep_is_banned_while_a_booting_phone_is_served(tmp_path: Path) -> None:
+    # On one LAN in namespaces: a rogue device sweeps MACs, a real phone boots beside it.
+    with routed_lan() as lan:
+        config = prov_config(tmp_path, f'sip_server = "{BOX_IP}"\nban_misses = 30\n'
+                                       "ban_window = 60\nban_seconds = 600\nmacs_per_source = 4\n",
+                             host=BOX_IP)
+        daemon = start_daemon(config, env={**os.environ, "NOTIFY_SOCKET": ""},
+                              wrap=lan.cmd("box"))
+        try:
+            check_sweep_and_boot(lan, daemon)
+        finally:
+            daemon.stop()
+
+
+def check_sweep_and_boot(lan: RoutedLan, daemon: RunningDaemon) -> None:
+    http, tftp = port_of(daemon.ports["http"]), port_of(daemon.ports["tftp"])
+    base = f"http://{BOX_IP}:{http}"
+    sweep = lan.run("rogue", "sh", "-c", "; ".join(
+        f"curl -s -o /dev/null -w '%{{http_code}}\\n' {base}/001565{n:06x}.cfg"
+        for n in range(200)), timeout=300)
+    codes = sweep.stdout.split()
+    assert len(codes) == 200 and "200" not in codes  # none of those phones' files, ever
     # Banned now: even a common file is not found for the sweeper.
-    assert http_get(http, "y000000000108.cfg", interface="127.0.0.5")[0] == 404
-    assert appliance_json(guarded.config, "phone", "list") and len(
-        appliance_json(guarded.config, "phone", "list")) <= 4
-    # A Yealink's boot from another source: boot files, common, per-MAC, local, firmware check.
-    ua = USER_AGENTS["yealink"]["ua"]
-    mac = USER_AGENTS["yealink"]["mac"]
+    assert lan.run("rogue", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                   f"{base}/y000000000108.cfg").stdout == "404"
+    assert appliance_json(daemon.config, "phone", "list") == []  # and no phantom phones
+    # A Yealink's boot beside it: boot files, common, per-MAC, local, contact list.
+    mac = PHONE_MAC.replace(":", "")
+    ua = f"Yealink SIP-T46U 108.86.0.90 {PHONE_MAC}"
+
+    def get(name: str) -> str:
+        return lan.run("phone", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-A", ua,
+                       f"{base}/{name}").stdout
+
     for name in (f"{mac}.boot", "y000000000000.boot", "y000000000108.cfg", f"{mac}.cfg",
                  f"{mac}-local.cfg", f"{mac}-contact.xml"):
-        http_get(http, name, ua, interface="127.0.0.6")
+        get(name)
     for _ in range(3):  # it reboots a few times while staff set it up
         for name in ("y000000000108.cfg", f"{mac}.cfg"):
-            status, _, _ = http_get(http, name, ua, interface="127.0.0.6")
-            assert status == 200, name
-        curl = ["curl", "-s", "-f", "--interface", "127.0.0.6", "-o", "/dev/null",
-                f"tftp://127.0.0.1:{tftp}/{mac}.cfg"]
-        assert __import__("subprocess").run(curl, timeout=30, check=False).returncode == 0
-    assert "127.0.0.5 banned" in guarded.log() and "127.0.0.6 banned" not in guarded.log()
+            assert get(name) == "200", name
+        assert tftp_get(tftp, f"{mac}.cfg", "curl", host=BOX_IP, netns=lan.ns("phone"))
+    log = daemon.log()
+    assert f"{ROGUE_IP} banned" in log and f"{PHONE_IP} banned" not in log
+    assert [p["mac"] for p in appliance_json(daemon.config, "phone", "list")] == [mac]
 
 
 def test_firmware_is_streamed_with_ranges_and_offered_to_older_phones(

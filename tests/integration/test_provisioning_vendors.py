@@ -1,9 +1,15 @@
-"""Each vendor family against the running daemon with real clients: tftp-hpa, atftp, curl."""
+"""Each vendor family against the running daemon with real clients: tftp-hpa, atftp, curl.
+
+The phone sits on the box's LAN in network namespaces (``routed_lan``); before each fetch its
+port takes that vendor's MAC, so the box's neighbor table binds the phone to its files.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +29,7 @@ from tests.integration.provisioning_helpers import (
     tftp_get,
     wait_for_phone,
 )
+from tests.integration.routed_lan import BOX_IP, PHONE_IP, RoutedLan, routed_lan, set_mac, socket_in
 
 pytestmark = pytest.mark.integration
 
@@ -48,62 +55,77 @@ def device_name(vendor: str) -> str:
 
 
 @pytest.fixture
-def phone_socket() -> Iterator[socket.socket]:
-    """A UDP socket standing in for the phones' SIP port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
+def lan() -> Iterator[RoutedLan]:
+    with routed_lan() as made:
+        yield made
+
+
+@pytest.fixture
+def phone_socket(lan: RoutedLan) -> Iterator[socket.socket]:
+    """A UDP socket in the phone's namespace standing in for the phones' SIP port."""
+    sock = socket_in(lan.ns("phone"))
+    sock.bind((PHONE_IP, 0))
     sock.settimeout(10)
     yield sock
     sock.close()
 
 
 @pytest.fixture
-def prov(tmp_path: Path, phone_socket: socket.socket) -> Iterator[RunningDaemon]:
-    config = prov_config(tmp_path, f"macs_per_source = 0\npush_port = "
-                                   f"{phone_socket.getsockname()[1]}\n")
-    running = start_daemon(config, env={**os.environ, "NOTIFY_SOCKET": ""})
+def prov(tmp_path: Path, lan: RoutedLan, phone_socket: socket.socket) -> Iterator[RunningDaemon]:
+    config = prov_config(tmp_path, f'sip_server = "{BOX_IP}"\nmacs_per_source = 0\n'
+                                   f"push_port = {phone_socket.getsockname()[1]}\n", host=BOX_IP)
+    running = start_daemon(config, env={**os.environ, "NOTIFY_SOCKET": ""}, wrap=lan.cmd("box"))
     yield running
     running.stop()
 
 
+def as_phone(lan: RoutedLan, vendor: str) -> str:
+    """Make the phone's namespace that vendor's phone (its MAC); the namespace's name."""
+    set_mac(lan, "phone", PHONES[vendor][1])
+    return lan.ns("phone")
+
+
 def test_every_vendor_unknown_then_assigned_then_dismissed(
-        prov: RunningDaemon, phone_socket: socket.socket) -> None:
+        prov: RunningDaemon, lan: RoutedLan, phone_socket: socket.socket) -> None:
     config, tftp, http = prov.config, port_of(prov.ports["tftp"]), prov.ports["http"]
     # Unknown MACs: a welcome config, no account, and a new inventory row.
     for vendor, (ua_key, mac, commons, _device, client) in PHONES.items():
+        ns = as_phone(lan, vendor)
         for common in commons:
-            assert tftp_get(tftp, common, client), (vendor, common)
-            status, body, _ = http_get(http, common, USER_AGENTS[ua_key]["ua"])
+            assert tftp_get(tftp, common, client, host=BOX_IP, netns=ns), (vendor, common)
+            status, body, _ = http_get(http, common, USER_AGENTS[ua_key]["ua"], netns=ns)
             assert status == 200 and body, (vendor, common)
-        data = tftp_get(tftp, device_name(vendor), client)
+        data = tftp_get(tftp, device_name(vendor), client, host=BOX_IP, netns=ns)
         assert data is not None, vendor
         account = account_of(vendor, data)
         assert account["enabled"] == "0" and account["label"] == "Unassigned", (vendor, account)
         assert account["password"] == "" and account["user"] == "", (vendor, account)
         phone = wait_for_phone(config, mac, state="discovered")
         assert phone["vendor"] and phone["vendor"].lower() == vendor
-        assert phone["ip"] == "127.0.0.1" and phone["discovered_by"] in ("tftp", "http")
+        assert phone["ip"] == PHONE_IP and phone["discovered_by"] in ("tftp", "http")
 
     # Assigned: the next fetch carries the extension's credentials, over TFTP and HTTP.
     extensions = {}
     for number, (vendor, (ua_key, mac, _c, _d, client)) in enumerate(PHONES.items(), start=101):
         ext = setup_extension(config, str(number), NAMES[vendor], mac)
         extensions[vendor] = ext
-        data = tftp_get(tftp, device_name(vendor), client)
+        ns = as_phone(lan, vendor)
+        data = tftp_get(tftp, device_name(vendor), client, host=BOX_IP, netns=ns)
         assert data is not None
         account = account_of(vendor, data)
         assert account == {"enabled": "1", "user": ext["sip_username"],
                            "auth": ext["sip_username"], "password": ext["sip_password"],
-                           "label": ext["name"], "server": "127.0.0.1"}, vendor
-        status, body, headers = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"])
+                           "label": ext["name"], "server": BOX_IP}, vendor
+        status, body, headers = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
+                                         netns=ns)
         # enrolled by the fetch above: digest from now on (every vendor family)
         assert status == 401 and "Digest" in headers, vendor
         user, password, _url = http_credentials(vendor, data)
         assert user == mac
         status, body, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
-                                   digest=(user, password))
+                                   digest=(user, password), netns=ns)
         bad, _, _ = http_get(http, device_name(vendor), USER_AGENTS[ua_key]["ua"],
-                             digest=(user, "x" * 24))
+                             digest=(user, "x" * 24), netns=ns)
         assert bad == 401
         assert status == 200, vendor
         assert account_of(vendor, body)["password"] == ext["sip_password"]
@@ -115,7 +137,8 @@ def test_every_vendor_unknown_then_assigned_then_dismissed(
         appliance(config, "employee", "dismiss", str(extensions[vendor]["employee_id"]))
         notify = _receive_notify(phone_socket, mac, extensions[vendor]["number"])
         assert (b"Event: resync" if vendor == "cisco" else b"Event: check-sync") in notify
-        data = tftp_get(tftp, device_name(vendor), PHONES[vendor][4])
+        ns = as_phone(lan, vendor)
+        data = tftp_get(tftp, device_name(vendor), PHONES[vendor][4], host=BOX_IP, netns=ns)
         assert data is not None
         account = account_of(vendor, data)
         assert account["enabled"] == "0" and account["password"] == ""
@@ -135,9 +158,12 @@ def test_every_vendor_unknown_then_assigned_then_dismissed(
     assert b"Event: check-sync" in _receive_notify(phone_socket, PHONES["snom"][1],
                                                    extensions["snom"]["number"])
 
-    # `appliance phone resync` (SIP off here, so the CLI sends the NOTIFY itself).
-    out = appliance(config, "phone", "resync", PHONES["snom"][1]).stdout
-    assert "NOTIFY check-sync sent" in out
+    # `appliance phone resync` (SIP off here, so the CLI sends the NOTIFY itself, from the
+    # box's namespace where the phone is reachable).
+    resync = subprocess.run(lan.cmd("box", sys.executable, "-m", "appliance", "phone", "resync",
+                                    PHONES["snom"][1], "--config", str(config)),
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert resync.returncode == 0 and "NOTIFY check-sync sent" in resync.stdout, resync.stderr
     assert b"Event: check-sync" in _receive_notify(phone_socket, PHONES["snom"][1],
                                                    extensions["snom"]["number"])
     missing = appliance(config, "phone", "resync", "001565000099", check=False)

@@ -106,7 +106,18 @@ def resolver(store: Store, tmp_path: Path) -> Resolver:
         renderer=Renderer(), firmware=Firmware(store, tmp_path, {}),
         lookup=lambda mac: inventory.phone_view(store, mac), note=lambda _n: None,
         enroll=lambda mac: inventory.enroll(store, mac, Directory(store).clock()),
-        device_key=b"k" * 32, admin_password="AdminPw123")
+        password_of=lambda mac: inventory.device_password(store, mac),
+        neighbors=OnLink())
+
+
+class OnLink:
+    """Every peer on-link, and the neighbor table maps it to the MAC it asks for."""
+
+    def on_link(self, ip: str) -> bool:
+        return True
+
+    def binds(self, ip: str, mac: str) -> bool:
+        return True
 
 
 @pytest.mark.parametrize("vendor", sorted(PHONES))

@@ -66,8 +66,37 @@ firmware_profiles = "fw"
     ("push_port = 70000", "provisioning.push_port"),
     ('neighbor_check = "yes"', "provisioning.neighbor_check"),
     ("bogus = 1", "provisioning.bogus"),
+    ('phone_subnets = ["10.20.0.0/33"]', "provisioning.phone_subnets"),
+    ('phone_subnets = ["127.0.0.0/8"]', "provisioning.phone_subnets"),
+    ('phone_subnets = ["0.0.0.0/0"]', "provisioning.phone_subnets"),
+    ('phone_subnets = "10.0.0.0/8"', "provisioning.phone_subnets"),
+    ('https_listen = "0.0.0.0:443"', "provisioning.https_listen"),
+    ('tls_cert = "cert.pem"', "provisioning.tls_cert"),
+    ("tftp_transfers = 0", "provisioning.tftp_transfers"),
+    ("tftp_transfers_per_source = 0", "provisioning.tftp_transfers_per_source"),
 ])
 def test_bad_values_name_the_key(tmp_path: Path, line: str, key: str) -> None:
     with pytest.raises(ConfigError) as err:
         load(write(tmp_path, f"[provisioning]\n{line}\n"), {})
     assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_phone_subnets_https_and_transfer_caps(tmp_path: Path) -> None:
+    p = load(write(tmp_path, "[provisioning]\n"), {}).provisioning
+    assert p.phone_subnets == () and p.https_listen is None
+    assert (p.tftp_transfers, p.tftp_transfers_per_source) == (1000, 8)
+    (tmp_path / "box.pem").write_text("cert")
+    (tmp_path / "box.key").write_text("key")
+    p = load(write(tmp_path, """
+[provisioning]
+phone_subnets = ["10.20.0.5/16", "2001:db8:20::/48"]
+https_listen = "0.0.0.0:443"
+tls_cert = "box.pem"
+tls_key = "box.key"
+tftp_transfers = 50
+tftp_transfers_per_source = 2
+"""), {}).provisioning
+    assert p.phone_subnets == ("10.20.0.0/16", "2001:db8:20::/48")
+    assert str(p.https_listen) == "0.0.0.0:443"
+    assert p.tls_cert == tmp_path / "box.pem" and p.tls_key == tmp_path / "box.key"
+    assert (p.tftp_transfers, p.tftp_transfers_per_source) == (50, 2)

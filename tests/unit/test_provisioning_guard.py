@@ -58,3 +58,14 @@ def test_zero_switches_limits_off_and_tables_stay_bounded() -> None:
     for n in range(100):
         counting.miss(f"10.0.0.{n}", 0)
     assert len(counting._sources) == 10
+
+
+def test_sightings_per_source_are_bounded() -> None:
+    guard = Guard(macs_per_source=2, window=60)
+    assert guard.sighting("192.0.2.1", "001565000001", 0)
+    assert guard.sighting("192.0.2.1", "001565000002", 1)
+    assert not guard.sighting("192.0.2.1", "001565000003", 2)
+    assert guard.sighting("192.0.2.1", "001565000001", 3)  # a phone already noted: always
+    assert guard.sighting("192.0.2.2", "001565000003", 3)  # another source: its own bound
+    assert guard.sighting("192.0.2.1", "001565000003", 62)  # the window moved on
+    assert Guard(macs_per_source=0).sighting("192.0.2.1", "001565000009", 0)
