@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from appliance.lan import addresses
 from appliance.provisioning.resolver import UPLOAD_LIMIT, Challenge, File, Peer, Resolver, Upload
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,19 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         first = int(m[1])
         last = min(size - 1, int(m[2])) if m[2] else size - 1
     return (first, last) if first <= last < size else None
+
+
+def local_address(environ: dict[str, Any]) -> str:
+    """The box's address this request came in on: the accepted socket's local address
+    (waitress puts no such key in the environ, so it is read from its channel's socket),
+    else the address the box's routes use toward the client; "" when neither is known."""
+    channel = getattr(environ.get("waitress.client_disconnected"), "__self__", None)
+    sock = getattr(channel, "socket", None)
+    try:
+        return str(sock.getsockname()[0]).removeprefix("::ffff:") if sock is not None else (
+            addresses.toward(str(environ.get("REMOTE_ADDR", ""))))
+    except (OSError, IndexError, TypeError):
+        return ""
 
 
 class ProvisioningApp:
@@ -119,7 +133,7 @@ class ProvisioningApp:
         via = "https" if environ.get("wsgi.url_scheme") == "https" else "http"
         peer = Peer(ip, int(environ.get("REMOTE_PORT") or 0), via,
                     str(environ.get("HTTP_USER_AGENT", ""))[:300],
-                    self.authenticated_mac(environ))
+                    self.authenticated_mac(environ), local_address(environ))
         if method in ("GET", "HEAD"):
             result = self.resolver.resolve(path, peer)
             if isinstance(result, Challenge):

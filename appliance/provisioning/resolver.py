@@ -23,7 +23,7 @@ from appliance.provisioning import identify as ident
 from appliance.provisioning.firmware import Firmware, older
 from appliance.provisioning.guard import Guard, clean_path
 from appliance.provisioning.inventory import PhoneView, SightingNote
-from appliance.provisioning.render import Account, Renderer, Site
+from appliance.provisioning.render import Account, Renderer, Site, seen_url
 from appliance.provisioning.vendors import BY_NAME
 from appliance.provisioning.vendors.base import Identity
 
@@ -57,13 +57,15 @@ class _NoNeighbors:
 
 @dataclass(frozen=True)
 class Peer:
-    """Who asks: address, protocol, User-Agent, and the MAC its HTTP digest proved (if any)."""
+    """Who asks: address, protocol, User-Agent, the MAC its HTTP digest proved (if any), and
+    the box's own address the request came in on ("" when unknown)."""
 
     ip: str
     port: int
     via: str  # "tftp" | "http" | "https"
     user_agent: str = ""
     auth_mac: str | None = None
+    local_ip: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,18 @@ class Urls:
 
     tftp: str
     http: str
+    fallbacks: tuple[str, ...] = ()  # the box's LAN addresses, for a wildcard host
     https: str = ""  # "" when provisioning has no HTTPS listener
 
     def base(self, via: str) -> str:
         """The base URL for files fetched over ``via``."""
         return {"tftp": self.tftp, "https": self.https}.get(via) or self.http
+
+    def seen_from(self, local_ip: str) -> Urls:
+        """These URLs as told to a phone whose request reached the box on ``local_ip``."""
+        return Urls(seen_url(self.tftp, local_ip, self.fallbacks),
+                    seen_url(self.http, local_ip, self.fallbacks), self.fallbacks,
+                    https=seen_url(self.https, local_ip, self.fallbacks) if self.https else "")
 
 
 @dataclass
@@ -229,9 +238,9 @@ class Resolver:
         model = request.model or (claimed.model if claimed and claimed.vendor == vendor.name
                                   else None)
         reported = claimed.firmware if claimed and claimed.vendor == vendor.name else None
-        urls = self.urls
+        urls = self.urls.seen_from(peer.local_ip)
         ctx = self.renderer.context(
-            vendor, self.site, self.clock(), mac=None, model=model,
+            vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=None, model=model,
             account=Account.off(), prov={"base": urls.base(peer.via), "http_base": urls.http},
             firmware=self._firmware_link(vendor.name, model, reported, urls))
         data = self.renderer.render(request.route.template, ctx)
@@ -293,7 +302,7 @@ class Resolver:
         reported = (same.firmware if same else None) or (view.firmware if view else None)
         active = view is not None and view.active
         account = Account.off()
-        urls = self.urls
+        urls = self.urls.seen_from(peer.local_ip)
         http_base = urls.https if peer.via == "https" and urls.https else urls.http
         prov = {"base": urls.base(peer.via), "http_base": http_base, "path": path}
         admin = ""
@@ -307,7 +316,7 @@ class Resolver:
                 prov = {"base": http_base, "http_base": http_base, "path": path,
                         "user": mac, "password": view.prov_password}
         ctx = self.renderer.context(
-            vendor, self.site, self.clock(), mac=mac, model=model,
+            vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=mac, model=model,
             account=account, prov=prov, admin_password=admin,
             firmware=self._firmware_link(vendor.name, model, reported, urls))
         data = self.renderer.render(request.route.template, ctx)

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import resource
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,12 +15,13 @@ from sqlalchemy import insert, select
 from appliance.config import Config, Listen
 from appliance.directory import Directory
 from appliance.events import Event
+from appliance.lan.addresses import lan_addresses, server_url, url_host
 from appliance.lan.neighbors import NeighborTable
 from appliance.provisioning import inventory, push
 from appliance.provisioning.firmware import Firmware, load_profiles
 from appliance.provisioning.guard import Guard
 from appliance.provisioning.http import ProvisioningApp
-from appliance.provisioning.render import Renderer, Site
+from appliance.provisioning.render import Renderer, Site, split_host_port
 from appliance.provisioning.resolver import Peer, Resolver, Result, Urls
 from appliance.provisioning.tftp import TftpServer
 from appliance.service import ServiceContext
@@ -35,22 +36,19 @@ OPEN_FILES = 8192
 FIRMWARE_CACHE_SECONDS = 2.0  # `firmware add` (another process) shows within this time
 
 
-def _url_host(listen: Listen) -> str:
-    host = "127.0.0.1" if listen.host in ("0.0.0.0", "") else listen.host  # noqa: S104
-    return f"[{host}]" if ":" in host else host
-
-
-def make_site(config: Config) -> Site:
-    """What every file tells a phone, from ``[provisioning]`` and ``[sip]``."""
+def make_site(config: Config, bound: Mapping[str, Listen],
+              fallbacks: tuple[str, ...] = ()) -> Site:
+    """What every file tells a phone: ``provisioning.sip_server`` if set, else what the SIP
+    core bound for ``sip_transport`` (a wildcard host: each phone is told the address it
+    reached the box on; see ``Site.seen_from``); NTP, zone and language."""
     p = config.provisioning
-    host, port = _url_host(config.sip.listen), config.sip.listen.port or 5060
+    listen = (bound.get(f"sip_{p.sip_transport}") or bound.get("sip_udp")
+              or config.sip.listen)
+    host, port = url_host(listen.host), listen.port or 5060
     if p.sip_server:
-        name, sep, port_text = p.sip_server.rpartition(":")
-        if sep and port_text.isdigit() and not name.endswith(":"):
-            host, port = name, int(port_text)
-        else:
-            host = p.sip_server
-    return Site(host, port, p.sip_transport, p.ntp_server, p.timezone, p.language)
+        name, given = split_host_port(p.sip_server)
+        host, port = url_host(name), given or port
+    return Site(host, port, p.sip_transport, p.ntp_server, p.timezone, p.language, fallbacks)
 
 
 def store_upload(store: Store, mac: str, name: str, data: bytes) -> None:
@@ -121,11 +119,11 @@ class ProvisioningService:
         self.sightings = inventory.SightingWriter(Directory(ctx.store, actor="provisioning"))
         self.resolver: Resolver | None = None
 
-    def _resolver(self, urls: Urls) -> Resolver:
+    def _resolver(self, urls: Urls, fallbacks: tuple[str, ...]) -> Resolver:
         p, store = self.config.provisioning, self.ctx.store
         directory = Directory(store, actor="provisioning")
         return Resolver(
-            site=make_site(self.config), urls=urls,
+            site=make_site(self.config, self.ctx.bound, fallbacks), urls=urls,
             guard=Guard(p.ban_misses, p.ban_window, p.ban_seconds, p.macs_per_source),
             renderer=Renderer(p.templates),
             firmware=Firmware(store, self.config.paths.data, load_profiles(p.firmware_profiles),
@@ -144,8 +142,9 @@ class ProvisioningService:
         subscribe to directory events."""
         p = self.config.provisioning
         _raise_open_files()
-        urls = Urls("", "")
-        self.resolver = await asyncio.to_thread(self._resolver, urls)
+        fallbacks = tuple(await asyncio.to_thread(lan_addresses))
+        urls = Urls("", "", fallbacks)
+        self.resolver = await asyncio.to_thread(self._resolver, urls, fallbacks)
         resolver = self.resolver
 
         async def resolve(path: str, peer: Peer) -> Result:
@@ -159,18 +158,16 @@ class ProvisioningService:
         self.http = WsgiThread(app, p.http_listen, "provisioning-http", threads=8)
         self.http.start()
         http_bound = self.http.bound
-        urls.tftp = f"tftp://{_url_host(tftp_bound)}" + (
-            f":{tftp_bound.port}" if tftp_bound.port != 69 else "")
-        urls.http = p.url or f"http://{_url_host(http_bound)}" + (
-            f":{http_bound.port}" if http_bound.port != 80 else "")
+        # A wildcard host stays in: each phone is told the address it reached the box on.
+        urls.tftp = server_url("tftp", tftp_bound.host, tftp_bound.port, 69)
+        urls.http = p.url or server_url("http", http_bound.host, http_bound.port, 80)
         bound = {"tftp": tftp_bound, "http": http_bound}
         if p.https_listen is not None and p.tls_cert is not None and p.tls_key is not None:
             self.https = await asyncio.to_thread(TlsWsgiThread, app, p.https_listen, p.tls_cert,
                                                  p.tls_key, "provisioning-https", 4)
             self.https.start()
             bound["https"] = self.https.bound
-            urls.https = f"https://{_url_host(self.https.bound)}" + (
-                f":{self.https.bound.port}" if self.https.bound.port != 443 else "")
+            urls.https = server_url("https", self.https.bound.host, self.https.bound.port, 443)
         for kind in self.PUSH_KINDS:
             self.ctx.bus.subscribe(kind, self._on_event)
         return bound

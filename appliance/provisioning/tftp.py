@@ -24,6 +24,7 @@ from tftpy.TftpPacketFactory import TftpPacketFactory
 from tftpy.TftpPacketTypes import TftpPacketERR, TftpPacketOACK, TftpPacketRRQ
 
 from appliance.config import Listen
+from appliance.lan import addresses
 from appliance.provisioning.resolver import File, Peer, Result
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,8 @@ class TftpServer:
                         addr: tuple[Any, ...]) -> None:
         ip = str(addr[0]).removeprefix("::ffff:")
         try:
-            result = await self.resolve(filename, Peer(ip, int(addr[1]), "tftp"))
+            result = await self.resolve(filename, Peer(ip, int(addr[1]), "tftp",
+                                                       local_ip=self._local_toward(ip)))
         except Exception:
             log.exception("tftp: resolving a request from %s failed", ip)
             result = None
@@ -276,6 +278,12 @@ class TftpServer:
             log.exception("tftp: transfer of a file to %s failed", ip)
         finally:
             transport.close()
+
+    def _local_toward(self, ip: str) -> str:
+        """The box's address toward ``ip``: the bound one, or on a wildcard bind the one the
+        routes pick (what the transfer socket, bound to the wildcard, sends from)."""
+        host = self.bound.host
+        return addresses.toward(ip) if addresses.is_wildcard(host) else host
 
     async def _exchange(self, packet: bytes, block: int, transport: asyncio.DatagramTransport,
                         proto: _Transfer, addr: tuple[Any, ...], timeout: float) -> bool:
