@@ -81,20 +81,26 @@ class CallControl:
         return None
 
     def next_hop(self, request: Request, found: Found) -> Peer | None:
-        """Where an in-dialog request goes: its next Route, else the other leg's flow, else the
-        flow of the contact it names, else the address in its Request-URI."""
-        routes = request.routes
-        if routes:
-            return uri_peer(routes[0].uri)
+        """Where an in-dialog request goes, whatever Route or Request-URI it names (a party to
+        a call must not steer the box elsewhere, such as to a trunk): the other leg's flow; in
+        an early dialog one of the callee's ringing branches; for a call known by its
+        signature alone, a registered phone's flow. None: nowhere."""
         call, from_caller = found
-        if call is not None:
-            leg = call.callee if from_caller else call.caller
-            if leg is not None:
-                return leg.flow
+        if call is not None and not from_caller:
+            return call.caller.flow
+        if call is not None and call.callee is not None:
+            return call.callee.flow
         binding: Binding | None = self.registrar.find_contact(str(request.uri))
+        if call is not None:
+            proxy = call.proxy
+            peers = [b.peer for b in proxy.branches] if isinstance(proxy, ProxyCall) else []
+            if binding is not None and binding.source in peers:
+                return binding.source
+            return peers[0] if len(peers) == 1 else None
         if binding is not None:
             return binding.source
-        return uri_peer(request.uri)
+        peer = uri_peer(request.uri)
+        return peer if peer is not None and self.registrar.has_flow(peer) else None
 
     def forward_stateless(self, request: Request, found: Found) -> None:
         """Relay an ACK for a 2xx of a dialog the box set up (RFC 3261 §16.11)."""

@@ -109,6 +109,18 @@ def test_a_preloaded_route_or_an_invented_tag_never_reaches_a_phone() -> None:
     assert not [p for m, p in wire.sent if isinstance(m, Request)]
 
 
+def test_a_party_to_a_call_cannot_steer_it_elsewhere() -> None:
+    router, _, wire = make_router(ext("101"), ext("102"))
+    forked, _ = answered_call(router, wire)
+    assert router.layer is not None
+    wire.sent.clear()
+    outside = "<sip:127.0.0.9:5060;lr>"
+    steer = in_dialog("INVITE", f"{forked.headers.get('record-route')}, {outside}",
+                      uri="sip:0912345678@127.0.0.9", cseq=3, branch="s1")
+    router.layer.receive(steer, PHONE)
+    assert {p for m, p in wire.sent if isinstance(m, Request)} == {CALLEE}
+
+
 def test_a_preloaded_route_to_the_outside_is_not_followed() -> None:
     router, _, wire = make_router(ext("101"), ext("102"))
     do_register(router, wire, "102", "<sip:102@127.0.0.1:6001>", CALLEE)
@@ -131,6 +143,12 @@ def test_a_signed_route_survives_a_restart_and_an_ack_needs_one_too() -> None:
     restarted.signer.key = router.signer.key  # the box's key, from its store
     do_register(restarted, wire2, "102", "<sip:102@127.0.0.1:6001>", CALLEE)
     assert restarted.layer is not None and len(restarted.registry) == 0
+    # Known by its signature alone, a dialog leads only to registered phones.
+    toward_101 = in_dialog("BYE", route, from_tag="callee", to_tag="caller",
+                           uri="sip:101@127.0.0.1:5062", branch="a0")
+    restarted.layer.receive(toward_101, CALLEE)
+    assert last_response(wire2).status == 404
+    do_register(restarted, wire2, "101", "<sip:101@127.0.0.1:5062>", PHONE)
     wire2.sent.clear()
     restarted.layer.receive(in_dialog("ACK", route, branch="a1"), PHONE)
     restarted.layer.receive(in_dialog("ACK", "<sip:127.0.0.1:5060;lr>", branch="a2"), PHONE)
@@ -275,3 +293,20 @@ def test_bindings_of_a_phone_or_an_old_password_can_be_dropped() -> None:
         c.delete for c in dropped)
     assert [b.contact for b in registrar.lookup("102")] == ["sip:102@10.0.0.9"]
     assert registrar.drop_where(lambda b: from_phone(b, "10.0.0.9", "")) and not registrar.all()
+
+
+def test_a_re_invite_2xx_refreshes_the_targets_the_box_hangs_up_toward() -> None:
+    router, _, wire = make_router(ext("101"), ext("102"))
+    forked, _ = answered_call(router, wire)
+    assert router.layer is not None
+    reinvite = in_dialog("INVITE", forked.headers.get("record-route") or "", cseq=3, branch="u")
+    reinvite.headers.add("Contact", "<sip:101@127.0.0.1:7777>")
+    router.layer.receive(reinvite, PHONE)
+    relayed = sent_to(wire, CALLEE, "INVITE")[-1]
+    router.layer.receive(make_response(relayed, 200, to_tag="callee", headers=[
+        ("Contact", "<sip:102@127.0.0.1:8888>")]), CALLEE)
+    wire.sent.clear()
+    router.control.hang_up(router.registry.involving("101"), 410, "")
+    (to_caller,), (to_callee,) = sent_to(wire, PHONE, "BYE"), sent_to(wire, CALLEE, "BYE")
+    assert str(to_caller.uri) == "sip:101@127.0.0.1:7777" and to_callee.cseq.seq == 4
+    assert str(to_callee.uri) == "sip:102@127.0.0.1:8888" and to_caller.cseq.seq == 1
