@@ -9,15 +9,13 @@ same 404.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from appliance import digest
 from appliance.lan import addresses
 from appliance.provisioning.resolver import UPLOAD_LIMIT, Challenge, File, Peer, Resolver, Upload
 
@@ -28,17 +26,6 @@ NONCE_SECONDS = 300
 CHUNK = 64 * 1024
 NOT_FOUND_BODY = b"Not Found\n"
 StartResponse = Callable[..., Any]
-_AUTH_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-
-
-def parse_digest(header: str) -> dict[str, str] | None:
-    """The parameters of a ``Digest`` Authorization header, or None."""
-    scheme, _, rest = header.partition(" ")
-    if scheme.lower() != "digest":
-        return None
-    params = {m[1].lower(): (m[2] if m[2] is not None else m[3]) for m in
-              _AUTH_PARAM.finditer(rest)}
-    return params or None
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -74,53 +61,39 @@ class ProvisioningApp:
                  key: bytes | None = None, clock: Callable[[], float] = time.time) -> None:
         self.resolver = resolver
         self.store_upload = store_upload
-        self.key = key or secrets.token_bytes(32)
+        self.nonces = digest.NonceSigner(key)
         self.clock = clock
 
     # -- digest --------------------------------------------------------------------------------
 
     def nonce(self) -> str:
-        """A stateless nonce: a timestamp signed with this server's key."""
-        stamp = f"{int(self.clock()):x}"
-        mac = hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{stamp}.{mac}"
+        """A stateless nonce: the time, signed with this server's key."""
+        return self.nonces.new(self.clock())
 
     def _nonce_ok(self, nonce: str) -> bool:
-        stamp, _, mac = nonce.partition(".")
-        expected = hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-        try:
-            fresh = self.clock() - int(stamp, 16) <= NONCE_SECONDS
-        except ValueError:
-            return False
-        return hmac.compare_digest(mac, expected) and fresh
+        issued = self.nonces.issued(nonce)
+        return issued is not None and self.clock() - issued <= NONCE_SECONDS
 
     def authenticated_mac(self, environ: dict[str, Any]) -> str | None:
         """The MAC whose digest credentials this request carries, if they are right."""
-        params = parse_digest(str(environ.get("HTTP_AUTHORIZATION", "")))
+        params = digest.parse_digest(str(environ.get("HTTP_AUTHORIZATION", "")))
         if params is None:
             return None
         user, nonce = params.get("username", ""), params.get("nonce", "")
         if not re.fullmatch(r"[0-9a-f]{12}", user) or not self._nonce_ok(nonce):
             return None
-        algorithm = params.get("algorithm", "MD5").upper()
-        if algorithm not in ("MD5", "SHA-256"):
+        algorithm = digest.algorithm_of(params)
+        if algorithm is None:
             return None
-
-        def h(text: str) -> str:
-            name = "md5" if algorithm == "MD5" else "sha256"
-            return hashlib.new(name, text.encode()).hexdigest()
-
         password = self.resolver.device_password(user)
         if password is None:  # no such phone: the same refusal as a wrong password
             return None
-        ha1 = h(f"{user}:{REALM}:{password}")
-        ha2 = h(f"{environ['REQUEST_METHOD']}:{params.get('uri', '')}")
-        if params.get("qop") == "auth":
-            expected = h(f"{ha1}:{nonce}:{params.get('nc', '')}:{params.get('cnonce', '')}:"
-                         f"auth:{ha2}")
-        else:
-            expected = h(f"{ha1}:{nonce}:{ha2}")
-        return user if hmac.compare_digest(expected, params.get("response", "")) else None
+        qop = "auth" if params.get("qop") == "auth" else None  # RFC 2069 phones send no qop
+        expected = digest.response(algorithm, digest.ha1(algorithm, user, REALM, password),
+                                   nonce, str(environ["REQUEST_METHOD"]),
+                                   params.get("uri", ""), nc=params.get("nc", ""),
+                                   cnonce=params.get("cnonce", ""), qop=qop)
+        return user if digest.matches(expected, params.get("response", "")) else None
 
     # -- WSGI ----------------------------------------------------------------------------------
 
