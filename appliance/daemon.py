@@ -24,7 +24,7 @@ from appliance.config import OVERRIDABLE, Config, Listen, with_overrides
 from appliance.directory import access
 from appliance.errors import ApplianceError, ConfigError
 from appliance.events import Event, EventBus, OutboxTail
-from appliance.service import PARTS, Service, ServiceContext, enabled
+from appliance.service import MODULES, PARTS, Service, ServiceContext, enabled
 from appliance.store import Store, current_revision, open_store, upgrade
 from appliance.store import settings as kv
 
@@ -33,8 +33,8 @@ GC_YOUNG_THRESHOLD = 20_000  # allocations between young-generation passes (Pyth
 
 
 def load_part(part: str, ctx: ServiceContext) -> Service | None:
-    """The part's Service, or None when this build has no ``appliance/<part>/service.py``."""
-    name = f"appliance.{part}.service"
+    """The part's Service, or None when this build has no module for it (``MODULES``)."""
+    name = MODULES.get(part, f"appliance.{part}.service")
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:

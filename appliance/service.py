@@ -1,7 +1,8 @@
 """What a part of the daemon looks like to ``daemon.py``: a context in, a Service out.
 
 Each part (``sip``, ``provisioning``, ``discovery``, ``web``) has a module
-``appliance/<part>/service.py`` with ``create(ctx: ServiceContext) -> Service``. The daemon
+``appliance/<part>/service.py`` (the SIP part: ``appliance/routing/service.py``) with
+``create(ctx: ServiceContext) -> Service``. The daemon
 imports it only when the part is enabled, starts the parts in ``PARTS`` order, and stops
 them in reverse. A part reaches an earlier one through ``ctx.services`` (for example
 provisioning sends its check-sync NOTIFY through the SIP part), never through globals.
@@ -10,7 +11,7 @@ provisioning sends its check-sync NOTIFY through the SIP part), never through gl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, runtime_checkable
 
 from appliance.config import Config, Listen
 from appliance.events import EventBus
@@ -29,6 +30,15 @@ class Service(Protocol):
         ...
 
 
+@runtime_checkable
+class Notifier(Protocol):
+    """What provisioning needs of the SIP part: an out-of-dialog NOTIFY to a phone."""
+
+    def send_notify(self, host: str, port: int, *fields: str) -> object:
+        """Send ``NOTIFY`` (``fields``: event, or user and event) to ``host:port``."""
+        ...
+
+
 @dataclass
 class ServiceContext:
     """What every part gets: config, store, the event bus, and the parts started before it."""
@@ -36,13 +46,21 @@ class ServiceContext:
     config: Config
     store: Store
     bus: EventBus
-    services: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
     bound: dict[str, Listen] = field(default_factory=dict)
+
+    def notifier(self) -> Notifier | None:
+        """The SIP part, to send NOTIFYs through, when it runs."""
+        sip = self.services.get("sip")
+        return sip if isinstance(sip, Notifier) else None
 
 
 # Start order: SIP first (provisioning pushes NOTIFY through it and discovery's PnP shares
 # its socket), the web last (it shows what the others report).
 PARTS = ("sip", "provisioning", "discovery", "web")
+# Where a part's ``create`` lives when not in ``appliance/<part>/service.py``: the SIP part is
+# wired by the routing layer, so that ``sip/`` stays the protocol alone.
+MODULES = {"sip": "appliance.routing.service"}
 
 
 def enabled(config: Config, part: str) -> bool:

@@ -10,9 +10,12 @@ import logging
 import secrets
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appliance.provisioning.vendors import BY_NAME
+
+if TYPE_CHECKING:
+    from appliance.service import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +67,10 @@ def target_for(mac: str, ip: str | None, vendor: str | None, user: str | None,
     return Target(mac, ip, port, user or mac, event)
 
 
-def send_notify(target: Target, sip: Any = None) -> bool:
+def send_notify(target: Target, sip: Notifier | None = None) -> bool:
     """Send the NOTIFY through ``sip.send_notify`` if given, else one UDP datagram; True if
     it left."""
-    if sip is not None and hasattr(sip, "send_notify"):
+    if sip is not None:
         try:
             sip.send_notify(target.ip, target.port, target.user, target.event)
             return True

@@ -8,7 +8,6 @@ import logging
 import resource
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import insert, select
 
@@ -179,7 +178,7 @@ class ProvisioningService:
         macs = await asyncio.to_thread(_macs_of, self.ctx.store, event)
         targets = await asyncio.to_thread(push_targets, self.ctx.store, macs,
                                           self.config.provisioning.push_port)
-        sip: Any = self.ctx.services.get("sip")
+        sip = self.ctx.notifier()
         for target in targets:
             await asyncio.to_thread(push.send_notify, target, sip)
 

@@ -11,9 +11,9 @@ import pytest
 
 from appliance import config as config_mod
 from appliance.events import EventBus
+from appliance.routing.service import create
 from appliance.service import ServiceContext
 from appliance.sip.message import Request, make_response, parse
-from appliance.sip.service import create
 from appliance.store import Store
 
 pytestmark = pytest.mark.integration
