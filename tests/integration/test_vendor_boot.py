@@ -21,7 +21,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -184,9 +183,9 @@ def yealink(phone: Phone, option66: str) -> tuple[bytes, bytes]:
 
 def polycom(phone: Phone, option66: str) -> tuple[bytes, bytes]:
     """``<mac>.cfg`` (none: the default master), ``000000000000.cfg``, its application and
-    each of its CONFIG_FILES, the directory files; over HTTP the phone then uploads its
-    phone-side settings. The next time from ``device.prov.serverType``/``serverName`` with
-    ``device.prov.user``/``password``."""
+    each of its CONFIG_FILES, the directory files, its override files; over HTTP the phone
+    then uploads its phone-side settings. The next time from ``device.prov.serverType`` and
+    ``serverName`` with ``device.prov.user``/``password``."""
     def boot(base: str) -> bytes:
         mac = phone.mac
         phone.miss(base, f"{mac}.cfg")
@@ -198,6 +197,8 @@ def polycom(phone: Phone, option66: str) -> tuple[bytes, bytes]:
         files = [phone.get(base, name) for name in listed]
         phone.miss(base, f"{mac}-directory.xml")
         phone.miss(base, "000000000000-directory.xml")
+        for override in ("phone.cfg", "web.cfg"):  # none uploaded yet
+            phone.miss(base, f"{mac}-{override}")
         if base.startswith("http"):
             uploaded = phone.request(f"{base}/{mac}-phone.cfg",
                                      put=b'<?xml version="1.0"?><PHONE_CONFIG><ALL '
@@ -320,13 +321,13 @@ BOOTS = {"yealink": yealink, "polycom": polycom, "cisco_spa": cisco_spa, "cisco_
 
 @dataclass
 class Office:
-    """The daemon in the appliance namespace, the phone namespace, the store's config."""
+    """The daemon in the appliance namespace, the phone namespace, the store's config and
+    the test's folder."""
 
     pair: NetnsPair
     daemon: RunningDaemon
     config: Path
     folder: Path
-    extensions: dict[str, dict[str, Any]]
 
     def option66(self, scheme: str) -> str:
         """The box as DHCP option 66 names it, for ``tftp`` or ``http``."""
@@ -343,13 +344,13 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
                           host="0.0.0.0", sip=True, sip_listen="0.0.0.0:0",
                           sip_extra='tcp_listen = "0.0.0.0:0"\n')
     appliance(config, "init")
-    extensions = {key: setup_extension(config, spec.number, spec.name, spec.mac)
-                  for key, spec in SPECS.items()}
+    for spec in SPECS.values():
+        setup_extension(config, spec.number, spec.name, spec.mac)
     with netns_pair(colons(SPECS["yealink"].mac)) as pair:
         daemon = start_daemon(config, env={**os.environ, "NOTIFY_SOCKET": ""},
                               wrap=pair.cmd(pair.appliance))
         try:
-            yield Office(pair, daemon, config, folder, extensions)
+            yield Office(pair, daemon, config, folder)
         finally:
             daemon.stop()
 
@@ -395,7 +396,8 @@ def test_vendor_boot_then_register(office: Office, key: str) -> None:
     shown = appliance_json(office.config, "ext", "show", spec.number)
     assert (shown["sip_username"], shown["sip_password"]) == (account["user"],
                                                               account["password"])
-    assert [c["via"] for c in shown["contacts"]] == [f"udp:{spec.ip}:{SIPP_PORT}"], shown
+    assert [c["via"] for c in shown["contacts"]] == [
+        f"{account['transport']}:{spec.ip}:{SIPP_PORT}"], shown
 
     # Nothing it tried on the way counted against it: it still gets its file.
     url, data = phone.device
@@ -405,7 +407,9 @@ def test_vendor_boot_then_register(office: Office, key: str) -> None:
     bare = fetch_url(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])),
                      user_agent=USER_AGENTS[spec.ua]["ua"], netns=office.pair.phone)
     assert bare.status == 401 and "Digest" in bare.detail, (phone.http_device, bare)
-    assert account["password"] not in office.daemon.log()
+    secret = phone.credentials[1] if phone.credentials else parts.password  # Snom: in URLs
+    log = office.daemon.log()
+    assert secret and secret not in log and account["password"] not in log
 
 
 def test_counted_misses_do_ban(office: Office) -> None:
