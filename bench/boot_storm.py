@@ -225,13 +225,23 @@ async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder
         raise
     await asyncio.sleep(0.5)
     results: dict[str, list[dict[str, float]]] = {"tftpd-hpa": [], "appliance": []}
+    profiler = None
     try:
         for _round in range(args.rounds):
             for label, server in (("tftpd-hpa", (BOX_IP, TFTPD_PORT)), ("appliance", ours)):
                 await asyncio.sleep(1.0)
+                if label == "appliance" and args.profile and profiler is None:
+                    profiler = subprocess.Popen(["py-spy", "record", "--pid", str(daemon.pid),
+                                                 "--threads", "--gil", "--format", "raw", "--rate",
+                                                 "200", "--output", args.profile],
+                                                stdout=subprocess.DEVNULL)
+                    await asyncio.sleep(1.0)
                 results[label].append(await storm(lan, server))
         rss = peak_rss_kib(daemon.pid)
     finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(30)
         peer.send_signal(signal.SIGTERM)
         daemon.send_signal(signal.SIGTERM)
         peer.wait(10)
@@ -253,6 +263,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phones", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="sample the daemon with py-spy (on PATH) during the appliance's "
+                             "rounds into FILE (collapsed stacks); slows it down a little")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("boot_storm: run as root (it makes network namespaces for the phones)")

@@ -1,6 +1,7 @@
 """The kernel neighbor table: which MAC answers at which IP on a directly connected subnet.
 
-IPv4 from ``/proc/net/arp`` (cheap enough for every provisioning request), IPv6 from
+IPv4 from ``/proc/net/arp`` (read afresh for every provisioning request; only the asked
+address's lines are parsed, so a big LAN's table costs a string search), IPv6 from
 ``ip -json -6 neigh``. An address with no complete entry can be resolved by sending it one
 empty datagram (the kernel then asks by ARP or ND); callers that guard secrets fail closed
 when it stays unresolved.
@@ -74,11 +75,30 @@ def parse_ip_json(text: str) -> list[Neighbor]:
     return found
 
 
-def _ipv4_table() -> list[Neighbor]:
+def arp_mac_of(text: str, ip: str) -> str | None:
+    """The MAC of ``ip``'s first complete entry in ``/proc/net/arp`` text (``ip`` in its
+    normal dotted form, as the kernel prints it), or None; only that address's lines are
+    parsed."""
+    needle, start = ip + " ", 0
+    while (at := text.find(needle, start)) >= 0:
+        start = at + len(needle)
+        if at == 0 or text[at - 1] != "\n":  # the first line is the header
+            continue
+        end = text.find("\n", at)
+        for neighbor in parse_proc_arp("\n" + text[at:end if end >= 0 else len(text)]):
+            return neighbor.mac
+    return None
+
+
+def _arp_text() -> str:
     try:
-        return parse_proc_arp(ARP_FILE.read_text(encoding="ascii", errors="replace"))
+        return ARP_FILE.read_text(encoding="ascii", errors="replace")
     except OSError:
-        return []
+        return ""
+
+
+def _ipv4_table() -> list[Neighbor]:
+    return parse_proc_arp(_arp_text())
 
 
 def _ipv6_table(ip: str | None = None) -> list[Neighbor]:
@@ -101,8 +121,9 @@ def lookup(ip: str) -> str | None:
         wanted = ipaddress.ip_address(ip)
     except ValueError:
         return None
-    entries = _ipv4_table() if wanted.version == 4 else _ipv6_table(str(wanted))
-    return mac_of(str(wanted), entries)
+    if wanted.version == 4:
+        return arp_mac_of(_arp_text(), str(wanted))
+    return mac_of(str(wanted), _ipv6_table(str(wanted)))
 
 
 def mac_of(ip: str, table: list[Neighbor]) -> str | None:

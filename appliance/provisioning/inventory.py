@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from appliance.directory import Directory
 from appliance.errors import ApplianceError
@@ -46,24 +46,30 @@ class PhoneView:
                 and self.sip_password is not None and self.employee_status == "active")
 
 
+# Built once: a boot storm reads it for every per-MAC file (SQLAlchemy memoises the
+# statement's cache key on the object, so a fresh select per call costs as much again).
+_PHONE_VIEW = (
+    select(phones.c.mac, phones.c.state, phones.c.vendor, phones.c.model, phones.c.firmware,
+           phones.c.ip, phones.c.extension, extensions.c.sip_username,
+           extensions.c.sip_password, extensions.c.name.label("extension_name"),
+           employees.c.name.label("employee_name"),
+           employees.c.status.label("employee_status"),
+           provisioning_devices.c.enrolled_at, phone_secrets.c.admin_password,
+           phone_secrets.c.prov_password)
+    .select_from(phones)
+    .outerjoin(extensions, extensions.c.number == phones.c.extension)
+    .outerjoin(employees, employees.c.id == extensions.c.employee_id)
+    .outerjoin(provisioning_devices, provisioning_devices.c.mac == phones.c.mac)
+    .outerjoin(phone_secrets, phone_secrets.c.mac == phones.c.mac)
+    .where(phones.c.mac == bindparam("mac")))
+_DEVICE_PASSWORD = select(phone_secrets.c.prov_password).where(
+    phone_secrets.c.mac == bindparam("mac"))
+
+
 def phone_view(store: Store, mac: str) -> PhoneView | None:
     """The phone of ``mac`` joined with its extension and employee, or None if unknown."""
-    query = (
-        select(phones.c.mac, phones.c.state, phones.c.vendor, phones.c.model, phones.c.firmware,
-               phones.c.ip, phones.c.extension, extensions.c.sip_username,
-               extensions.c.sip_password, extensions.c.name.label("extension_name"),
-               employees.c.name.label("employee_name"),
-               employees.c.status.label("employee_status"),
-               provisioning_devices.c.enrolled_at, phone_secrets.c.admin_password,
-               phone_secrets.c.prov_password)
-        .select_from(phones)
-        .outerjoin(extensions, extensions.c.number == phones.c.extension)
-        .outerjoin(employees, employees.c.id == extensions.c.employee_id)
-        .outerjoin(provisioning_devices, provisioning_devices.c.mac == phones.c.mac)
-        .outerjoin(phone_secrets, phone_secrets.c.mac == phones.c.mac)
-        .where(phones.c.mac == mac))
     with store.read() as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_PHONE_VIEW, {"mac": mac}).first()
     if row is None:
         return None
     data = row._asdict()
@@ -74,8 +80,7 @@ def phone_view(store: Store, mac: str) -> PhoneView | None:
 def device_password(store: Store, mac: str) -> str | None:
     """The HTTP provisioning password of phone ``mac``, or None for an unknown phone."""
     with store.read() as conn:
-        value = conn.execute(select(phone_secrets.c.prov_password)
-                             .where(phone_secrets.c.mac == mac)).scalar()
+        value = conn.execute(_DEVICE_PASSWORD, {"mac": mac}).scalar()
     return str(value) if value is not None else None
 
 

@@ -28,10 +28,14 @@ from appliance.store import Store
 from appliance.store.provisioning_tables import phone_uploads
 from appliance.store.tables import phones
 from appliance.web.server import TlsWsgiThread, WsgiThread
+from appliance.workers import Workers
 
 log = logging.getLogger(__name__)
 
 OPEN_FILES = 8192
+# Resolving a request is a few store reads and a render, mostly Python holding the GIL:
+# more threads would only take turns with the event loop that sends the blocks.
+RESOLVE_THREADS = 2
 FIRMWARE_CACHE_SECONDS = 2.0  # `firmware add` (another process) shows within this time
 
 
@@ -117,6 +121,7 @@ class ProvisioningService:
         self.https: TlsWsgiThread | None = None
         self.sightings = inventory.SightingWriter(Directory(ctx.store, actor="provisioning"))
         self.resolver: Resolver | None = None
+        self.workers = Workers("provisioning-resolve", RESOLVE_THREADS)
 
     def _resolver(self, urls: Urls, fallbacks: tuple[str, ...]) -> Resolver:
         p, store = self.config.provisioning, self.ctx.store
@@ -147,7 +152,7 @@ class ProvisioningService:
         resolver = self.resolver
 
         async def resolve(path: str, peer: Peer) -> Result:
-            return await asyncio.to_thread(resolver.resolve, path, peer)
+            return await self.workers.run(resolver.resolve, path, peer)
 
         self.sightings.start()
         self.tftp = TftpServer(resolve, p.tftp_listen, max_transfers=p.tftp_transfers,
@@ -186,6 +191,7 @@ class ProvisioningService:
         """Close the servers and write the last sightings."""
         if self.tftp is not None:
             await self.tftp.stop()
+        self.workers.close()
         if self.http is not None:
             await asyncio.to_thread(self.http.stop)
         if self.https is not None:
