@@ -18,10 +18,12 @@ from typing import Any, TypeVar
 import click
 
 from appliance import config as config_mod
+from appliance.backup import upgrade_with_backup
 from appliance.directory import UNSET, Directory, access
 from appliance.directory.rules import PERMISSIONS, PHONE_STATES, RECEIVE_METHODS
 from appliance.errors import ApplianceError, MigrationError
-from appliance.store import Store, current_revision, head_revision, open_store, upgrade
+from appliance.store import Store, current_revision, head_revision, open_store
+from appliance.version import app_version
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,8 +61,12 @@ def _store(cfg: config_mod.Config) -> Store:
     if revision is None:
         raise MigrationError("the store is empty: run 'appliance init' with this config first")
     if revision != head_revision():
-        upgrade(store)
+        upgrade_with_backup(cfg, store, _actor())
     return store
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
 
 
 def _directory(path: str | None) -> Directory:
@@ -95,7 +101,7 @@ def _table(rows: list[list[str]], columns: Sequence[str]) -> None:
 
 
 @click.group(cls=_Group)
-@click.version_option(package_name="appliance")
+@click.version_option(version=app_version(), prog_name="appliance")
 def cli() -> None:
     """Office phone appliance: finds and provisions desk phones and routes their calls."""
 
@@ -106,7 +112,9 @@ def init(config_path: str | None) -> None:
     """Create and migrate the store; print a one-time setup token until setup is done."""
     cfg = _config(config_path)
     store = open_store(cfg.store.url)
-    upgrade(store)
+    made = upgrade_with_backup(cfg, store, _actor())
+    if made is not None:
+        click.echo(f"backup before the migration: {made}")
     click.echo(f"store: {cfg.store.url.split('://')[0]} at revision {current_revision(store)}")
     click.echo(f"data: {cfg.paths.data}")
     token = access.current_setup_token(store, cfg.paths.data, actor=f"cli:{getpass.getuser()}")
@@ -572,6 +580,13 @@ def sip_unban(address: str, config_path: str | None) -> None:
 
     bans.lift(_store(_config(config_path)), address, actor=f"cli:{getpass.getuser()}")
     click.echo(f"ban on {address.strip()} lifted")
+
+
+# -- backups, CSV import and export (appliance/cli_data.py) ----------------------------------
+
+from appliance import cli_data  # noqa: E402  (it uses the helpers and groups above)
+
+cli_data.register(cli, employee, ext)
 
 
 def main() -> None:

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from appliance import systemd
+from appliance.backup import upgrade_with_backup
 from appliance.config import OVERRIDABLE, Config, Listen, with_overrides
 from appliance.directory import access
 from appliance.errors import ApplianceError, ConfigError
 from appliance.events import Event, EventBus, OutboxTail
+from appliance.nightly import nightly
 from appliance.service import MODULES, PARTS, Service, ServiceContext, enabled
-from appliance.store import Store, current_revision, open_store, upgrade
+from appliance.store import Store, current_revision, open_store
 from appliance.store import settings as kv
 
 log = logging.getLogger("appliance")
@@ -126,7 +128,7 @@ class Daemon:
 
     async def run(self) -> None:
         """Migrate, start the services, serve until asked to stop, then stop cleanly."""
-        await asyncio.to_thread(upgrade, self.store)
+        await asyncio.to_thread(upgrade_with_backup, self.config, self.store, "daemon")
         log.info("store %s at revision %s", _safe_url(self.config.store.url),
                  current_revision(self.store))
         config = await self._with_settings()
@@ -156,6 +158,9 @@ class Daemon:
                          "token %s", token)
         tasks = [asyncio.create_task(self.tail.run(self.config.events.poll_interval,
                                                    self.stop_event), name="events")]
+        if self.config.backup.nightly:
+            tasks.append(asyncio.create_task(nightly(self.config, self.store, self.stop_event),
+                                             name="backup"))
         interval = systemd.watchdog_interval()
         if interval:
             tasks.append(asyncio.create_task(self._watchdog(interval), name="watchdog"))

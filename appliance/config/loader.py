@@ -18,6 +18,7 @@ from appliance.config.model import (
 )
 from appliance.config.readers import (
     Section,
+    backup,
     discovery,
     events,
     path_of,
@@ -62,7 +63,8 @@ def with_overrides(config: Config, overrides: Mapping[str, Any]) -> Config:
 def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
            overrides: Mapping[str, Any] | None = None) -> Config:
     tables = _merge(raw, overrides or {})
-    known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery")
+    known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery",
+             "backup")
     s = {name: Section(name, tables.pop(name, {})) for name in known}
     if tables:
         raise ConfigError(f"unknown config section: {', '.join(sorted(tables))}")
@@ -79,6 +81,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
         sip=sip(s["sip"], base),
         provisioning=provisioning(s["provisioning"], base),
         discovery=discovery(s["discovery"]),
+        backup=backup(s["backup"], base),
         source=source,
         raw=raw,
         overrides=dict(overrides or {}),

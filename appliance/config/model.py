@@ -172,6 +172,16 @@ class DiscoveryConfig:
 
 
 @dataclass(frozen=True)
+class BackupConfig:
+    """Nightly backups of the store and data folders (appliance/backup.py)."""
+
+    nightly: bool = True
+    at: str = "03:00"  # local time, HH:MM
+    keep: int = 7  # nightly backups kept, the oldest removed
+    folder: Path | None = None  # None: <data>/backups (pre-migration backups go there too)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole appliance config."""
 
@@ -183,6 +193,7 @@ class Config:
     sip: SipConfig = field(default_factory=SipConfig)
     provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
+    backup: BackupConfig = field(default_factory=BackupConfig)
     source: Path | None = None
     # The file's TOML as read, and the admin page's overrides laid over it (see with_overrides).
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config.model import (
+    BackupConfig,
     DiscoveryConfig,
     EventsConfig,
     Listen,
@@ -342,3 +343,16 @@ def events(s: Section) -> EventsConfig:
                         consumer=consumer)
 
 
+def backup(s: Section, base: Path) -> BackupConfig:
+    at = s.string("at", BackupConfig.at)
+    hour, sep, minute = at.partition(":")
+    if not (sep and hour.isdigit() and minute.isdigit() and len(minute) == 2
+            and int(hour) < 24 and int(minute) < 60):
+        raise ConfigError(f"backup.at: expected a local time such as '03:00', got {at!r}")
+    keep = s.number("keep", BackupConfig.keep, 1, 1000)
+    if keep != int(keep):
+        raise ConfigError(f"backup.keep: expected a whole number, got {keep!r}")
+    folder = s.string("folder", "")
+    return BackupConfig(nightly=s.boolean("nightly", True), at=f"{int(hour):02d}:{minute}",
+                        keep=int(keep),
+                        folder=path_of(folder, base, "backup.folder") if folder else None)

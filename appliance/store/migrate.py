@@ -38,16 +38,31 @@ def current_revision(store: Store) -> str | None:
     return ",".join(sorted(heads)) if heads else None
 
 
-def upgrade(store: Store, revision: str = "heads") -> None:
-    """Migrate ``store`` up to ``revision``; refuse a store newer than this software."""
-    current = current_revision(store)
-    known = {rev.revision for rev in _script().walk_revisions()}
-    unknown = set(current.split(",")) - known if current else set()
+def known_revisions() -> set[str]:
+    """Every revision this software knows."""
+    return {rev.revision for rev in _script().walk_revisions()}
+
+
+def _refuse_newer(current: str | None) -> None:
+    unknown = set(current.split(",")) - known_revisions() if current else set()
     if unknown:
         raise MigrationError(
             f"the store is at revision {current}, newer than this software "
             f"(head {head_revision()}): upgrade the appliance, not the store"
         )
+
+
+def pending(store: Store) -> str | None:
+    """The store's revision when ``upgrade`` to the heads would change it, None for an empty
+    store (nothing in it yet) or one at the heads; refuse a store newer than this software."""
+    current = current_revision(store)
+    _refuse_newer(current)
+    return current if current is not None and current != head_revision() else None
+
+
+def upgrade(store: Store, revision: str = "heads") -> None:
+    """Migrate ``store`` up to ``revision``; refuse a store newer than this software."""
+    _refuse_newer(current_revision(store))
     cfg = _alembic()
     try:
         with store.write() as conn:

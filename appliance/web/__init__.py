@@ -32,6 +32,7 @@ from appliance.config import Config
 from appliance.directory import access
 from appliance.store import Store
 from appliance.store import settings as kv
+from appliance.version import app_version
 from appliance.web import i18n
 from appliance.web.accounts import Accounts, LoginThrottle
 from appliance.web.common import format_mac, idle_timeout, when
@@ -71,6 +72,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         phones,
         settings,
         setup,
+        transfer,
         users,
     )
 
@@ -95,8 +97,9 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     i18n.init_app(app)
     app.jinja_env.filters["mac"] = format_mac
     app.jinja_env.filters["when"] = when
+    app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
-                   settings, users, bans):
+                   settings, users, bans, transfer):
         app.register_blueprint(module.bp)
     app.before_request(_guard)
     app.after_request(_security_headers)

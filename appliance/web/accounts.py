@@ -6,6 +6,7 @@ the pages show them the same way as every other rule.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import threading
@@ -266,24 +267,54 @@ def _admin(data: dict[str, Any]) -> Admin:
     return Admin(**data)
 
 
-class LoginThrottle:
-    """A growing delay after failed logins, per username and per client address (in memory).
+def source_of(address: str | None) -> str:
+    """The client a failure counts against: its IPv4 address, or its IPv6 /64 (one host
+    picks freely from its /64, so a bound per address alone would not bound it)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return str(address or "unknown")
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
-    The first ``free`` failures cost nothing; then each one doubles the wait, up to ``cap``.
+
+class LoginThrottle:
+    """A growing delay after failed logins (in memory), per (username, source) and per source.
+
+    A pair's first ``free`` failures cost nothing; then each one doubles the wait, up to
+    ``cap``. A source also waits once it failed ``source_free`` times over all usernames
+    (someone trying many names). Nothing is counted per username alone: failures from one
+    address never delay the right password typed at another, so nobody can lock an admin out.
+    ``wait``/``failed``/``succeeded`` also take plain keys (the setup page counts per source).
     """
 
     def __init__(self, clock: Clock = utcnow, free: int = 3, cap: float = 300.0,
-                 size: int = 10_000) -> None:
+                 size: int = 10_000, source_free: int = 10) -> None:
         self.clock = clock
         self.free = free
+        self.source_free = source_free
         self.cap = cap
         self.size = size
         self._lock = threading.Lock()
         self._failures: OrderedDict[str, tuple[int, datetime]] = OrderedDict()
 
-    def delay(self, count: int) -> float:
-        """Seconds to wait after ``count`` failures."""
-        return 0.0 if count < self.free else min(self.cap, 2.0 ** (count - self.free + 1))
+    @staticmethod
+    def login_keys(username: str, address: str | None) -> tuple[str, str]:
+        """The keys a sign-in attempt counts against: its (username, source) and its source."""
+        source = source_of(address)
+        name = username.strip().lower()[:64]  # the form is free text: keep the keys small
+        return (f"pair:{source} {name}", f"source:{source}")
+
+    def delay(self, count: int, free: int | None = None) -> float:
+        """Seconds to wait after ``count`` failures, the first ``free`` ones costing nothing."""
+        free = self.free if free is None else free
+        return 0.0 if count < free else min(self.cap, 2.0 ** (count - free + 1))
+
+    def _free_for(self, key: str) -> int:
+        return self.source_free if key.startswith("source:") else self.free
 
     def wait(self, keys: tuple[str, ...]) -> float:
         """Seconds before another attempt for these keys is allowed (0 when allowed now)."""
@@ -293,7 +324,7 @@ class LoginThrottle:
             for key in keys:
                 if key in self._failures:
                     count, last = self._failures[key]
-                    ready = last + timedelta(seconds=self.delay(count))
+                    ready = last + timedelta(seconds=self.delay(count, self._free_for(key)))
                     waits.append((ready - now).total_seconds())
             return max(waits)
 

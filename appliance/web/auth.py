@@ -15,14 +15,15 @@ bp = Blueprint("auth", __name__)
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """The sign-in form; failures make the next try wait longer."""
+    """The sign-in form; failures make the next try of that username from that source wait
+    longer (and a source trying many usernames waits too); no other source is delayed."""
     if g.user is not None and request.method == "GET":
         return redirect(url_for("dashboard.index"))
     errors: Errors = {}
     username = request.form.get("username", "").strip().lower()
     target = request.values.get("next")
     if request.method == "POST":
-        keys = (f"user:{username}", f"ip:{request.remote_addr}")
+        keys = throttle().login_keys(username, request.remote_addr)
         wait = throttle().wait(keys)
         if wait > 0:
             errors[FORM] = [_("Too many failed attempts; wait %(seconds)s seconds.",
@@ -33,7 +34,7 @@ def login() -> Any:
                 throttle().failed(keys)
                 errors[FORM] = [_("Wrong username or password.")]
             else:
-                throttle().succeeded(keys)
+                throttle().succeeded(keys[:1])  # the pair; the source's count stays
                 session.clear()  # a fresh session (and CSRF token) after sign-in
                 session["sid"] = accounts().open_session(admin)
                 session["lang"] = admin.language

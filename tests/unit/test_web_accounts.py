@@ -12,7 +12,7 @@ from appliance.directory import access, utcnow
 from appliance.errors import ConflictError, ValidationError
 from appliance.store import Store
 from appliance.store.web_tables import admins, web_sessions
-from appliance.web.accounts import Accounts, LoginThrottle, token_digest
+from appliance.web.accounts import Accounts, LoginThrottle, source_of, token_digest
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 PASSWORD = "correct horse battery"
@@ -113,7 +113,7 @@ def test_password_change_and_revoke_end_sessions(accounts: Accounts) -> None:
 
 def test_throttle_grows_and_forgets(now: list) -> None:
     throttle = LoginThrottle(clock=lambda: now[0], free=3, cap=60)
-    keys = ("user:boss", "ip:127.0.0.1")
+    keys = throttle.login_keys("boss", "127.0.0.1")
     waits = []
     for _ in range(9):
         throttle.failed(keys)
@@ -121,9 +121,42 @@ def test_throttle_grows_and_forgets(now: list) -> None:
     assert waits[:2] == [0.0, 0.0]
     assert waits[2:7] == [2.0, 4.0, 8.0, 16.0, 32.0]
     assert waits[-1] == 60.0
-    assert throttle.wait(("user:other", "ip:127.0.0.1")) == 60.0  # the address waits too
     now[0] += timedelta(seconds=61)
     assert throttle.wait(keys) == 0
     throttle.succeeded(keys)
     throttle.failed(keys)
     assert throttle.wait(keys) == 0
+
+
+def test_failures_from_one_source_never_delay_another(now: list) -> None:
+    throttle = LoginThrottle(clock=lambda: now[0], free=3, cap=300, source_free=10)
+    attacker = throttle.login_keys("boss", "127.0.0.1")
+    for _ in range(50):
+        throttle.failed(attacker)
+    assert throttle.wait(attacker) == 300.0
+    assert throttle.wait(throttle.login_keys("boss", "127.0.0.2")) == 0  # the admin's desk
+    assert throttle.wait(throttle.login_keys(" BOSS ", "127.0.0.2")) == 0
+    # the attacking source waits for every username (it has failed 50 times in all)
+    assert throttle.wait(throttle.login_keys("eve", "127.0.0.1")) == 300.0
+
+
+def test_a_source_trying_many_usernames_is_bounded(now: list) -> None:
+    throttle = LoginThrottle(clock=lambda: now[0], free=3, cap=300, source_free=10)
+    for i in range(9):
+        throttle.failed(throttle.login_keys(f"user{i}", "10.0.0.9"))
+    assert throttle.wait(throttle.login_keys("user99", "10.0.0.9")) == 0
+    throttle.failed(throttle.login_keys("user9", "10.0.0.9"))
+    assert throttle.wait(throttle.login_keys("user99", "10.0.0.9")) == 2.0
+    assert throttle.wait(throttle.login_keys("user99", "10.0.0.10")) == 0
+    now[0] += timedelta(hours=2)  # an hour quiet: the count starts again
+    throttle.failed(throttle.login_keys("user0", "10.0.0.9"))
+    assert throttle.wait(throttle.login_keys("user99", "10.0.0.9")) == 0
+
+
+def test_ipv6_sources_count_per_64_and_mapped_ipv4_as_ipv4() -> None:
+    assert source_of("2001:db8:1:2::5") == source_of("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert source_of("2001:db8:1:3::5") != source_of("2001:db8:1:2::5")
+    assert source_of("::ffff:192.0.2.7") == "192.0.2.7"
+    assert source_of(None) == "unknown"
+    keys = LoginThrottle.login_keys("x" * 70_000, "192.0.2.7")
+    assert len(keys[0]) < 100
