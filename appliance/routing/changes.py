@@ -28,6 +28,7 @@ from appliance.routing.calls import Call
 from appliance.routing.extensions import ExtensionCache
 from appliance.routing.registrar import Change, Registrar, fingerprint, from_phone
 from appliance.store import Store
+from appliance.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +41,17 @@ class DirectoryChanges:
     """Applies directory events to the registrar and the calls."""
 
     def __init__(self, *, store: Store, cache: ExtensionCache, registrar: Registrar,
-                 control: CallControl, persist: Persist, key: Callable[[], bytes]) -> None:
-        """Write through ``persist``; ``key`` is the box's secret (password fingerprints)."""
+                 control: CallControl, persist: Persist, key: Callable[[], bytes],
+                 workers: Workers) -> None:
+        """Write through ``persist``; ``key`` is the box's secret (password fingerprints);
+        store reads and writes run on ``workers``."""
         self.store = store
         self.cache = cache
         self.registrar = registrar
         self.control = control
         self.persist = persist
         self.key = key
+        self.workers = workers
 
     async def on_event(self, event: Event) -> None:
         """Handle one event; unrelated kinds only refresh the extension they name."""
@@ -59,7 +63,7 @@ class DirectoryChanges:
             "employee.") else payload.get("target"))
         if not isinstance(number, str) or not number.isdigit():
             return
-        ext = await asyncio.to_thread(self.cache.refresh, number)
+        ext = await self.workers.run(self.cache.refresh, number)
         if ext is None or ext.employee_id is None:
             calls = self.control.hang_up(self.control.registry.involving(number), 410,
                                          OUT_OF_SERVICE)
@@ -73,7 +77,7 @@ class DirectoryChanges:
         mac, number = payload.get("mac"), payload.get("previous_extension")
         if not isinstance(mac, str):
             return
-        host = await asyncio.to_thread(bindings.phone_ip, self.store, mac)
+        host = await self.workers.run(bindings.phone_ip, self.store, mac)
         calls: list[Call] = []
         if isinstance(number, str):
             if host is not None:
@@ -105,6 +109,6 @@ class DirectoryChanges:
             "answered": call.answered_at is not None}) for call in calls]
         for action, where, detail in entries:
             try:
-                await asyncio.to_thread(bindings.audit, self.store, action, where, detail)
+                await self.workers.run(bindings.audit, self.store, action, where, detail)
             except Exception:
                 log.exception("sip: auditing %s failed", action)

@@ -51,6 +51,7 @@ from appliance.sip.transaction import (
     top_via,
 )
 from appliance.sip.transport import Transport
+from appliance.workers import Workers
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,13 @@ class SipService:
         self.layer = TransactionLayer(self.send, LoopTimers(), self.router)
         self.router.layer = self.layer
         self.router.ring_timeout = cfg.ring_timeout
+        # The SIP part's store work (binding writes first) on threads of its own, never queued
+        # behind a boot storm's renders or a sweep in asyncio's shared pool.
+        self.workers = Workers("sip-store", 2)
         self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
                                         registrar=self.registrar, control=self.router.control,
-                                        persist=self.persist, key=lambda: self.router.signer.key)
+                                        persist=self.persist, key=lambda: self.router.signer.key,
+                                        workers=self.workers)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[list[Change], Callable[[bool], None]]] = []
         self._unwritten: list[Change] = []  # deletions a failed write left in the store
@@ -133,16 +138,16 @@ class SipService:
     async def start(self) -> dict[str, Listen]:
         """Load extensions and bindings, bind the sockets, start the background tasks."""
         self.loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self.cache.reload)
-        self.router.signer.key = await asyncio.to_thread(bindings.box_key, self.store)
-        await asyncio.to_thread(self.retired.reload)
-        self.guard.restore(await asyncio.to_thread(bans.load, self.store))
+        await self.workers.run(self.cache.reload)
+        self.router.signer.key = await self.workers.run(bindings.box_key, self.store)
+        await self.workers.run(self.retired.reload)
+        self.guard.restore(await self.workers.run(bans.load, self.store))
         await self._reload_desk_hosts()
-        stored = await asyncio.to_thread(bindings.load_all, self.store)
+        stored = await self.workers.run(bindings.load_all, self.store)
         self.registrar.load(stored)
         live = {(b.aor, b.contact) for b in self.registrar.all()}
         expired = [Change(b, delete=True) for b in stored if (b.aor, b.contact) not in live]
-        await asyncio.to_thread(bindings.apply, self.store, expired)
+        await self.workers.run(bindings.apply, self.store, expired)
         cfg = self.cfg
         context = None
         if cfg.tls_listen is not None and cfg.tls_cert and cfg.tls_key:
@@ -168,6 +173,7 @@ class SipService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
         await self.transport.stop()
+        self.workers.close()
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -279,7 +285,7 @@ class SipService:
         if not batch:
             return
         try:
-            await asyncio.to_thread(bindings.apply, self.store,
+            await self.workers.run(bindings.apply, self.store,
                                     [c for changes, _ in batch for c in changes])
             outcomes = [True] * len(batch)
         except Exception:
@@ -297,7 +303,7 @@ class SipService:
 
     async def _write_alone(self, changes: list[Change]) -> bool:
         try:
-            await asyncio.to_thread(bindings.apply, self.store, changes)
+            await self.workers.run(bindings.apply, self.store, changes)
         except Exception:
             return False
         return True
@@ -308,16 +314,16 @@ class SipService:
             await asyncio.sleep(SWEEP_SECONDS)
             retry, self._unwritten = self._unwritten, []
             self.persist(self.registrar.expire() + retry, lambda ok: None)
-            await asyncio.to_thread(self._sweep_store)
+            await self.workers.run(self._sweep_store)
             elapsed += SWEEP_SECONDS
             await self._reload_desk_hosts()  # phones change address with DHCP, no event
             if elapsed >= RELOAD_SECONDS:
                 elapsed = 0.0
-                await asyncio.to_thread(self.cache.reload)
+                await self.workers.run(self.cache.reload)
 
     async def _reload_desk_hosts(self) -> None:
         """Refresh the addresses of assigned desk phones from the inventory."""
-        self.registrar.desk_hosts = await asyncio.to_thread(bindings.desk_hosts, self.store)
+        self.registrar.desk_hosts = await self.workers.run(bindings.desk_hosts, self.store)
 
     async def on_event(self, event: Event) -> None:
         """Keep the extension cache fresh; drop the bindings and end the calls a directory
@@ -334,7 +340,7 @@ class SipService:
 
     async def _save_ban(self, ban: Ban) -> None:
         try:
-            await asyncio.to_thread(bans.save, self.store, ban)
+            await self.workers.run(bans.save, self.store, ban)
         except Exception:
             log.exception("sip: publishing the ban of %s failed", ban.source)
 
@@ -349,7 +355,7 @@ class SipService:
         payload = event.payload
         number = payload.get("number") or payload.get("target")
         if isinstance(number, str) and number.isdigit():
-            await asyncio.to_thread(self.retired.refresh, number)
+            await self.workers.run(self.retired.refresh, number)
 
     def _sweep_store(self) -> None:
         """Forget ended bans and credentials past the grace period."""
