@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,10 +14,15 @@ from sqlalchemy import bindparam, insert, select
 from appliance.directory import Directory
 from appliance.errors import ApplianceError
 from appliance.store import Store
+from appliance.store.bound import one_transaction
 from appliance.store.provisioning_tables import provisioning_devices
 from appliance.store.tables import employees, extensions, phone_secrets, phones
 
 log = logging.getLogger(__name__)
+
+LINGER = 0.2  # seconds a batch of sightings waits for more before it is written
+BATCH = 500  # sightings per transaction at most (the write lock is held while it runs)
+QUEUE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,18 @@ class SightingNote:
 
 
 class SightingWriter:
-    """Merges fetches into the inventory from a thread of its own, coalescing repeats."""
+    """Merges fetches into the inventory from a thread of its own: repeats coalesced, and
+    what arrives within ``linger`` seconds written in one transaction (a savepoint each, so
+    a sighting that fails is skipped alone): a boot storm costs a few commits, not one per
+    phone."""
 
-    def __init__(self, directory: Directory) -> None:
-        self.directory = directory
-        self._queue: queue.Queue[SightingNote | None] = queue.Queue(maxsize=100_000)
+    def __init__(self, store: Store, actor: str = "provisioning", linger: float = LINGER,
+                 batch: int = BATCH) -> None:
+        self.store = store
+        self.actor = actor
+        self.linger = linger
+        self.batch = batch
+        self._queue: queue.Queue[SightingNote | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread = threading.Thread(target=self._run, name="provisioning-sightings",
                                         daemon=True)
         self._idle = threading.Event()
@@ -136,28 +149,46 @@ class SightingWriter:
         except queue.Full:
             log.warning("sighting queue full; dropped a sighting of %s", item.mac)
 
+    def _take(self) -> list[SightingNote | None]:
+        """The next batch: what is queued within ``linger`` of its first item."""
+        batch = [self._queue.get()]
+        deadline = time.monotonic() + self.linger
+        while len(batch) < self.batch and batch[-1] is not None:
+            try:
+                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _write(self, items: list[SightingNote]) -> None:
+        try:
+            with one_transaction(self.store, lambda: True) as bound:
+                self._record(Directory(bound, actor=self.actor), items)
+        except ApplianceError:  # the batch's own transaction failed: one by one, as before
+            log.warning("sightings: batch of %d not written at once; one by one", len(items))
+            self._record(Directory(self.store, actor=self.actor), items)
+
+    @staticmethod
+    def _record(directory: Directory, items: list[SightingNote]) -> None:
+        for item in items:
+            try:
+                directory.record_sighting(item.mac, item.method, item.ip, item.vendor,
+                                          item.model, item.firmware, item.detail)
+            except (ApplianceError, ValueError):
+                log.warning("could not record a sighting of %s", item.mac, exc_info=True)
+
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            batch = [first]
-            while not self._queue.empty() and len(batch) < 1000:
-                batch.append(self._queue.get_nowait())
+            batch = self._take()
             latest: dict[tuple[str, str], SightingNote] = {}
-            stop = False
             for item in batch:
-                if item is None:
-                    stop = True
-                else:
+                if item is not None:
                     latest[(item.mac, item.method)] = item
-            for item in latest.values():
-                try:
-                    self.directory.record_sighting(item.mac, item.method, item.ip, item.vendor,
-                                                   item.model, item.firmware, item.detail)
-                except (ApplianceError, ValueError):
-                    log.warning("could not record a sighting of %s", item.mac, exc_info=True)
+            if latest:
+                self._write(list(latest.values()))
             if self._queue.empty():
                 self._idle.set()
-            if stop:
+            if batch[-1] is None:
                 return
 
     def flush(self, timeout: float = 10.0) -> bool:

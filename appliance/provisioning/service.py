@@ -119,7 +119,7 @@ class ProvisioningService:
         self.tftp: TftpServer | None = None
         self.http: WsgiThread | None = None
         self.https: TlsWsgiThread | None = None
-        self.sightings = inventory.SightingWriter(Directory(ctx.store, actor="provisioning"))
+        self.sightings = inventory.SightingWriter(ctx.store, actor="provisioning")
         self.resolver: Resolver | None = None
         self.workers = Workers("provisioning-resolve", RESOLVE_THREADS)
 
