@@ -175,10 +175,11 @@ def _data_files(data: Path) -> Iterator[tuple[Path, str]]:
                 yield path, f"data/{relative}"
 
 
-def write_backup(config: Config, out: BinaryIO) -> Manifest:
-    """Write a backup of the store and data folders of ``config`` to ``out``."""
+def write_backup(config: Config, out: BinaryIO, store: Store | None = None) -> Manifest:
+    """Write a backup of ``store`` (else the config's) and the data folders to ``out``."""
     data = config.paths.data
-    url = config.store.url
+    url = (store.engine.url.render_as_string(hide_password=False) if store is not None
+           else config.store.url)
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tempfile.TemporaryDirectory(dir=data, prefix=".backup-") as tmp:
         copy = Path(tmp) / snapshot.file_name(url)
@@ -214,7 +215,7 @@ def make_backup(config: Config, target: Path, actor: str, trigger: str,
     try:
         fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:
-            manifest = write_backup(config, out)
+            manifest = write_backup(config, out, store)
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, target)

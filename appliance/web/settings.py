@@ -82,7 +82,7 @@ def download_backup() -> Any:
     cfg.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     out = tempfile.TemporaryFile(dir=cfg.run_dir, prefix=".download-")  # noqa: SIM115
     try:
-        manifest = backup.write_backup(cfg, out)
+        manifest = backup.write_backup(cfg, out, store())
         backup.audit(store(), f"web:{user().username}", "backup.downloaded", name, manifest,
                      "web")
     except ApplianceError:
