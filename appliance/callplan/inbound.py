@@ -1,0 +1,236 @@
+"""Calls in: the steps a call to an office number goes through, in order, until one answers.
+
+The number's routing, each step switchable on the number:
+(a) ``to_header``: the extension in the To user part, else in the Request-URI, rings;
+(b) ``contacts_map``: a known caller's employee rings (skipped if (a) rang them);
+(c) the destination, while the number's hours are open (or it has none);
+(d) the after-hours destination instead of (c) while they are closed (none set: (c)).
+A person is rung for the number's ring timeout on their extension, or, when they receive
+calls on their mobile, their mobile through the number's connection; with ``no_answer``
+``mobile`` their mobile is tried next through the chosen connection. A queue rings its
+rounds (``queues.schedule``), then its fallback; a queue with nobody to ring goes straight
+to its fallback. An outside destination that is an office number follows that number's
+routing (c)/(d). Only extensions assigned to an active employee are ever rung or forwarded
+to; an extension already rung in this call is not rung again. The plan always ends with
+a hang-up (``480``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from appliance.callplan import hours as hours_rules
+from appliance.callplan import numbers, queues
+from appliance.callplan.model import (
+    CallState,
+    Connection,
+    Destination,
+    DirectoryView,
+    ExtensionView,
+    Number,
+    PresenceState,
+    Queue,
+    WorkingHours,
+)
+from appliance.callplan.numbers import VIETNAM, NumberPlan
+
+Why = Literal["to_header", "contact", "destination", "after_hours", "no_answer", "fallback",
+              "end"]
+_EXTENSION = re.compile(r"[0-9]{1,4}")
+MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class RingExtension:
+    """Ring the extension's contacts (as its receive method says) for ``seconds``."""
+
+    extension: str
+    seconds: int
+    why: Why
+
+
+@dataclass(frozen=True)
+class RingQueue:
+    """Ring the queue's rounds in turn (their seconds add up to its timeout)."""
+
+    queue: str
+    rounds: tuple[queues.Round, ...]
+    why: Why
+
+
+@dataclass(frozen=True)
+class ForwardOut:
+    """Call ``number`` (written as the connection wants; ``e164`` its normal form) through
+    connection ``connection_id`` for ``seconds``, presenting ``presented`` (the office number,
+    written the same way); ``extension``: the person it stands for, if any."""
+
+    number: str
+    e164: str
+    connection_id: int
+    seconds: int
+    presented: str
+    why: Why
+    extension: str | None = None
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """End the call with this SIP status."""
+
+    status: int
+    phrase: str
+    why: Why
+
+
+Step = RingExtension | RingQueue | ForwardOut | HangUp
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """An incoming call: the caller's number as sent, the To and Request-URI user parts."""
+
+    caller: str
+    to_user: str | None = None
+    ruri_user: str | None = None
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Everything an inbound plan reads besides the call: the office's connections (by id),
+    numbers (by DID), queues and schedules (by name), extensions, presence (by employee),
+    contacts map (caller E.164 -> employee id), live queue state and the number plan."""
+
+    connections: Mapping[int, Connection] = field(default_factory=dict)
+    numbers: Mapping[str, Number] = field(default_factory=dict)
+    queues: Mapping[str, Queue] = field(default_factory=dict)
+    hours: Mapping[str, WorkingHours] = field(default_factory=dict)
+    directory: DirectoryView = field(default_factory=DirectoryView)
+    presence: Mapping[int, PresenceState] = field(default_factory=dict)
+    contacts: Mapping[str, int] = field(default_factory=dict)
+    state: CallState = field(default_factory=CallState)
+    numbering: NumberPlan = VIETNAM
+
+
+@dataclass(frozen=True)
+class InboundPlan:
+    """The steps, in order, and whether the number's hours were open."""
+
+    steps: tuple[Step, ...]
+    open: bool
+
+
+def number_open(number: Number, routing: Routing, now: datetime) -> bool:
+    """Whether the number's schedule is open at ``now`` (no schedule: always)."""
+    schedule = routing.hours.get(number.hours) if number.hours else None
+    return True if schedule is None else hours_rules.is_open(schedule, now)
+
+
+class _Planner:
+    def __init__(self, number: Number, routing: Routing, now: datetime) -> None:
+        self.number = number
+        self.routing = routing
+        self.now = now
+        self.steps: list[Step] = []
+        self.rung: set[str] = set()
+
+    def forward(self, e164: str, conn_id: int, why: Why, ext: str | None = None) -> None:
+        conn = self.routing.connections.get(conn_id)
+        if conn is None:
+            return
+        plan = self.routing.numbering
+        self.steps.append(ForwardOut(
+            number=numbers.write_e164(e164, conn.number_format, plan), e164=e164,
+            connection_id=conn.id, seconds=self.number.ring_timeout,
+            presented=numbers.write_e164(self.number.did, conn.number_format, plan),
+            why=why, extension=ext))
+
+    def person(self, ext: ExtensionView, why: Why) -> None:
+        if ext.number in self.rung or not ext.reachable:
+            return
+        self.rung.add(ext.number)
+        mobile = None if ext.mobile is None else numbers.e164(
+            "+" + ext.mobile, self.routing.numbering)
+        if ext.receive == "mobile":
+            if mobile is not None:
+                self.forward(mobile, self.number.connection_id, why, ext.number)
+            return
+        self.steps.append(RingExtension(ext.number, self.number.ring_timeout, why))
+        if self.number.no_answer == "mobile" and mobile is not None:
+            conn = self.number.no_answer_connection or self.number.connection_id
+            self.forward(mobile, conn, "no_answer", ext.number)
+
+    def destination(self, dest: Destination, why: Why, seen: frozenset[str]) -> None:
+        if len(seen) > MAX_DEPTH:
+            return
+        if dest.kind == "extension":
+            ext = self.routing.directory.reachable(dest.target)
+            if ext is not None:
+                self.person(ext, why)
+        elif dest.kind == "queue":
+            self.queue(dest.target, why, seen)
+        elif dest.kind == "outside":
+            self.outside(dest, why, seen)
+        else:
+            self.steps.append(HangUp(480, "Temporarily Unavailable", why))
+
+    def queue(self, name: str, why: Why, seen: frozenset[str]) -> None:
+        queue = self.routing.queues.get(name)
+        if queue is None or f"queue {name}" in seen:
+            return
+        r = self.routing
+        rounds = queues.schedule(queue, r.directory, r.presence, r.state)
+        if rounds:
+            self.steps.append(RingQueue(queue.name, rounds, why))
+        self.destination(queue.fallback, "fallback", seen | {f"queue {name}"})
+
+    def outside(self, dest: Destination, why: Why, seen: frozenset[str]) -> None:
+        own = self.routing.numbers.get(dest.target)
+        if own is None:
+            self.forward(dest.target, dest.connection_id or self.number.connection_id, why)
+            return
+        if f"number {own.did}" in seen:
+            return
+        inner = _Planner(own, self.routing, self.now)
+        inner.rung = self.rung
+        inner.routed(seen | {f"number {own.did}"})
+        self.steps.extend(inner.steps)
+
+    def routed(self, seen: frozenset[str]) -> None:
+        """Steps (c) and (d) of this planner's number."""
+        number = self.number
+        if number.after_hours is not None and not number_open(number, self.routing, self.now):
+            self.destination(number.after_hours, "after_hours", seen)
+        else:
+            self.destination(number.destination, "destination", seen)
+
+
+def _asked_extension(call: InboundCall) -> str | None:
+    for user in (call.to_user, call.ruri_user):
+        if user is not None and _EXTENSION.fullmatch(user.strip()):
+            return user.strip()
+    return None
+
+
+def plan(number: Number, call: InboundCall, now: datetime, routing: Routing) -> InboundPlan:
+    """The steps for ``call`` to ``number`` at ``now`` (see the module's doc)."""
+    planner = _Planner(number, routing, now)
+    if number.to_header:
+        asked = _asked_extension(call)
+        ext = None if asked is None else routing.directory.reachable(asked)
+        if ext is not None:
+            planner.person(ext, "to_header")
+    if number.contacts_map:
+        caller = numbers.e164(call.caller, routing.numbering)
+        employee = None if caller is None else routing.contacts.get(caller)
+        ext = None if employee is None else routing.directory.of_employee(employee)
+        if ext is not None:
+            planner.person(ext, "contact")
+    planner.routed(frozenset({f"number {number.did}"}))
+    steps = planner.steps
+    if not steps or not isinstance(steps[-1], HangUp):
+        steps.append(HangUp(480, "Temporarily Unavailable", "end"))
+    return InboundPlan(tuple(steps), number_open(number, routing, now))
