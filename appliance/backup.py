@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from appliance.config import Config
-from appliance.errors import ApplianceError, MigrationError, StoreError
+from appliance.errors import ApplianceError, BackupError, MigrationError
 from appliance.store import Store, journal, open_store, snapshot, upgrade
 from appliance.store.migrate import known_revisions, pending
 from appliance.version import app_version
@@ -40,10 +40,6 @@ MANIFEST = "manifest.json"
 FOLDERS = ("firmware", "voicemail", "recordings")  # under <data>; absent ones are skipped
 MAX_MANIFEST = 16 << 20
 CHUNK = 1 << 20
-
-
-class BackupError(StoreError):
-    """A backup cannot be made, or a file cannot be restored (the message says why)."""
 
 
 @dataclass(frozen=True)

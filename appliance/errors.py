@@ -36,6 +36,10 @@ class MigrationError(StoreError):
     """The schema is newer than this software, or a migration step failed."""
 
 
+class BackupError(StoreError):
+    """A backup cannot be made, or a file cannot be restored (the message says why)."""
+
+
 class DirectoryError(ApplianceError):
     """A directory rule was broken; ``field`` names the offending input when known."""
 
