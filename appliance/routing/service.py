@@ -19,7 +19,7 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from appliance.config import Listen
 from appliance.directory import Directory
@@ -58,6 +58,19 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 30.0
 RELOAD_SECONDS = 300.0
 GROUP_COMMIT_WINDOW = 0.01
+UNREGISTER_WAIT = 2.0  # at shutdown, how long trunk un-REGISTERs may take
+
+
+class Registration(Protocol):
+    """A client of the SIP part's sockets, such as a trunk registration (``calls/``)."""
+
+    def start(self) -> object:
+        """Begin (send the first request)."""
+        ...
+
+    def stop(self, then: Callable[[], None] | None = None) -> None:
+        """Wind down (un-register), then call ``then``."""
+        ...
 
 
 class LoopTimers:
@@ -132,6 +145,7 @@ class SipService:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._toward: dict[str, str] = {}
+        self._registrations: set[Registration] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -167,7 +181,11 @@ class SipService:
         return {f"sip_{name}": listen for name, listen in bound.items()}
 
     async def stop(self) -> None:
-        """Write pending bindings, close the sockets."""
+        """Un-register trunks (for up to UNREGISTER_WAIT s), write pending bindings, close
+        the sockets."""
+        if self._registrations:
+            await asyncio.wait([self.stop_registration(r) for r in list(self._registrations)],
+                               timeout=UNREGISTER_WAIT)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -364,6 +382,25 @@ class SipService:
             self.retired.sweep()
         except Exception:
             log.exception("sip: sweeping bans and retired credentials failed")
+
+    # -- trunk registrations (appliance/calls/registration.py) ------------------------------
+
+    def start_registration(self, registration: Registration) -> None:
+        """Start ``registration`` on our sockets and transaction layer (on the loop, after
+        ``start``); the SIP part un-registers it when it stops."""
+        self._registrations.add(registration)
+        registration.start()
+
+    def stop_registration(self, registration: Registration) -> asyncio.Future[None]:
+        """Stop ``registration`` (it un-registers); the future ends when it has."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._registrations.discard(registration)
+
+        def done() -> None:
+            if not future.done():
+                future.set_result(None)
+        registration.stop(done)
+        return future
 
     # -- check-sync NOTIFY --------------------------------------------------------------------
 

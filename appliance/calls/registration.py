@@ -1,0 +1,488 @@
+"""Trunk registration: the box registers with a provider as a client (RFC 3261 §10.2).
+
+One ``TrunkRegistration`` per register-based connection, on the SIP part's transaction layer
+and its timers (a fake clock in tests). It sends REGISTER for ``sip:user@domain`` with a
+Contact of our address toward the server and a contact user of its own (derived from the
+connection, so it is the same after a restart: a new REGISTER replaces the old binding, and
+an inbound call's Request-URI names the connection), one Call-ID for its whole life and a
+CSeq one higher each time (§10.2.4). Digest challenges (MD5 or SHA-256, as the server offers)
+are answered by ``ClientRequest``. The expiry granted is read from the 200
+(``granted_expires``) and the binding refreshed before it runs out (``refresh_delay``).
+
+A failure (no answer, a 3xx-6xx, a 2xx that keeps no binding of ours) moves on to the
+connection's next server at once; once every server has failed in a round it backs off
+(``backoff_delay``: 5 s doubling to 5 min, jitter from an injected random, a Retry-After
+honoured) and starts the next round at the first server. A 423 is tried again at once with
+its Min-Expires. Registered on another server than the first for ``failback_after`` s, a
+refresh tries the first again (and goes back to the one that works if it fails). ``stop``
+un-registers (Expires: 0). The password is never logged, shown, or kept in a repr.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import ipaddress
+import logging
+import random as random_mod
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from appliance.errors import ConfigError, SipParseError
+from appliance.sip.dialog import Dialog
+from appliance.sip.message import Response, SipUri, make_request, parse_uri
+from appliance.sip.transaction import Peer, TimerHandle, TransactionLayer
+from appliance.sip.ua import ClientRequest, Credentials, new_branch
+from appliance.sip.uri import format_host
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("udp", "tcp")
+MIN_REFRESH = 10.0  # never refresh more often than this
+REFRESH_MARGIN = 40.0  # refresh this long before expiry: more than a transaction timeout (32 s)
+BACKOFF_BASE = 5.0
+BACKOFF_CAP = 300.0
+JITTER = 0.25  # a backoff is shortened by up to this fraction, so trunks do not retry in step
+FAILBACK_AFTER = 600.0
+EXPIRES_RANGE = (10, 86400)
+USER_AGENT = "appliance"
+_DIGITS_RE = re.compile(r"\s*([0-9]{1,10})")
+
+
+class Server(NamedTuple):
+    """One of a connection's registrars: an IP literal, a port, ``udp`` or ``tcp``."""
+
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{format_host(self.host)}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TrunkTarget:
+    """What a registration needs of a register-based connection (mapped from callplan's model).
+
+    ``auth_username`` "" means ``username``; ``servers`` are tried in order.
+    """
+
+    name: str
+    servers: tuple[Server, ...]
+    username: str
+    password: str = field(repr=False)
+    domain: str = ""
+    auth_username: str = ""
+    expires: int = 3600
+
+    def __post_init__(self) -> None:
+        """Check every field; ConfigError naming the connection and the field otherwise."""
+        servers = tuple(Server(*server) for server in self.servers)
+        object.__setattr__(self, "servers", servers)
+        where = f"connection {self.name!r}"
+        if not self.name or not self.name.isprintable():
+            raise ConfigError("a connection needs a printable name")
+        if not servers:
+            raise ConfigError(f"{where}: servers: at least one is needed")
+        for server in servers:
+            try:
+                ipaddress.ip_address(server.host)
+            except ValueError:
+                raise ConfigError(f"{where}: servers: {server.host!r} is not an IP address "
+                                  "(names are not resolved yet)") from None
+            if not 0 < server.port < 65536:
+                raise ConfigError(f"{where}: servers: port {server.port} is out of range")
+            if server.transport not in TRANSPORTS:
+                raise ConfigError(f"{where}: servers: transport {server.transport!r} is not "
+                                  "one of udp, tcp (TLS needs certificate checks, not yet)")
+        for key, value in (("username", self.username), ("auth_username", self.auth_username)):
+            if (key == "username" and not value) or not value.isprintable() or len(value) > 64:
+                raise ConfigError(f"{where}: {key}: 1-64 printable characters")
+        if not self.password.isprintable() or len(self.password) > 128:
+            raise ConfigError(f"{where}: password: up to 128 printable characters")
+        try:
+            uri = parse_uri(f"sip:{self.domain}")
+        except SipParseError:
+            uri = None
+        if uri is None or not self.domain or uri.port is not None or uri.params or uri.user:
+            raise ConfigError(f"{where}: domain: a host name or address alone")
+        low, high = EXPIRES_RANGE
+        if not low <= self.expires <= high:
+            raise ConfigError(f"{where}: expires: {low}..{high} seconds")
+
+
+@dataclass(frozen=True)
+class RegistrationStatus:
+    """What the status page shows: state (registering | registered | failing | stopped), the
+    server in use, the last answer ("200 OK", "401 Unauthorized", "timeout"), since when the
+    state holds, when the latest binding runs out, and when the next REGISTER (refresh or
+    retry) is due; times are ``clock`` times."""
+
+    name: str
+    state: str
+    server: Server | None
+    last_answer: str | None
+    since: float
+    expires_at: float | None
+    next_at: float | None
+
+
+SentBy = Callable[[str, str], tuple[str, int]]
+
+
+class SipPart(Protocol):
+    """What a registration needs of the SIP part (``routing/service.py``)."""
+
+    layer: TransactionLayer
+
+    def sent_by(self, transport: str, toward: str) -> tuple[str, int]:
+        """Our address on ``transport`` as ``toward`` sees it."""
+        ...
+
+    def start_registration(self, registration: TrunkRegistration) -> None:
+        """Start ``registration`` and un-register it when the SIP part stops."""
+        ...
+
+
+def refresh_delay(granted: int) -> float:
+    """Seconds until a binding granted for ``granted`` s is refreshed: at half its life, or
+    ``REFRESH_MARGIN`` before it ends when that is later, never sooner than ``MIN_REFRESH``."""
+    return max(MIN_REFRESH, granted / 2, granted - REFRESH_MARGIN)
+
+
+def backoff_delay(failures: int, draw: float, retry_after: int | None = None) -> float:
+    """Seconds before the next round after ``failures`` failed rounds in a row (1, 2, ...):
+    ``BACKOFF_BASE`` doubling to ``BACKOFF_CAP``, shortened by up to ``JITTER`` as ``draw``
+    (0..1) says, at least a Retry-After (itself capped)."""
+    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(max(failures, 1) - 1, 16))
+    delay *= 1 - JITTER * min(max(draw, 0.0), 1.0)
+    if retry_after is not None:
+        delay = max(delay, float(min(retry_after, BACKOFF_CAP)))
+    return delay
+
+
+def same_contact(a: SipUri, b: SipUri) -> bool:
+    """Whether two Contact URIs name the same binding (scheme, user, host, port)."""
+    return (a.scheme == b.scheme and (a.user or "") == (b.user or "")
+            and a.host.lower() == b.host.lower() and (a.port or 5060) == (b.port or 5060))
+
+
+def granted_expires(response: Response, contact: SipUri, requested: int) -> int:
+    """The expiry a 2xx grants ``contact``: the expires parameter of its Contact, else the
+    Expires header, else ``requested`` (RFC 3261 §10.2.4); malformed values are skipped."""
+    try:
+        contacts = response.contacts
+    except SipParseError:
+        contacts = []
+    for item in contacts:
+        if same_contact(item.uri, contact):
+            try:
+                value = item.expires
+            except SipParseError:
+                value = None
+            if value is not None:
+                return value
+            break
+    try:
+        header = response.expires
+    except SipParseError:
+        header = None
+    return requested if header is None else header
+
+
+def _seconds_header(response: Response, name: str) -> int | None:
+    """The leading delta-seconds of a header such as Min-Expires or Retry-After, or None."""
+    value = response.headers.get(name)
+    match = _DIGITS_RE.match(value or "")
+    return int(match.group(1)) if match else None
+
+
+def contact_user(target: TrunkTarget) -> str:
+    """The user part of our Contact for ``target``: the same for the same connection."""
+    seed = "\n".join((target.name, target.username, target.domain))
+    return "trunk-" + hashlib.sha256(seed.encode()).hexdigest()[:12]
+
+
+class _Attempt:
+    """One REGISTER (and its digest retries) sent for a registration: a ``ClientRequest``
+    outcome that reports back to its owner."""
+
+    def __init__(self, owner: TrunkRegistration, index: int, expires: int, contact: SipUri,
+                 probe: bool) -> None:
+        self.owner = owner
+        self.index = index
+        self.expires = expires
+        self.contact = contact
+        self.probe = probe  # trying the first server again while registered on another
+        self.client: ClientRequest | None = None
+
+    @property
+    def unregister(self) -> bool:
+        return self.expires == 0
+
+    def on_provisional(self, response: Response) -> None:
+        return None
+
+    def on_final(self, response: Response, dialog: Dialog | None) -> None:
+        self.owner._answered(self, response)
+
+    def on_timeout(self) -> None:
+        self.owner._answered(self, None)
+
+
+class TrunkRegistration:
+    """The registration of one connection; see the module docstring. ``start`` once, then
+    ``stop``; ``status`` at any time. Runs on ``layer``'s timers (the event loop's thread)."""
+
+    def __init__(self, layer: TransactionLayer, target: TrunkTarget, sent_by: SentBy, *,
+                 clock: Callable[[], float] = time.time,
+                 random: Callable[[], float] = random_mod.random,
+                 failback_after: float = FAILBACK_AFTER,
+                 on_change: Callable[[RegistrationStatus], None] | None = None) -> None:
+        """``sent_by(transport, host)`` gives our address toward a server, ``clock`` the
+        times in ``status``, ``random`` the backoff's jitter (0..1)."""
+        self.layer = layer
+        self.target = target
+        self.failback_after = failback_after
+        self.on_change = on_change
+        self.contact_user = contact_user(target)
+        self.call_id = secrets.token_hex(16)
+        self._sent_by = sent_by
+        self._clock = clock
+        self._random = random
+        self._credentials = Credentials(target.auth_username or target.username,
+                                        target.password)
+        self._tag = secrets.token_hex(8)
+        self._cseq = 0
+        self._requested = target.expires
+        self._index = 0  # the server of the latest attempt
+        self._bound: int | None = None  # the server that granted the latest binding
+        self._tried: set[int] = set()  # servers failed in this round
+        self._failures = 0  # failed rounds in a row
+        self._on_other = 0.0  # seconds registered on a server other than the first
+        self._current: _Attempt | None = None
+        self._timer: TimerHandle | None = None
+        self._started = False
+        self._stopping = False
+        self._then: list[Callable[[], None]] = []
+        self._state = "stopped"
+        self._answer: str | None = None
+        self._since = clock()
+        self._expires_at: float | None = None
+        self._next_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<TrunkRegistration {self.target.name!r} {self._state}>"
+
+    @property
+    def status(self) -> RegistrationStatus:
+        """The current status (no secret in it)."""
+        server = None
+        if self._started:
+            index = self._bound if self._state == "registered" and self._bound is not None \
+                else self._index
+            server = self.target.servers[index]
+        return RegistrationStatus(self.target.name, self._state, server, self._answer,
+                                  self._since, self._expires_at, self._next_at)
+
+    def start(self) -> TrunkRegistration:
+        """Send the first REGISTER to the first server; returns self. Only once."""
+        if not self._started and not self._stopping:
+            self._started = True
+            self._set_state("registering")
+            self._send(0)
+        return self
+
+    def stop(self, then: Callable[[], None] | None = None) -> None:
+        """Stop refreshing and un-register (Expires: 0) where a binding may still live, then
+        call ``then``. A REGISTER in flight is let finish first, so CSeqs stay in order."""
+        if then is not None:
+            self._then.append(then)
+        if self._stopping or not self._started:
+            if not self._started:
+                self._stopping = True
+                self._finish()
+            return
+        self._stopping = True
+        self._cancel_timer()
+        self._next_at = None
+        if self._current is None:
+            self._unregister()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(self, index: int, *, probe: bool = False, expires: int | None = None) -> None:
+        """REGISTER at server ``index`` (``expires`` 0: un-register)."""
+        self._timer = None
+        self._next_at = None
+        server = self.target.servers[index]
+        host, port = self._sent_by(server.transport, server.host)
+        params: dict[str, str | None] = {"transport": "tcp"} if server.transport == "tcp" else {}
+        contact = SipUri("sip", self.contact_user, None, host, port, params)
+        aor = SipUri("sip", self.target.username, None, self.target.domain)
+        wanted = self._requested if expires is None else expires
+        self._cseq += 1
+        request = make_request(
+            "REGISTER", SipUri("sip", host=self.target.domain),
+            via=f"SIP/2.0/{server.transport.upper()} {format_host(host)}:{port}"
+                f";branch={new_branch()};rport",
+            from_=f"<{aor}>;tag={self._tag}", to=f"<{aor}>", call_id=self.call_id,
+            cseq=self._cseq, contact=f"<{contact}>",
+            headers=[("Expires", str(wanted)), ("User-Agent", USER_AGENT)])
+        attempt = _Attempt(self, index, wanted, contact, probe)
+        self._index = index
+        self._current = attempt
+        peer = Peer(server.transport, server.host, server.port)
+        attempt.client = ClientRequest(self.layer, request, peer, attempt,
+                                       credentials=self._credentials)
+        attempt.client.start()
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._next_at = self._clock() + delay if delay > 0 else None
+        self._timer = self.layer.timers.call_later(delay, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def _answered(self, attempt: _Attempt, response: Response | None) -> None:
+        """The final answer to ``attempt`` (None: no answer in time)."""
+        if attempt is not self._current:
+            return
+        self._current = None
+        if attempt.client is not None:  # the digest retries used CSeqs too
+            self._cseq = max(self._cseq, attempt.client.request.cseq.seq)
+        answer = "timeout" if response is None else f"{response.status} {response.reason}"
+        granted = 0
+        if response is not None and response.status < 300 and not attempt.unregister:
+            granted = granted_expires(response, attempt.contact, attempt.expires)
+            if granted <= 0:
+                answer += " (no binding kept)"
+        if attempt.unregister:
+            if response is not None and response.status < 300:
+                self._expires_at = None
+            self._bound = None
+            self._answer = answer
+            self._finish()
+            return
+        if granted > 0:
+            self._registered(attempt, granted, answer)
+        if self._stopping:
+            self._unregister()
+            return
+        if granted > 0:
+            return
+        if response is not None and response.status == 423:
+            wanted = _seconds_header(response, "min-expires")
+            if wanted is not None and attempt.expires < wanted <= EXPIRES_RANGE[1]:
+                self._requested = wanted
+                self._answer = answer
+                log.info("trunk %s: %s asks for at least %d s", self.target.name,
+                         self.target.servers[attempt.index], wanted)
+                self._later(0, lambda: self._send(attempt.index, probe=attempt.probe))
+                return
+        retry_after = None if response is None else _seconds_header(response, "retry-after")
+        self._failed(attempt, answer, retry_after)
+
+    def _registered(self, attempt: _Attempt, granted: int, answer: str) -> None:
+        moved = self._bound != attempt.index
+        if moved or attempt.index == 0:
+            self._on_other = 0.0
+        self._bound = attempt.index
+        self._failures = 0
+        self._tried.clear()
+        self._answer = answer
+        self._expires_at = self._clock() + granted
+        if self._stopping:
+            return
+        delay = refresh_delay(granted)
+        if attempt.index != 0:
+            self._on_other += delay
+        if self._state != "registered" or moved:
+            log.info("trunk %s: registered at %s for %d s", self.target.name,
+                     self.target.servers[attempt.index], granted)
+        self._later(delay, self._refresh)
+        self._set_state("registered")
+
+    def _refresh(self) -> None:
+        index = self._bound if self._bound is not None else 0
+        if index != 0 and self._on_other >= self.failback_after:
+            self._on_other = 0.0
+            self._send(0, probe=True)
+        else:
+            self._send(index)
+
+    def _failed(self, attempt: _Attempt, answer: str, retry_after: int | None) -> None:
+        self._answer = answer
+        server = self.target.servers[attempt.index]
+        if attempt.probe and self._bound is not None:
+            log.info("trunk %s: %s still fails (%s); staying on %s", self.target.name,
+                     server, answer, self.target.servers[self._bound])
+            bound = self._bound
+            self._later(0, lambda: self._send(bound))
+            self._notify()
+            return
+        if self._state != "failing":
+            log.warning("trunk %s: registration at %s failed: %s", self.target.name,
+                        server, answer)
+        self._tried.add(attempt.index)
+        count = len(self.target.servers)
+        for step in range(1, count):
+            index = (attempt.index + step) % count
+            if index not in self._tried:
+                self._later(0, functools.partial(self._send, index))
+                self._set_state("failing")
+                return
+        self._tried.clear()
+        self._failures += 1
+        delay = backoff_delay(self._failures, self._random(), retry_after)
+        log.info("trunk %s: every server failed (%s); next round in %.0f s",
+                 self.target.name, answer, delay)
+        self._later(delay, lambda: self._send(0))
+        self._set_state("failing")
+
+    def _unregister(self) -> None:
+        """Send Expires: 0 where the latest binding may still live, else finish."""
+        live = (self._bound is not None and self._expires_at is not None
+                and self._expires_at > self._clock())
+        if live and self._bound is not None:
+            self._send(self._bound, expires=0)
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        self._cancel_timer()
+        self._next_at = None
+        if self._state != "stopped":
+            log.info("trunk %s: stopped (%s)", self.target.name, self._answer or "not sent")
+        self._set_state("stopped")
+        callbacks, self._then = self._then, []
+        for callback in callbacks:
+            callback()
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self._since = self._clock()
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.status)
+
+
+def register_trunk(sip: SipPart, target: TrunkTarget, *,
+                   on_change: Callable[[RegistrationStatus], None] | None = None
+                   ) -> TrunkRegistration:
+    """A registration of ``target`` from the SIP part's sockets, started (on the loop)."""
+    registration = TrunkRegistration(sip.layer, target, sip.sent_by, on_change=on_change)
+    sip.start_registration(registration)
+    return registration
