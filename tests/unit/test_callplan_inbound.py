@@ -1,0 +1,182 @@
+"""Calls in: the steps in the issue's order ((a) To header, (b) contacts map, (c) destination,
+(d) after hours), each switched on and off; receive method mobile; no-answer to mobile;
+queues and their fallback; a freed extension never rung nor forwarded to."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from appliance.callplan import hours, inbound
+from appliance.callplan.inbound import (
+    ForwardOut,
+    HangUp,
+    InboundCall,
+    RingExtension,
+    RingQueue,
+    Routing,
+)
+from appliance.callplan.model import (
+    Connection,
+    Destination,
+    DirectoryView,
+    ExtensionView,
+    Number,
+    Queue,
+    Server,
+    WorkingHours,
+)
+
+OPEN = datetime(2027, 3, 1, 3, 0, tzinfo=UTC)  # Monday 10:00 in Vietnam
+CLOSED = datetime(2027, 3, 1, 14, 0, tzinfo=UTC)  # Monday 21:00 in Vietnam
+
+TRUNK = Connection(1, "vnpt", "register", (Server("sip.vnpt.test"),),
+                   dids=("+842838123456",), number_format="intl_digits", default=True)
+MOBILE_TRUNK = Connection(2, "viettel", "ip", (Server("10.0.0.1"),), number_format="national")
+DIRECTORY = DirectoryView({
+    "100": ExtensionView("100", 10, True, "desk"),  # reception
+    "101": ExtensionView("101", 1, True, "both", "84912345678"),
+    "102": ExtensionView("102", 2, True, "mobile", "84987654321"),
+    "103": ExtensionView("103", None, False),  # freed
+    "104": ExtensionView("104", 4, True, "app"),
+})
+OFFICE_HOURS = WorkingHours("office", "Asia/Ho_Chi_Minh",
+                            hours.parse_range("mon-fri 08:00-17:30"))
+SALES = Queue("sales", ("101", "103", "104"), "in_order", ring_time=15, timeout=30,
+              fallback=Destination("extension", "100"))
+MAIN = Number("+842838123456", 1, Destination("queue", "sales"),
+              after_hours=Destination("hangup"), hours="office", ring_timeout=20)
+ROUTING = Routing(
+    connections={1: TRUNK, 2: MOBILE_TRUNK},
+    numbers={MAIN.did: MAIN},
+    queues={"sales": SALES},
+    hours={"office": OFFICE_HOURS},
+    directory=DIRECTORY,
+    contacts={"+84903000111": 4, "+84903000222": 3},  # 3's extension... none: employee 3 gone
+)
+CUSTOMER = InboundCall("0903000111", to_user="+842838123456", ruri_user="842838123456")
+
+
+def steps(number: Number = MAIN, call: InboundCall = CUSTOMER, now: datetime = OPEN,
+          routing: Routing = ROUTING) -> list[object]:
+    return list(inbound.plan(number, call, now, routing).steps)
+
+
+END = HangUp(480, "Temporarily Unavailable", "end")
+
+
+def test_the_full_order_to_header_then_contact_then_destination() -> None:
+    call = replace(CUSTOMER, to_user="101")
+    got = steps(call=call)
+    assert got == [
+        RingExtension("101", 20, "to_header"),
+        RingExtension("104", 20, "contact"),
+        RingQueue("sales", (inbound.queues.Round(("101",), 15),
+                            inbound.queues.Round(("104",), 15)), "destination"),
+        RingExtension("100", 20, "fallback"),
+        END,
+    ]
+
+
+def test_each_step_switched_off() -> None:
+    call = replace(CUSTOMER, to_user="101")
+    no_to = steps(replace(MAIN, to_header=False), call)
+    assert [s.why for s in no_to] == [  # type: ignore[attr-defined]
+        "contact", "destination", "fallback", "end"]
+    no_contacts = steps(replace(MAIN, contacts_map=False), call)
+    assert [s.why for s in no_contacts] == [  # type: ignore[attr-defined]
+        "to_header", "destination", "fallback", "end"]
+    nothing = steps(replace(MAIN, to_header=False, contacts_map=False,
+                            destination=Destination("hangup")), call)
+    assert nothing == [HangUp(480, "Temporarily Unavailable", "destination")]
+
+
+def test_the_request_uri_gives_the_extension_when_the_to_header_does_not() -> None:
+    call = InboundCall("unknown", to_user="+842838123456", ruri_user="104")
+    assert steps(call=call)[0] == RingExtension("104", 20, "to_header")
+    call = InboundCall("unknown", to_user="101", ruri_user="104")
+    assert steps(call=call)[0] == RingExtension("101", 20, "to_header")
+
+
+def test_after_hours_replaces_the_destination_only_when_closed() -> None:
+    got = steps(call=InboundCall("0903999999"), now=CLOSED)
+    assert got == [HangUp(480, "Temporarily Unavailable", "after_hours")]
+    assert not inbound.plan(MAIN, CUSTOMER, CLOSED, ROUTING).open
+    assert inbound.plan(MAIN, CUSTOMER, OPEN, ROUTING).open
+    # A known caller still reaches their employee after hours, then the after-hours answer.
+    assert [s.why for s in steps(now=CLOSED)] == [  # type: ignore[attr-defined]
+        "contact", "after_hours"]
+    # No after-hours destination: closed hours change nothing.
+    no_after = replace(MAIN, after_hours=None)
+    assert steps(no_after, InboundCall("x"), CLOSED)[0] == steps(no_after, InboundCall("x"))[0]
+    # No schedule: always open.
+    assert inbound.plan(replace(MAIN, hours=None), CUSTOMER, CLOSED, ROUTING).open
+
+
+def test_a_freed_extension_is_never_rung_nor_forwarded_to() -> None:
+    # (a) asks for it, (b) maps a caller to its former holder, (c) names it, the queue lists it.
+    number = replace(MAIN, destination=Destination("extension", "103"), no_answer="mobile")
+    call = InboundCall("0903000222", to_user="103")
+    got = steps(number, call)
+    assert got == [END]
+    for step in steps(call=call):
+        assert getattr(step, "extension", None) != "103"
+        assert "103" not in [m for r in getattr(step, "rounds", ()) for m in r.extensions]
+
+
+def test_receive_mobile_is_forwarded_through_the_number_s_connection() -> None:
+    call = InboundCall("0903999999", to_user="102")
+    first = steps(call=call)[0]
+    assert first == ForwardOut(number="84987654321", e164="+84987654321", connection_id=1,
+                               seconds=20, presented="842838123456", why="to_header",
+                               extension="102")
+
+
+def test_no_answer_forwards_to_the_mobile_through_the_chosen_connection() -> None:
+    number = replace(MAIN, no_answer="mobile", no_answer_connection=2)
+    got = steps(number, InboundCall("0903999999", to_user="101"))
+    assert got[:2] == [
+        RingExtension("101", 20, "to_header"),
+        ForwardOut(number="0912345678", e164="+84912345678", connection_id=2, seconds=20,
+                   presented="02838123456", why="no_answer", extension="101"),
+    ]
+    # Without a chosen connection: the number's own. No mobile: nothing to forward to.
+    own = steps(replace(number, no_answer_connection=None), InboundCall("x", to_user="101"))
+    assert isinstance(own[1], ForwardOut) and own[1].connection_id == 1
+    no_mobile = steps(number, InboundCall("x", to_user="104"))
+    assert [type(s) for s in no_mobile[:2]] == [RingExtension, RingQueue]
+
+
+def test_an_extension_already_rung_is_not_rung_again() -> None:
+    number = replace(MAIN, destination=Destination("extension", "101"))
+    got = steps(number, InboundCall("0903999999", to_user="101"))
+    assert got == [RingExtension("101", 20, "to_header"), END]
+
+
+def test_a_queue_with_nobody_to_ring_goes_straight_to_its_fallback() -> None:
+    routing = replace(ROUTING, presence={1: "on_break", 4: "off"})
+    got = steps(call=InboundCall("0903999999"), routing=routing)
+    assert got == [RingExtension("100", 20, "fallback"), END]
+
+
+def test_an_outside_destination_is_forwarded_and_an_office_number_followed() -> None:
+    out = replace(MAIN, destination=Destination("outside", "+84909000000", 2))
+    got = steps(out, InboundCall("0903999999"))
+    assert got[0] == ForwardOut(number="0909000000", e164="+84909000000", connection_id=2,
+                                seconds=20, presented="02838123456", why="destination")
+    second = Number("+842838999999", 1, Destination("extension", "104"))
+    hop = replace(MAIN, destination=Destination("outside", second.did))
+    routing = replace(ROUTING, numbers={MAIN.did: hop, second.did: second})
+    assert steps(hop, InboundCall("0903999999"), routing=routing) == [
+        RingExtension("104", 20, "destination"), END]
+    # A cycle that slipped past the save check still ends.
+    loop = replace(second, destination=Destination("outside", hop.did))
+    routing = replace(ROUTING, numbers={hop.did: hop, loop.did: loop})
+    assert steps(hop, InboundCall("0903999999"), routing=routing) == [END]
+
+
+def test_an_unknown_queue_or_connection_is_skipped() -> None:
+    assert steps(replace(MAIN, destination=Destination("queue", "nope")),
+                 InboundCall("x")) == [END]
+    assert steps(replace(MAIN, destination=Destination("outside", "+84909000000", 9)),
+                 InboundCall("x")) == [END]
