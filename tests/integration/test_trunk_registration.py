@@ -46,7 +46,7 @@ MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 DOMAIN = "trunk.test"
 # The carrier's subscribers: (username, password).
 USERS = {"refresh": ("84281000001", "md5-trunk-pw-1"), "wrong": ("84281000002", "right-pw-2"),
-         "failover": ("84281000003", "sha-trunk-pw-3")}
+         "failover": ("84281000003", "sha-trunk-pw-3"), "tcp": ("84281000004", "tcp-pw-4")}
 REGISTER_LINE = re.compile(r"carrier-register user=(\S+) callid=(\S+) cseq=(\d+) "
                            r"expires=(\S+) auth=(.*)$")
 
@@ -64,6 +64,10 @@ class Carrier:
     @property
     def server(self) -> Server:
         return Server("127.0.0.1", self.port, "udp")
+
+    @property
+    def tcp_server(self) -> Server:
+        return Server("127.0.0.1", self.port, "tcp")
 
     def registers(self, call_id: str) -> list[tuple[int, str, str]]:
         """(CSeq, Expires, Authorization) of each REGISTER it received with ``call_id``."""
@@ -172,7 +176,8 @@ def run_with_sip(tmp_path: Path, store: Store,
                  scenario: Callable[[SipService], Awaitable[None]]) -> None:
     """Start the SIP part (UDP on 127.0.0.1, OS-chosen port), run ``scenario``, stop it."""
     path = tmp_path / "appliance.toml"
-    path.write_text('[sip]\nlisten = "127.0.0.1:0"\ntcp_listen = ""\n', encoding="utf-8")
+    path.write_text('[sip]\nlisten = "127.0.0.1:0"\ntcp_listen = "127.0.0.1:0"\n',
+                    encoding="utf-8")
     config = config_mod.load(path, {})
 
     async def main() -> None:
@@ -308,3 +313,21 @@ def test_a_dead_first_server_fails_over_to_the_second_with_sha256(
     # The SIP part's stop un-registered it.
     assert registrations[0].status.state == "stopped"
     assert carrier.binding(user) == ""
+
+
+def test_registers_over_tcp(tmp_path: Path, store: Store, carriers: dict[str, Carrier]) -> None:
+    carrier = carriers["MD5"]
+    user = USERS["tcp"][0]
+
+    async def scenario(sip: SipService) -> None:
+        reg = register_trunk(sip, trunk("tcp", (carrier.tcp_server,)))
+        await until(lambda: reg.status.state == "registered", 8, "registered over TCP")
+        binding = carrier.binding(user)
+        local = sip.transport.bound["tcp"]
+        assert f"sip:{reg.contact_user}@127.0.0.1:{local.port};transport=tcp" in binding, binding
+        assert "tcp:127.0.0.1" in binding.lower()  # the socket it came in on
+        assert (await options_via(carrier, user)).status == 200
+        await asyncio.wait_for(sip.stop_registration(reg), 5)
+        assert carrier.binding(user) == ""
+
+    run_with_sip(tmp_path, store, scenario)
