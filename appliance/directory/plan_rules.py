@@ -1,0 +1,263 @@
+"""Value rules of the call plan (connections, numbers, queues, hours, contacts, presence):
+pure checks that return the normalised value or raise ValidationError naming the field.
+Every text is held to its column's length (PostgreSQL enforces them)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import TypeVar
+
+from appliance.callplan import hours, numbers
+from appliance.callplan.model import DESTINATION_KINDS, Destination, Server
+from appliance.directory import rules
+from appliance.errors import ValidationError
+
+T = TypeVar("T", bound=str)
+
+CODECS = {c.lower(): c for c in (
+    "PCMU", "PCMA", "G722", "G729", "opus", "GSM", "iLBC", "AMR", "AMR-WB", "speex",
+    "telephone-event")}
+MAX_SERVERS = 4
+MAX_SOURCES = 64
+MAX_MEMBERS = 100
+MAX_LIST = 200
+MAX_RANGES = 64
+MAX_HOLIDAY_DAYS = 366
+_HOST = re.compile(r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                   r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
+_SERVER = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:;\[\]]+)(?::(?P<port>[0-9]{1,5}))?"
+                     r"(?:;transport=(?P<transport>[A-Za-z]+))?")
+_PREFIX = re.compile(r"\*[0-9]{1,6}\*|[1-9][0-9]{1,6}")
+_CREDENTIAL = re.compile(r"[\x21-\x7e]+")
+
+
+def name(value: str, field: str = "name") -> str:
+    """A connection, queue or schedule name: 1-32 ASCII letters, digits, '.', '_', '-'."""
+    clean = rules.memorable_name(value, field)
+    if clean is None:
+        raise ValidationError(f"{field}: a name is needed", field)
+    return clean
+
+
+def choice(value: str, choices: tuple[T, ...], field: str) -> T:
+    """One of ``choices`` (case-insensitive), typed as the choices are."""
+    text = rules.choice(value, choices, field)
+    return next(c for c in choices if c == text)
+
+
+def whole(value: int | str, field: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{field}: a whole number, got {value!r}", field) from None
+    if not low <= number <= high:
+        raise ValidationError(f"{field}: from {low} to {high}, got {number}", field)
+    return number
+
+
+def flag(value: bool | str, field: str) -> bool:
+    """A yes/no setting (``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValidationError(f"{field}: yes or no, got {value!r}", field)
+
+
+def phone_number(value: str, field: str) -> str:
+    """A telephone number in E.164 with ``+`` (any usual spelling accepted)."""
+    found = numbers.e164(value) if isinstance(value, str) else None
+    if found is None or len(found) > 16:
+        raise ValidationError(
+            f"{field}: a telephone number such as +842838123456 or 0912345678, got {value!r}",
+            field)
+    return found
+
+
+def optional_phone(value: str | None, field: str) -> str | None:
+    """A telephone number, or None for an empty value."""
+    return None if value is None or not value.strip() else phone_number(value, field)
+
+
+def text(value: str | None, field: str, size: int) -> str:
+    """A free text of up to ``size`` printable characters (empty allowed)."""
+    clean = " ".join((value or "").split())
+    if len(clean) > size or not clean.isprintable():
+        raise ValidationError(f"{field}: up to {size} printable characters", field)
+    return clean
+
+
+def credential(value: str | None, field: str, size: int) -> str | None:
+    """A trunk user name or password: printable ASCII without spaces, up to ``size``;
+    empty means none. The value is never put in the message."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > size or not _CREDENTIAL.fullmatch(value):
+        raise ValidationError(
+            f"{field}: 1 to {size} printable ASCII characters without spaces", field)
+    return value
+
+
+def server(value: Server | str) -> Server:
+    """A server: ``host``, ``host:port`` or ``[v6]:port``, optionally ``;transport=tcp``."""
+    if isinstance(value, Server):
+        host, port, transport = value.host, str(value.port), str(value.transport)
+    else:
+        match = _SERVER.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            raise ValidationError(
+                f"servers: write host[:port][;transport=udp|tcp|tls], got {value!r}",
+                "servers")
+        host = match["host"].strip("[]")
+        port, transport = match["port"] or "5060", match["transport"] or "udp"
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        if not _HOST.fullmatch(host):
+            raise ValidationError(f"servers: {host!r} is not a host name or address",
+                                  "servers") from None
+        host = host.lower().rstrip(".")
+    return Server(host, whole(port, "servers", 1, 65535),
+                  choice(transport, ("udp", "tcp", "tls"), "servers"))
+
+
+def servers(values: Iterable[Server | str]) -> tuple[Server, ...]:
+    """One to four servers, in failover order, none twice."""
+    found = tuple(server(v) for v in values)
+    if not 1 <= len(found) <= MAX_SERVERS or len(set(found)) != len(found):
+        raise ValidationError(f"servers: 1 to {MAX_SERVERS} different servers", "servers")
+    return found
+
+
+def sources(values: Iterable[str]) -> tuple[str, ...]:
+    """Addresses or CIDR subnets (``203.0.113.7``, ``203.0.113.0/28``), normalised."""
+    found: list[str] = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(str(value).strip(), strict=True)
+        except ValueError:
+            raise ValidationError(
+                f"allowed_sources: an address or subnet such as 203.0.113.0/28, got {value!r}",
+                "allowed_sources") from None
+        found.append(str(network.network_address) if network.num_addresses == 1
+                     and network.prefixlen == network.max_prefixlen else str(network))
+    if len(found) > MAX_SOURCES:
+        raise ValidationError(f"allowed_sources: at most {MAX_SOURCES}", "allowed_sources")
+    return tuple(dict.fromkeys(found))
+
+
+def codecs(values: Iterable[str]) -> tuple[str, ...]:
+    """Codec names, preferred first, from the known ones."""
+    found = []
+    for value in values:
+        codec = CODECS.get(str(value).strip().lower())
+        if codec is None:
+            raise ValidationError(
+                f"codecs: one of {', '.join(CODECS.values())}, got {value!r}", "codecs")
+        found.append(codec)
+    return tuple(dict.fromkeys(found))
+
+
+def extension_list(values: Iterable[str], field: str, limit: int = MAX_LIST) -> tuple[str, ...]:
+    """Extension numbers, each once, in the given order."""
+    found = tuple(dict.fromkeys(rules.extension_number(v, field) for v in values))
+    if len(found) > limit:
+        raise ValidationError(f"{field}: at most {limit}", field)
+    return found
+
+
+def group_list(values: Iterable[str]) -> tuple[str, ...]:
+    """Outbound number group names."""
+    found = tuple(dict.fromkeys(name(v, "allowed_groups") for v in values))
+    if len(found) > MAX_LIST:
+        raise ValidationError(f"allowed_groups: at most {MAX_LIST}", "allowed_groups")
+    return found
+
+
+def prefix(value: str | None) -> str | None:
+    """A connection's dialling prefix: ``*`` digits ``*`` (``*123*``) or 2-7 digits not
+    starting with 0 (``802``); empty means none."""
+    if value is None or not value.strip():
+        return None
+    clean = value.strip()
+    if not _PREFIX.fullmatch(clean):
+        raise ValidationError(
+            f"prefix: '*' digits '*' such as *123*, or digits such as 802, got {value!r}",
+            "prefix")
+    return clean
+
+
+def destination(value: Destination | str, field: str = "destination") -> Destination:
+    """A destination: ``extension:101``, ``queue:sales``, ``outside:+84909000000`` or
+    ``hangup`` (the connection of an outside one is resolved by the directory)."""
+    if isinstance(value, Destination):
+        given, target, conn = str(value.kind), value.target, value.connection_id
+    else:
+        given, _, target = str(value).strip().partition(":")
+        target, conn = target.strip(), None
+    kind = choice(given, DESTINATION_KINDS, field)
+    if kind == "extension":
+        return Destination(kind, rules.extension_number(target, field))
+    if kind == "queue":
+        return Destination(kind, name(target, field))
+    if kind == "outside":
+        return Destination(kind, phone_number(target, field), conn)
+    if target or conn:
+        raise ValidationError(f"{field}: hangup takes no target", field)
+    return Destination("hangup")
+
+
+def destination_text(dest: Destination, connection: str | None = None) -> str:
+    """A destination written as ``destination`` reads it (``@connection`` for an outside
+    number through a chosen connection)."""
+    if dest.kind == "hangup":
+        return "hangup"
+    via = f"@{connection}" if connection else ""
+    return f"{dest.kind}:{dest.target}{via}"
+
+
+def weekly(values: Iterable[str]) -> tuple[tuple[int, int], ...]:
+    """Weekly ranges, written as ``hours.parse_range`` reads them, as (start, end) minutes."""
+    found = [(r.start, r.end) for v in values for r in hours.parse_range(v)]
+    if len(found) > MAX_RANGES:
+        raise ValidationError(f"weekly: at most {MAX_RANGES} ranges", "weekly")
+    return tuple(dict.fromkeys(found))
+
+
+def zone(value: str) -> str:
+    """An IANA time zone name."""
+    return str(hours.zone(text(value, "zone", 64)))
+
+
+def day(value: date | str, field: str) -> date:
+    """A date, or its ISO text (2027-02-05)."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{field}: a date such as 2027-02-05, got {value!r}",
+                              field) from None
+
+
+def holiday_range(first: date | str, last: date | str | None) -> tuple[date, date]:
+    """A holiday's first and last day (the same day when no last is given)."""
+    start = day(first, "first")
+    end = start if last is None or last == "" else day(last, "last")
+    if end < start:
+        raise ValidationError("last: the last day is before the first", "last")
+    if (end - start).days >= MAX_HOLIDAY_DAYS:
+        raise ValidationError(f"last: a holiday is at most {MAX_HOLIDAY_DAYS} days", "last")
+    return start, end
+
+
+def members(values: Sequence[str]) -> tuple[str, ...]:
+    """A queue's members: extension numbers, in ringing order."""
+    return extension_list(values, "members", MAX_MEMBERS)

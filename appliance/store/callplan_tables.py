@@ -1,0 +1,131 @@
+"""The call plan's tables (revision 0006c): connections (trunks) and their servers, office
+numbers and their routing, queue groups and members, working hours and holidays, the
+contacts map and employees' presence. Outside numbers are kept in E.164 with ``+``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from appliance.store.tables import UtcDateTime, metadata
+
+# A connection's password is a secret: never logged, never in audit or events, never shown.
+connections = Table(
+    "connections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(32), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),  # register | ip
+    Column("username", String(64)),
+    Column("password", String(128)),
+    Column("caller_id", String(16)),
+    Column("number_format", String(11), nullable=False),  # e164_plus | intl_digits | national
+    Column("max_calls", Integer, nullable=False),  # 0: no limit
+    Column("codecs", JSON, nullable=False),  # list of codec names, preferred first
+    Column("allowed_sources", JSON, nullable=False),  # addresses / CIDR subnets (kind ip)
+    Column("allowed_extensions", JSON, nullable=False),  # who may call out through it ...
+    Column("allowed_groups", JSON, nullable=False),  # ... (both empty: everyone)
+    Column("prefix", String(8), unique=True),
+    Column("is_default", Boolean, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# The servers of a connection in failover order (position 0 first).
+connection_servers = Table(
+    "connection_servers",
+    metadata,
+    Column("connection_id", Integer, ForeignKey("connections.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("host", String(253), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("transport", String(3), nullable=False),  # udp | tcp | tls
+)
+
+# A schedule: IANA zone, weekly ranges as [start, end] minutes of the week, override.
+working_hours = Table(
+    "working_hours",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("zone", String(64), nullable=False),
+    Column("weekly", JSON, nullable=False),
+    Column("override", String(6), nullable=False),  # auto | open | closed
+)
+
+holidays = Table(
+    "holidays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("hours", String(32), ForeignKey("working_hours.name"), nullable=False, index=True),
+    Column("first", Date, nullable=False),
+    Column("last", Date, nullable=False),
+    Column("name", String(100), nullable=False),
+)
+
+# A destination is (kind, target, connection): kind extension | queue | outside | hangup.
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("did", String(16), primary_key=True),
+    Column("connection_id", Integer, ForeignKey("connections.id"), nullable=False, index=True),
+    Column("to_header", Boolean, nullable=False),
+    Column("contacts_map", Boolean, nullable=False),
+    Column("dest_kind", String(9), nullable=False),
+    Column("dest_target", String(32), nullable=False),
+    Column("dest_connection", Integer, ForeignKey("connections.id")),
+    Column("after_kind", String(9)),
+    Column("after_target", String(32)),
+    Column("after_connection", Integer, ForeignKey("connections.id")),
+    Column("hours", String(32), ForeignKey("working_hours.name")),
+    Column("no_answer", String(8), nullable=False),  # continue | mobile
+    Column("no_answer_connection", Integer, ForeignKey("connections.id")),
+    Column("ring_timeout", Integer, nullable=False),
+)
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("strategy", String(12), nullable=False),
+    Column("ring_time", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("ring_busy", Boolean, nullable=False),
+    Column("fallback_kind", String(9), nullable=False),
+    Column("fallback_target", String(32), nullable=False),
+    Column("fallback_connection", Integer, ForeignKey("connections.id")),
+)
+
+queue_members = Table(
+    "queue_members",
+    metadata,
+    Column("queue", String(32), ForeignKey("queues.name"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("extension", String(4), ForeignKey("extensions.number"), nullable=False,
+           index=True),
+    UniqueConstraint("queue", "extension", name="uq_queue_members_queue_extension"),
+)
+
+# Caller number (E.164) -> the employee responsible for them.
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("number", String(16), primary_key=True),
+    Column("employee_id", Integer, ForeignKey("employees.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+)
+
+presence = Table(
+    "presence",
+    metadata,
+    Column("employee_id", Integer, ForeignKey("employees.id"), primary_key=True),
+    Column("state", String(8), nullable=False),  # working | on_break | off
+    Column("since", UtcDateTime(), nullable=False),
+)
