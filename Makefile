@@ -34,13 +34,20 @@ deps-run:
 deps-test:
 	@$(MAKE) --no-print-directory _apt PKGS="$(DEB_TEST)"
 
-# Installs only the packages that are missing; apt-get update only when something is.
+# Installs only the packages that are missing; apt-get update only when something is. Packaged
+# services (kamailio, postgresql, rtpengine) are kept from starting while they install
+# (policy-rc.d): the tests start their own, on their own ports.
 _apt:
 	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  rc=/usr/sbin/policy-rc.d; own=""; \
+	  if [ ! -e $$rc ]; then \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $$rc >/dev/null && $(SUDO) chmod 755 $$rc && own=1; \
+	  fi; \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; \
+	  status=$$?; if [ -n "$$own" ]; then $(SUDO) rm -f $$rc; fi; exit $$status; \
 	fi
 
 $(VENV)/.venv-stamp:
