@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import struct
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,6 +40,7 @@ COMMON = "y000000000108.cfg"
 TIMEOUT, RETRIES = 1.0, 5
 TFTPD_PORT = 6970  # in the box's own namespace, where nothing else listens
 RETRANSMITS = [0]
+ERRORS: dict[str, int] = {}  # TFTP errors the phones got, by message
 
 
 class Fetch(asyncio.DatagramProtocol):
@@ -89,6 +92,8 @@ class Fetch(asyncio.DatagramProtocol):
             return
         opcode, block = struct.unpack_from("!HH", packet)
         if opcode == 5:
+            message = packet[4:].split(b"\x00", 1)[0].decode("ascii", "replace")
+            ERRORS[f"{block} {message}"] = ERRORS.get(f"{block} {message}", 0) + 1
             self._finish(None)
             return
         if opcode != 3:
@@ -116,7 +121,21 @@ async def fetch(server: tuple[str, int], name: str, phone: Phone) -> tuple[bytes
     return result, time.perf_counter() - start
 
 
-async def storm(lan: StormLan, server: tuple[str, int]) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time that process ``pid`` (all its threads, and its children that
+    ended: tftpd-hpa forks one per transfer) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process (the phones) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def storm(lan: StormLan, server: tuple[str, int], pid: int) -> dict[str, Any]:
+    """One round: every phone fetches its two files; ``pid`` is the server's process."""
     times: list[float] = []
     failures = 0
 
@@ -131,9 +150,12 @@ async def storm(lan: StormLan, server: tuple[str, int]) -> dict[str, float]:
 
     start = time.perf_counter()
     RETRANSMITS[0] = 0
+    ERRORS.clear()
     drops = udp_rcvbuf_errors(lan)
+    server_cpu, phones_cpu = cpu_seconds(pid), own_cpu_seconds()
     await asyncio.gather(*(boot(phone) for phone in lan.phones))
     wall = time.perf_counter() - start
+    server_cpu, phones_cpu = cpu_seconds(pid) - server_cpu, own_cpu_seconds() - phones_cpu
     times.sort()
 
     def pct(q: float) -> float:
@@ -141,7 +163,8 @@ async def storm(lan: StormLan, server: tuple[str, int]) -> dict[str, float]:
 
     return {"files_per_s": len(times) / wall, "p50": pct(0.50), "p99": pct(0.99),
             "failures": failures, "files": len(times), "wall": wall,
-            "retransmits": RETRANSMITS[0], "drops": udp_rcvbuf_errors(lan) - drops}
+            "retransmits": RETRANSMITS[0], "drops": udp_rcvbuf_errors(lan) - drops,
+            "server_cpu": server_cpu, "phones_cpu": phones_cpu, "errors": dict(ERRORS)}
 
 
 def udp_rcvbuf_errors(lan: StormLan) -> int:
@@ -224,7 +247,7 @@ async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder
         daemon.wait(30)
         raise
     await asyncio.sleep(0.5)
-    results: dict[str, list[dict[str, float]]] = {"tftpd-hpa": [], "appliance": []}
+    results: dict[str, list[dict[str, Any]]] = {"tftpd-hpa": [], "appliance": []}
     profiler = None
     try:
         for _round in range(args.rounds):
@@ -236,7 +259,8 @@ async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder
                                                  "200", "--output", args.profile],
                                                 stdout=subprocess.DEVNULL)
                     await asyncio.sleep(1.0)
-                results[label].append(await storm(lan, server))
+                pid = peer.pid if label == "tftpd-hpa" else daemon.pid
+                results[label].append(await storm(lan, server, pid))
         rss = peak_rss_kib(daemon.pid)
     finally:
         if profiler is not None:
@@ -252,7 +276,9 @@ async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder
                   f"{r['files_per_s']:.0f} files/s, p50 {r['p50'] * 1000:.0f} ms, "
                   f"p99 {r['p99'] * 1000:.0f} ms, failures {r['failures']:.0f}, "
                   f"client retransmissions {r['retransmits']:.0f}, "
-                  f"UDP receive-buffer drops {r['drops']:.0f}")
+                  f"UDP receive-buffer drops {r['drops']:.0f}, CPU: server "
+                  f"{r['server_cpu']:.2f} s, phones {r['phones_cpu']:.2f} s"
+                  + (f", errors {r['errors']}" if r["errors"] else ""))
     best = {k: max(r["files_per_s"] for r in v) for k, v in results.items()}
     print(f"ratio (best round each): {best['appliance'] / best['tftpd-hpa']:.2f}x "
           f"tftpd-hpa's files/s")

@@ -20,8 +20,12 @@ from appliance.store.tables import employees, extensions, phone_secrets, phones
 
 log = logging.getLogger(__name__)
 
-LINGER = 0.2  # seconds a batch of sightings waits for more before it is written
-BATCH = 500  # sightings per transaction at most (the write lock is held while it runs)
+# A batch is written once no sighting came for QUIET seconds (a boot storm's burst is over:
+# serving the phones comes first), or its first waited LINGER seconds, or it holds BATCH.
+QUIET = 0.25
+LINGER = 5.0
+BATCH = 5000
+PER_TRANSACTION = 200  # the store's write lock is held while one runs (SIP waits for it)
 QUEUE_SIZE = 10_000
 
 
@@ -120,15 +124,16 @@ class SightingNote:
 
 
 class SightingWriter:
-    """Merges fetches into the inventory from a thread of its own: repeats coalesced, and
-    what arrives within ``linger`` seconds written in one transaction (a savepoint each, so
-    a sighting that fails is skipped alone): a boot storm costs a few commits, not one per
-    phone."""
+    """Merges fetches into the inventory from a thread of its own: repeats coalesced, a
+    burst written when it is over (``quiet``; at most ``linger`` late) in transactions of
+    ``PER_TRANSACTION`` (a savepoint each, so a sighting that fails is skipped alone): a boot
+    storm costs a few commits, not one per phone, and none while phones wait for files."""
 
-    def __init__(self, store: Store, actor: str = "provisioning", linger: float = LINGER,
-                 batch: int = BATCH) -> None:
+    def __init__(self, store: Store, actor: str = "provisioning", quiet: float = QUIET,
+                 linger: float = LINGER, batch: int = BATCH) -> None:
         self.store = store
         self.actor = actor
+        self.quiet = quiet
         self.linger = linger
         self.batch = batch
         self._queue: queue.Queue[SightingNote | None] = queue.Queue(maxsize=QUEUE_SIZE)
@@ -150,23 +155,27 @@ class SightingWriter:
             log.warning("sighting queue full; dropped a sighting of %s", item.mac)
 
     def _take(self) -> list[SightingNote | None]:
-        """The next batch: what is queued within ``linger`` of its first item."""
+        """The next batch: items until a ``quiet`` gap, ``linger`` after the first, ``batch``
+        of them, or the stop mark."""
         batch = [self._queue.get()]
         deadline = time.monotonic() + self.linger
         while len(batch) < self.batch and batch[-1] is not None:
+            wait = min(self.quiet, deadline - time.monotonic())
             try:
-                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                batch.append(self._queue.get(timeout=max(0.0, wait)))
             except queue.Empty:
                 break
         return batch
 
     def _write(self, items: list[SightingNote]) -> None:
-        try:
-            with one_transaction(self.store, lambda: True) as bound:
-                self._record(Directory(bound, actor=self.actor), items)
-        except ApplianceError:  # the batch's own transaction failed: one by one, as before
-            log.warning("sightings: batch of %d not written at once; one by one", len(items))
-            self._record(Directory(self.store, actor=self.actor), items)
+        for start in range(0, len(items), PER_TRANSACTION):
+            part = items[start:start + PER_TRANSACTION]
+            try:
+                with one_transaction(self.store, lambda: True) as bound:
+                    self._record(Directory(bound, actor=self.actor), part)
+            except ApplianceError:  # the transaction itself failed: one by one, as before
+                log.warning("sightings: %d not written at once; one by one", len(part))
+                self._record(Directory(self.store, actor=self.actor), part)
 
     @staticmethod
     def _record(directory: Directory, items: list[SightingNote]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,6 +22,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 # Templates in a cfg "key = value" format (no XML escaping): every other one is XML.
 CFG_FORMATS = ("yealink/",)
 UNASSIGNED = "Unassigned"
+SHARED_MEMO = 256  # shared files kept rendered (each a few KB: vendor x model x address)
 
 
 def _cfg_value(value: object) -> str:
@@ -109,9 +112,13 @@ class Site:
 
 
 class Renderer:
-    """Compiled vendor templates from one folder."""
+    """Compiled vendor templates from one folder; files with nothing of one phone in them
+    memoised by their whole context (``render_shared``)."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, shared_memo: int = SHARED_MEMO) -> None:
+        self.shared_memo = shared_memo
+        self._shared: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(folder or TEMPLATES)),
             autoescape=_autoescape,  # noqa: S701 (XML escaped; cfg files use |cfg)
@@ -147,3 +154,23 @@ class Renderer:
             return self.env.get_template(template).render(ctx).encode("utf-8")
         except jinja2.TemplateError as exc:
             raise ProvisioningError(f"template {template}: {type(exc).__name__}") from None
+
+    def render_shared(self, template: str, ctx: Mapping[str, Any]) -> bytes:
+        """``render`` for a file every phone of a kind gets alike (no MAC, account off, no
+        secret), kept by template and context: a boot storm renders each once. The context is
+        the key, so whatever changes in it (address, clock's zone offset, firmware) misses."""
+        if ctx.get("mac") or ctx["account"].enabled or ctx.get("admin_password") \
+                or ctx["prov"].get("password"):
+            raise ProvisioningError("a file with one phone's values in it is never shared")
+        key = (template, repr(ctx))
+        with self._lock:
+            data = self._shared.get(key)
+            if data is not None:
+                self._shared.move_to_end(key)
+                return data
+        data = self.render(template, ctx)
+        with self._lock:
+            self._shared[key] = data
+            while len(self._shared) > self.shared_memo:
+                self._shared.popitem(last=False)
+        return data

@@ -243,7 +243,7 @@ class Resolver:
             vendor, self.site.seen_from(peer.local_ip), self.clock(), mac=None, model=model,
             account=Account.off(), prov={"base": urls.base(peer.via), "http_base": urls.http},
             firmware=self._firmware_link(vendor.name, model, reported, urls))
-        data = self.renderer.render(request.route.template, ctx)
+        data = self.renderer.render_shared(request.route.template, ctx)
         # A User-Agent naming a MAC is a claim: noted only where the source agrees.
         if (claimed and claimed.mac and claimed.vendor == vendor.name
                 and access.may_note(self._ask(claimed.mac, peer, vendor.http_auth, False))):

@@ -34,6 +34,7 @@ NOT_FOUND, ACCESS_VIOLATION, ILLEGAL, UNKNOWN_TID, BAD_OPTIONS = 1, 2, 4, 5, 8
 MIN_BLKSIZE, MAX_BLKSIZE, DEFAULT_BLKSIZE = 8, 65464, 512
 RECV_BUFFER = 4 * 1024 * 1024
 READ_SIZE = 64 * 1024  # bytes read from a file at a time when counting its netascii size
+RECV_SIZE = 4096  # a transfer socket only ever needs ACKs and errors (4+ bytes)
 BUSY = struct.pack("!HH", ERROR, 0) + b"Server busy, try again later\x00"
 
 Resolve = Callable[[str, Peer], Awaitable[Result]]
@@ -124,37 +125,99 @@ class _Listener(asyncio.DatagramProtocol):
         self.server.request(data, addr, self.transport)
 
 
-class _Transfer(asyncio.DatagramProtocol):
-    """One transfer's socket: hands the awaited ACK to the sender, rejects strangers."""
+class _Sender:
+    """One transfer on its own non-blocking socket (its TID): each packet sent until its ACK
+    comes, ``retries`` times more at most, driven by the loop's reader and timer callbacks
+    (no task or future per block); a stranger gets error 5; ``done`` when it ends."""
 
-    def __init__(self, peer: tuple[Any, ...]) -> None:
+    def __init__(self, sock: socket.socket, peer: tuple[Any, ...], blocks: Blocks,
+                 oack: bytes | None, timeout: float, retries: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.sock = sock
         self.peer = peer[:2]
-        self.transport: asyncio.DatagramTransport | None = None
-        self.expected = -1
-        self.acked: asyncio.Future[None] | None = None
-        self.failed = False
+        self.addr = peer
+        self.blocks = blocks
+        self.timeout = timeout
+        self.retries = retries
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.last = False  # the packet out is the last DATA
+        self.block = 0 if oack is not None else 1
+        self.packet = oack if oack is not None else self._data(1)
+        self.tries = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def start(self) -> None:
+        """Send the first packet (OACK, or DATA 1) and listen for ACKs."""
+        self.loop.add_reader(self.sock.fileno(), self._readable)
+        self._send()
 
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        if addr[:2] != self.peer:
-            if self.transport is not None:
-                self.transport.sendto(error_packet(UNKNOWN_TID), addr)
+    def _data(self, block: int) -> bytes:
+        chunk = self.blocks.next()
+        self.last = len(chunk) < self.blocks.blksize
+        return data_packet(block, chunk)
+
+    def _send(self) -> None:
+        with contextlib.suppress(OSError):  # unreachable now: the timer tries again
+            self.sock.sendto(self.packet, self.addr)
+        self.timer = self.loop.call_later(self.timeout, self._expired)
+
+    def _expired(self) -> None:
+        self.tries += 1
+        if self.tries > self.retries:
+            self.close()
+        else:
+            self._send()
+
+    def _readable(self) -> None:
+        while not self.closed:
+            try:
+                data, addr = self.sock.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable from an earlier send
+                log.debug("tftp transfer socket error: %s", exc)
+                continue
+            if addr[:2] != self.peer:
+                with contextlib.suppress(OSError):
+                    self.sock.sendto(error_packet(UNKNOWN_TID), addr)
+                continue
+            if len(data) < 4:
+                continue
+            opcode, block = struct.unpack_from("!HH", data)
+            if opcode == ERROR:
+                self.close()
+            elif opcode == ACK and block == self.block & 0xFFFF:
+                self._acked()
+
+    def _acked(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.last:
+            self.close()
             return
-        if len(data) < 4:
+        self.block += 1
+        self.tries = 0
+        try:
+            self.packet = self._data(self.block)
+        except OSError:
+            log.exception("tftp: reading a file for %s failed", self.peer[0])
+            self.close()
             return
-        opcode, block = struct.unpack_from("!HH", data)
-        if opcode == ACK and block == self.expected & 0xFFFF:
-            if self.acked is not None and not self.acked.done():
-                self.acked.set_result(None)
-        elif opcode == ERROR:
-            self.failed = True
-            if self.acked is not None and not self.acked.done():
-                self.acked.set_result(None)
+        self._send()
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("tftp transfer socket error: %s", exc)
+    def close(self) -> None:
+        """Stop: timer, reader, socket, file; ``done`` resolves."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.blocks.stream.close()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 class TftpServer:
@@ -266,43 +329,42 @@ class TftpServer:
         except Exception:
             log.exception("tftp: resolving a request from %s failed", ip)
             result = None
-        loop = asyncio.get_running_loop()
-        transport, proto = await loop.create_datagram_endpoint(
-            lambda: _Transfer(addr), local_addr=(self.bound.host, 0))
+        sock = self._transfer_socket()
+        if not isinstance(result, File):
+            with contextlib.suppress(OSError):
+                sock.sendto(error_packet(NOT_FOUND), addr)
+            sock.close()
+            return
         try:
-            if not isinstance(result, File):
-                transport.sendto(error_packet(NOT_FOUND), addr)
-                return
-            await self._send(result, mode, options, transport, proto, addr)
+            sender = self._sender(result, mode, options, sock, addr)
         except Exception:
+            sock.close()
             log.exception("tftp: transfer of a file to %s failed", ip)
+            return
+        try:
+            sender.start()
+            await sender.done
         finally:
-            transport.close()
+            sender.close()
 
-    def _local_toward(self, ip: str) -> str:
-        """The box's address toward ``ip``: the bound one, or on a wildcard bind the one the
-        routes pick (what the transfer socket, bound to the wildcard, sends from)."""
-        host = self.bound.host
-        return addresses.toward(ip) if addresses.is_wildcard(host) else host
+    def _transfer_socket(self) -> socket.socket:
+        """A new non-blocking socket on the bound address and an ephemeral port."""
+        family = socket.AF_INET6 if ":" in self.bound.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((self.bound.host, 0))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
-    async def _exchange(self, packet: bytes, block: int, transport: asyncio.DatagramTransport,
-                        proto: _Transfer, addr: tuple[Any, ...], timeout: float) -> bool:
-        """Send ``packet`` until ACK ``block`` arrives; False when the peer gave up or vanished."""
-        loop = asyncio.get_running_loop()
-        proto.expected = block
-        for _attempt in range(self.retries + 1):
-            proto.acked = loop.create_future()
-            transport.sendto(packet, addr)
-            try:
-                await asyncio.wait_for(asyncio.shield(proto.acked), timeout)
-            except TimeoutError:
-                continue
-            return not proto.failed
-        return False
-
-    async def _send(self, file: File, mode: str, options: dict[str, str],
-                    transport: asyncio.DatagramTransport, proto: _Transfer,
-                    addr: tuple[Any, ...]) -> None:
+    def _sender(self, file: File, mode: str, options: dict[str, str], sock: socket.socket,
+                addr: tuple[Any, ...]) -> _Sender:
+        """The transfer of ``file`` with the options negotiated (the stream it opens is
+        closed by the sender, or here if this fails)."""
         stream: BinaryIO = file.path.open("rb") if file.path is not None else io.BytesIO(
             file.data)
         try:
@@ -311,19 +373,15 @@ class TftpServer:
                 size = file.size if mode == "octet" else netascii_size(stream)
                 stream.seek(0)
             accepted, blksize, timeout = negotiate(options, size)
-            timeout = timeout or self.timeout
-            if accepted and not await self._exchange(oack_packet(accepted), 0, transport, proto,
-                                                     addr, timeout):
-                return
-            blocks = Blocks(stream, blksize, mode == "netascii")
-            block = 1
-            while True:
-                chunk = blocks.next()
-                if not await self._exchange(data_packet(block, chunk), block, transport, proto,
-                                            addr, timeout):
-                    return
-                if len(chunk) < blksize:
-                    return
-                block += 1
-        finally:
+            return _Sender(sock, addr, Blocks(stream, blksize, mode == "netascii"),
+                           oack_packet(accepted) if accepted else None,
+                           timeout or self.timeout, self.retries)
+        except BaseException:
             stream.close()
+            raise
+
+    def _local_toward(self, ip: str) -> str:
+        """The box's address toward ``ip``: the bound one, or on a wildcard bind the one the
+        routes pick (what the transfer socket, bound to the wildcard, sends from)."""
+        host = self.bound.host
+        return addresses.toward(ip) if addresses.is_wildcard(host) else host

@@ -12,7 +12,7 @@ def note(mac: str, ip: str = "192.0.2.20", model: str = "SIP-T46U") -> SightingN
 
 
 def test_a_batch_is_written_with_its_latest_repeats(store: Store, directory: Directory) -> None:
-    writer = SightingWriter(store, linger=0.5)
+    writer = SightingWriter(store, quiet=0.5)
     writer.start()
     try:
         writer.note(note("001565000001", model="SIP-T42S"))
@@ -29,7 +29,7 @@ def test_a_batch_is_written_with_its_latest_repeats(store: Store, directory: Dir
 
 
 def test_a_bad_sighting_is_skipped_alone(store: Store, directory: Directory) -> None:
-    writer = SightingWriter(store, linger=0.5)
+    writer = SightingWriter(store, quiet=0.5)
     writer.start()
     try:
         writer.note(note("001565000003"))
@@ -44,7 +44,7 @@ def test_a_bad_sighting_is_skipped_alone(store: Store, directory: Directory) -> 
 
 
 def test_stop_writes_what_is_queued(store: Store, directory: Directory) -> None:
-    writer = SightingWriter(store, linger=5.0)
+    writer = SightingWriter(store, quiet=5.0, linger=5.0)
     writer.start()
     writer.note(note("001565000006"))
     writer.stop()
