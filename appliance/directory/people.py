@@ -117,7 +117,7 @@ class PeopleMixin(DirectoryBase):
         description: str | None = None,
     ) -> Extension:
         """Create a free extension with a fresh random SIP password."""
-        clean = rules.extension_number(number)
+        clean = rules.new_extension_number(number)
         values = self._extension_values(
             clean, name=name, permission=permission, receive=receive, supervisor=supervisor,
             group=group, description=description)

@@ -33,6 +33,24 @@ def extension_number(value: str, field: str = "number") -> str:
     return text
 
 
+# Numbers a phone must always be able to dial out: Vietnam's 113, 114, 115, and 112 and 911
+# (callplan/numbers.py routes them out whatever the caller's permission).
+EMERGENCY = frozenset({"112", "113", "114", "115", "911"})
+
+
+def new_extension_number(value: str, field: str = "number") -> str:
+    """A number a new extension may take: 1 to 4 digits, not starting with 0 (the dial plan
+    keeps 0 for outside numbers) and not an emergency number."""
+    text = extension_number(value, field)
+    if text.startswith("0"):
+        raise ValidationError(f"{field}: an extension may not start with 0 (0 dials out), "
+                              f"got {text!r}", field)
+    if text in EMERGENCY:
+        raise ValidationError(f"{field}: {text} is an emergency number, not an extension",
+                              field)
+    return text
+
+
 def memorable_name(value: str | None, field: str = "name") -> str | None:
     """A memorable name: 1-32 ASCII letters, digits, '.', '_' or '-'; empty means none."""
     if value is None or value.strip() == "":

@@ -111,3 +111,16 @@ def test_vendor_names_are_one_spelling_per_family() -> None:
     assert rules.vendor_name(" grandstream ") == "Grandstream"
     assert rules.vendor_name("Acme Phones") == "Acme Phones"
     assert rules.vendor_name("") is None and rules.vendor_name(None) is None
+
+
+@pytest.mark.parametrize("number", ["0", "0101", "113", "114", "115", "112", "911"])
+def test_a_new_extension_never_takes_an_outside_or_emergency_number(number: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        rules.new_extension_number(number)
+    assert caught.value.field == "number"
+    assert rules.extension_number(number) == number  # existing ones are still found
+
+
+def test_new_extension_numbers_that_are_fine() -> None:
+    assert [rules.new_extension_number(n) for n in ("1", "101", "9999", "110")] == [
+        "1", "101", "9999", "110"]
