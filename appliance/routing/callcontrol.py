@@ -15,7 +15,14 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from appliance.routing.calls import SIGNATURE, Call, CallRegistry, RouteSigner, late_answer
+from appliance.routing.calls import (
+    SIGNATURE,
+    Call,
+    CallRegistry,
+    RouteSigner,
+    SelfEnding,
+    late_answer,
+)
 from appliance.routing.proxy import Branch, Ignore, ProxyCall, new_branch
 from appliance.routing.registrar import Binding, Registrar
 from appliance.sip.message import Request, Response, SipUri
@@ -156,6 +163,10 @@ class CallControl:
         ended = []
         for call, side in calls:
             proxy = call.proxy
+            if isinstance(proxy, SelfEnding):  # a B2BUA call: it ends both its legs itself
+                proxy.hang_up(status, reason)
+                ended.append(call)
+                continue
             if call.state == "ringing" and isinstance(proxy, ProxyCall):
                 if side == "callee" and host is not None:
                     proxy.cancel_toward(host, status, reason)

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from appliance.errors import SipParseError
 from appliance.sip.dialog import TARGET_REFRESH, Dialog
@@ -33,6 +34,15 @@ from appliance.sip.transaction import Peer
 SIGNATURE = "sig"  # the Record-Route URI parameter carrying the signature
 LIMIT = 4096
 LINGER = 32.0
+
+
+@runtime_checkable
+class SelfEnding(Protocol):
+    """A call's engine that ends the call itself when the box hangs it up (a B2BUA call,
+    ``calls/call.py``, kept as the record's ``proxy``)."""
+
+    def hang_up(self, status: int, reason: str) -> None:
+        """End the call: ``status`` to a caller still ringing, else a BYE on each leg."""
 
 
 class RouteSigner:

@@ -9,7 +9,9 @@ registry (``routing/calls.py``). An in-dialog request is relayed only for a dial
 set up: found in the registry, or with a Route to the box whose signature matches its
 Call-ID and the caller's tag; anything else is a new request (authenticated, dial-planned)
 or, with a To tag, 481. Everything it sends goes through the transaction layer or, for
-ACKs and stateless answers, through ``send``.
+ACKs and stateless answers, through ``send``. Calls that cross a connection (an INVITE
+from one, or an extension's to an outside number) and the requests of their legs go to the
+B2BUA (``outside``, ``calls/b2bua.py``) first.
 """
 
 from __future__ import annotations
@@ -72,6 +74,26 @@ class Extensions(Protocol):
         """The extension with that memorable name, or None."""
 
 
+class Outside(Protocol):
+    """Calls that cross a connection (the B2BUA, ``calls/b2bua.py``): each hook returns True
+    when the request was the B2BUA's (answered or carried out there)."""
+
+    def inbound(self, txn: ServerTransaction, request: Request) -> bool:
+        """A new INVITE from a connection, or for an office number from anyone else."""
+
+    def outbound(self, txn: ServerTransaction, request: Request, caller: Extension) -> bool:
+        """An authenticated extension's INVITE to an outside number."""
+
+    def in_dialog(self, txn: ServerTransaction, request: Request) -> bool:
+        """A request on one of the B2BUA's legs."""
+
+    def ack(self, request: Request) -> bool:
+        """An ACK for a 2xx on one of its legs."""
+
+    def cancel(self, invite: ServerTransaction) -> bool:
+        """A CANCEL of an INVITE it answers as a UAS."""
+
+
 # Write the changes, then call back with whether the write succeeded.
 Persist = Callable[[list[Change], Callable[[bool], None]], None]
 # A binding's field too long for the store, or None (``routing.bindings.too_long``).
@@ -108,6 +130,7 @@ class Router:
         self.signer = RouteSigner(secrets.token_bytes(32))  # the service sets the box's key
         self.control = CallControl(self.registry, self.signer, registrar, locals_, send)
         self.ring_timeout = 60.0
+        self.outside: Outside | None = None  # the B2BUA, once the service wires it
         self._layer: TransactionLayer | None = None
         self.stats = {"registered": 0, "calls": 0, "auth_failed": 0, "stale_devices": 0,
                       "write_failed": 0}
@@ -139,6 +162,8 @@ class Router:
     def on_ack(self, request: Request, peer: Peer) -> None:
         """An ACK for a 2xx: forwarded statelessly along its Route set."""
         try:
+            if self.outside is not None and self.outside.ack(request):
+                return
             popped = self._pop_own_routes(request)
             found = self.control.dialog_of(request, popped)
             if found is not None and (request.headers.get_all("route")
@@ -177,7 +202,10 @@ class Router:
         elif request.max_forwards == 0:
             status = 483
         elif method in ROUTED:
-            status = self._call(txn, request)
+            # From a connection (or for an office number from a stranger): the B2BUA's.
+            outside = method == "INVITE" and self.outside is not None and \
+                self.outside.inbound(txn, request)
+            status = 0 if outside else self._call(txn, request)
         else:
             status = OUT_OF_DIALOG.get(method, 405)
         return status
@@ -289,6 +317,7 @@ class Router:
     # -- calls --------------------------------------------------------------------------------
 
     def _call(self, txn: ServerTransaction, request: Request) -> int:
+        outside = self.outside if request.method == "INVITE" else None
         result, caller = self._authenticate(request, "proxy-authorization", txn.peer)
         if not result.ok:
             self._challenge(txn, request, 407, result)
@@ -296,6 +325,8 @@ class Router:
         assert caller is not None
         if (request.from_.uri.user or "") != caller.sip_username or caller.employee_id is None:
             return 403
+        if outside is not None and outside.outbound(txn, request, caller):
+            return 0
         callee, refusal = self._callee(caller, request.uri)
         if refusal is not None:
             txn.respond(make_response(request, refusal[0], refusal[1],
@@ -411,6 +442,8 @@ class Router:
         if invite is None:
             return 481
         txn.respond(make_response(request, 200, to_tag=self._tag(request)))
+        if self.outside is not None and self.outside.cancel(invite):
+            return 0
         call = self.calls.get(id(invite))
         if call is not None and not call.answered:
             call.cancel()
@@ -421,6 +454,8 @@ class Router:
     # -- in-dialog ----------------------------------------------------------------------------
 
     def _in_dialog(self, txn: ServerTransaction, request: Request, popped: list[SipUri]) -> int:
+        if self.outside is not None and self.outside.in_dialog(txn, request):
+            return 0  # a B2BUA leg's: relayed to its other leg, never proxied
         # Not an open relay: only dialogs the box set up (RFC 3261 §16.4 leaves it policy).
         found = self.control.dialog_of(request, popped)
         if found is None:

@@ -21,6 +21,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from appliance.calls.b2bua import B2BUA
+from appliance.calls.plans import CHANGES, PlanCache
 from appliance.config import Listen
 from appliance.directory import Directory
 from appliance.errors import SipParseError
@@ -134,6 +136,14 @@ class SipService:
         # The SIP part's store work (binding writes first) on threads of its own, never queued
         # behind a boot storm's renders or a sweep in asyncio's shared pool.
         self.workers = Workers("sip-store", 2)
+        # Calls to and from the office's connections: the B2BUA over the same layer, with
+        # the call plan kept loaded from the store.
+        self.plans = PlanCache(ctx.store, self.workers)
+        self.b2bua = B2BUA(routing=self.plans, extensions=self.cache, contacts=self.registrar,
+                           locals_=self, registry=self.router.registry,
+                           ring_timeout=cfg.ring_timeout)
+        self.b2bua.layer = self.layer
+        self.router.outside = self.b2bua
         self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
                                         registrar=self.registrar, control=self.router.control,
                                         persist=self.persist, key=lambda: self.router.signer.key,
@@ -155,6 +165,7 @@ class SipService:
         await self.workers.run(self.cache.reload)
         self.router.signer.key = await self.workers.run(bindings.box_key, self.store)
         await self.workers.run(self.retired.reload)
+        await self.plans.reload()
         self.guard.restore(await self.workers.run(bans.load, self.store))
         await self._reload_desk_hosts()
         stored = await self.workers.run(bindings.load_all, self.store)
@@ -174,6 +185,8 @@ class SipService:
         self.ctx.bus.subscribe("phone.disabled", self.on_event)
         self.ctx.bus.subscribe("extension.", self._on_credentials)
         self.ctx.bus.subscribe(bans.UNBAN_EVENT, self._on_unban)
+        for prefix in CHANGES:
+            self.ctx.bus.subscribe(prefix, self.plans.on_event)
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
                        asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
         log.info("sip: realm %r, %d extensions, %d bindings restored", self.auth.realm,

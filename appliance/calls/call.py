@@ -1,0 +1,437 @@
+"""One B2BUA call (``calls/b2bua.py``): the caller's leg, the branches it rings, the leg
+that answered, the steps still to try, and what each message on them does.
+
+States: ``ringing`` (the caller's INVITE not answered yet; the branches of the current
+step ring), ``established`` (one branch answered: two dialogs), ``ended``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from appliance.callplan import inbound as plan
+from appliance.callplan.model import Connection
+from appliance.calls import legs
+from appliance.calls.legs import Branch, Leg
+from appliance.calls.trunks import inside_status
+from appliance.routing.calls import Call as Record
+from appliance.routing.calls import Leg as RecordLeg
+from appliance.routing.proxy import cancel_for
+from appliance.sip.dialog import TARGET_REFRESH, Dialog
+from appliance.sip.message import Request, Response, make_response
+from appliance.sip.transaction import Peer, ServerTransaction, TimerHandle
+from appliance.sip.ua import Accepted, ClientRequest
+from appliance.sip.uri import format_host
+
+if TYPE_CHECKING:
+    from appliance.calls.b2bua import B2BUA
+
+log = logging.getLogger(__name__)
+
+NOT_RELAYED = {"REFER": (403, "Transfer Not Supported"), "PRACK": (481, None),
+               "SUBSCRIBE": (489, None)}
+
+
+class OutsideCall:
+    """A call the B2BUA carries; see the module docstring."""
+
+    def __init__(self, b2bua: B2BUA, direction: str, server: ServerTransaction,
+                 caller: Leg) -> None:
+        """``caller`` is the leg whose INVITE ``server`` holds."""
+        self.b2bua = b2bua
+        self.direction = direction  # "out": a phone calls a number; "in": a connection's call
+        self.server = server
+        self.caller = caller
+        self.callee: Leg | None = None
+        self.branches: list[Branch] = []
+        self.steps: list[plan.Step] = []
+        self.state = "ringing"
+        self.connections: set[int] = set()
+        self.did: str | None = None
+        self.record: Record | None = None
+        self.failures: list[int] = []  # final answers of the branches tried
+        self._timer: TimerHandle | None = None
+
+    def all_legs(self) -> list[Leg]:
+        """Every leg the call has or had."""
+        return [self.caller, *(b.leg for b in self.branches),
+                *([self.callee] if self.callee is not None else [])]
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Carry out the next step that can ring anyone; with none left, answer the caller."""
+        while self.state == "ringing" and self.steps:
+            step = self.steps.pop(0)
+            if isinstance(step, plan.RingExtension) and self._ring(step):
+                return
+            if isinstance(step, plan.ForwardOut) and self._forward(step):
+                return
+            if isinstance(step, plan.RingQueue):
+                log.info("sip: call %s: queue %s skipped (queues are not carried out yet)",
+                         self.server.request.call_id[:32], step.queue)
+            if isinstance(step, plan.HangUp):
+                self.abort(*self._final(step.status, step.phrase), "", "no answer")
+                return
+        if self.state == "ringing":
+            self.abort(*self._final(480, None), "", "no answer")
+
+    def _final(self, status: int, phrase: str | None) -> tuple[int, str | None]:
+        """The caller's answer once nobody answered: busy if a callee said so."""
+        if 486 in self.failures or 600 in self.failures:
+            return 486, None
+        return status, phrase
+
+    def _ring(self, step: plan.RingExtension) -> bool:
+        b2bua = self.b2bua
+        bindings = b2bua.bindings_for(step.extension)
+        if not bindings:
+            log.info("sip: call %s: extension %s has no contact to ring",
+                     self.server.request.call_id[:32], step.extension)
+            return False
+        request = self.server.request
+        caller = request.from_
+        for binding in bindings:
+            leg = Leg("inside", binding.source, legs.new_call_id(b2bua.locals, binding.source),
+                      legs.token(), extension=step.extension)
+            host = format_host(b2bua.locals.sent_by(binding.source.transport,
+                                                    binding.source.host)[0])
+            invite = legs.invite(
+                b2bua.locals, leg, binding.contact, from_user=caller.uri.user or "anonymous",
+                from_host=host, to=f"<sip:{step.extension}@{host}>",
+                display=caller.display_name or caller.uri.user, source=request)
+            self._send_branch(Branch(leg), invite)
+        if self.record is not None:
+            self.record.callee_extension = step.extension
+        self._arm(step.seconds)
+        return True
+
+    def _forward(self, step: plan.ForwardOut) -> bool:
+        conn = self.b2bua.connection(step.connection_id)
+        if conn is None:
+            return False
+        limit = conn.max_calls
+        if limit and self.b2bua.in_use().get(conn.id, 0) >= limit + (conn.id in self.connections):
+            log.info("sip: forward through %s skipped: its call limit is reached", conn.name)
+            return False
+        caller = self.server.request.from_
+        display = caller.display_name or caller.uri.user
+        self.dial_out(conn, step.number, presented=step.presented, display=display,
+                      seconds=float(step.seconds), diversion=self.did)
+        return True
+
+    def dial_out(self, conn: Connection, number: str, *, presented: str | None,
+                 display: str | None, seconds: float, diversion: str | None = None) -> None:
+        """Send the INVITE for ``number`` through ``conn``, presenting ``presented`` (the
+        office number); ``diversion``: the office number the call was for (a forward)."""
+        b2bua = self.b2bua
+        server = conn.servers[0]
+        peer = Peer(server.transport, server.host, server.port)
+        leg = Leg("outside", peer, legs.new_call_id(b2bua.locals, peer), legs.token(),
+                  credentials=b2bua.credentials(conn), connection_id=conn.id)
+        domain = f"{format_host(server.host)}:{server.port}"
+        params = "" if server.transport == "udp" else f";transport={server.transport}"
+        from_user = presented or conn.username or "anonymous"
+        headers: list[tuple[str, str]] = []
+        if presented:
+            headers.append(("P-Asserted-Identity", f"<sip:{presented}@{domain}>"))
+        if diversion:
+            headers.append(("Diversion", f"<sip:{diversion}@{domain}>;reason=unconditional;"
+                                         "counter=1"))
+        invite = legs.invite(b2bua.locals, leg, f"sip:{number}@{domain}{params}",
+                             from_user=from_user, from_host=domain,
+                             to=f"<sip:{number}@{domain}>", display=display,
+                             source=self.server.request, headers=tuple(headers))
+        self.connections.add(conn.id)
+        if self.record is not None and self.direction == "in":
+            self.record.callee_extension = number
+        self._send_branch(Branch(leg), invite)
+        self._arm(seconds)
+
+    def _send_branch(self, branch: Branch, invite: Request) -> None:
+        assert self.b2bua.layer is not None
+        self.branches.append(branch)
+        self.b2bua.track(branch.leg, self)
+        flow = branch.leg.flow
+        branch.client = ClientRequest(self.b2bua.layer, invite, flow, _BranchOutcome(self, branch),
+                                      credentials=branch.leg.credentials,
+                                      resolve=lambda _uri: flow).start()
+
+    def _arm(self, seconds: float) -> None:
+        assert self.b2bua.layer is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.b2bua.layer.timers.call_later(seconds, self._rang_out)
+
+    def _rang_out(self) -> None:
+        """The step rang its time: CANCEL its branches and go on."""
+        self._timer = None
+        if self.state != "ringing":
+            return
+        self._cancel_branches('SIP;cause=480;text="No answer"')
+        self.failures.append(480)
+        if self.direction == "out":
+            self.abort(480, None, "", "no answer")
+        else:
+            self.advance()
+
+    def _cancel_branches(self, reason: str, keep: Branch | None = None) -> None:
+        for branch in self.branches:
+            if branch is not keep and not branch.final:
+                branch.cancel_wanted = True
+                self._send_cancel(branch, reason)
+
+    def _send_cancel(self, branch: Branch, reason: str) -> None:
+        """RFC 3261 §9.1: a CANCEL only once the branch sent a provisional response."""
+        client = branch.client
+        if not branch.provisional or branch.cancelled or client is None:
+            return
+        branch.cancelled = True
+        cancel = cancel_for(client.request)
+        if reason:
+            cancel.headers.add("Reason", reason)
+        assert self.b2bua.layer is not None
+        ClientRequest(self.b2bua.layer, cancel, branch.leg.flow, _Ignore()).start()
+
+    # -- a branch's answers -------------------------------------------------------------------
+
+    def provisional(self, branch: Branch, response: Response) -> None:
+        """A 1xx on ``branch``: a pending CANCEL goes now; an 18x is relayed to the caller."""
+        branch.provisional = True
+        if branch.cancel_wanted:
+            self._send_cancel(branch, "")
+            return
+        if self.state == "ringing" and response.status in (180, 181, 182, 183):
+            self.server.respond(legs.answer(self.b2bua.locals, self.server, response.status,
+                                            response.reason, self.caller.tag, response))
+
+    def final(self, branch: Branch, response: Response | None, dialog: Dialog | None) -> None:
+        """A final answer on ``branch`` (None: no answer at all)."""
+        status = response.status if response is not None else 0
+        branch.final = status or 408
+        if response is not None and status < 300:
+            self._accepted(branch, response, dialog)
+            return
+        self.b2bua.untrack(branch.leg)
+        if branch.cancel_wanted or self.state != "ringing" or branch not in self.branches:
+            return
+        self.failures.append(status)
+        if any(not b.final and not b.cancel_wanted for b in self.branches):
+            return  # others still ring
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.direction == "out":
+            self.abort(*inside_status(status), "", f"outside {status or 'timeout'}")
+        else:
+            self.advance()
+
+    def _accepted(self, branch: Branch, response: Response, dialog: Dialog | None) -> None:
+        leg = branch.leg
+        leg.dialog = dialog
+        if self.state != "ringing" or branch.cancel_wanted or dialog is None:
+            # Answered too late (CANCELed, another branch won): acknowledged, hung up.
+            if dialog is not None:
+                self._bye(leg, 'SIP;cause=200;text="Call completed elsewhere"')
+            self.b2bua.untrack(leg)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.callee = leg
+        self._cancel_branches('SIP;cause=200;text="Call completed elsewhere"', keep=branch)
+        for other in self.branches:
+            if other is not branch:
+                self.b2bua.untrack(other.leg)
+        self.branches = [branch]
+        b2bua = self.b2bua
+        assert b2bua.layer is not None
+        ok = legs.answer(b2bua.locals, self.server, 200, None, self.caller.tag, response)
+        try:
+            self.caller.dialog = Dialog.uas(self.server.request, self.caller.tag)
+        except Exception:  # no Contact in the caller's INVITE: the call cannot go on
+            self.caller.dialog = None
+        self.caller.accepted = Accepted(b2bua.layer, self.server, ok,
+                                        lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+        self.state = "established"
+        b2bua.answered(self)
+        record = self.record
+        if record is not None:
+            record.state, record.answered_at = "established", b2bua.registry.clock()
+            record.callee = RecordLeg(leg.extension, leg.flow)
+            record.callee_tag = response.to.tag
+        log.info("sip: call %s answered by %s", self.server.request.call_id[:32],
+                 leg.extension or f"connection {leg.connection_id}")
+        if self.caller.dialog is None:
+            self.hang_up(0, 'SIP;cause=400;text="No Contact"')
+
+    # -- ending -------------------------------------------------------------------------------
+
+    def abort(self, status: int, phrase: str | None, reason: str, why: str) -> None:
+        """End a ringing call: ``status`` to the caller, every branch CANCELed."""
+        if self.state != "ringing":
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._cancel_branches(reason)
+        if not self.server.final:
+            self.server.respond(make_response(self.server.request, status, phrase,
+                                              to_tag=self.caller.tag))
+        self._end(why)
+
+    def hang_up(self, status: int, reason: str) -> None:
+        """End the call from the box (a dismissal, no ACK): while it rings ``status`` to the
+        caller and the branches CANCELed; once established a BYE on both legs."""
+        if self.state == "ringing" and self.direction == "in" and status:
+            self._cancel_branches(reason)  # the callee is gone: the plan's next step
+            self.advance()
+            return
+        if self.state == "ringing":
+            self.abort(status or 480, None, reason, "hung up")
+            return
+        if self.state == "established":
+            for leg in (self.caller, self.callee):
+                if leg is not None and leg.dialog is not None:
+                    self._bye(leg, reason)
+            self._end("hung up")
+
+    def _bye(self, leg: Leg, reason: str) -> None:
+        assert self.b2bua.layer is not None and leg.dialog is not None
+        headers = (("Reason", reason),) if reason else ()
+        bye = leg.dialog.request("BYE", via=legs.via(self.b2bua.locals, leg.flow),
+                                 headers=headers)
+        flow = leg.flow
+        ClientRequest(self.b2bua.layer, bye, flow, _Ignore(), credentials=leg.credentials,
+                      resolve=lambda _uri: flow).start()
+
+    def _end(self, why: str) -> None:
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.record is not None:
+            self.b2bua.registry.end(self.record, why)
+        self.b2bua.finished(self)
+
+    # -- in-dialog requests -------------------------------------------------------------------
+
+    def other(self, leg: Leg) -> Leg | None:
+        """The leg across from ``leg`` (None while it rings)."""
+        if leg is self.caller:
+            return self.callee
+        return self.caller if leg is self.callee else None
+
+    def request_on(self, leg: Leg, txn: ServerTransaction, request: Request) -> None:
+        """An in-dialog request on ``leg``: answered, relayed to the other leg, or both."""
+        method = request.method
+        other = self.other(leg)
+        if method == "BYE":
+            txn.respond(make_response(request, 200))
+            if self.state == "ringing":
+                self.abort(487, None, 'SIP;cause=487;text="Caller hung up"', "bye")
+                return
+            if other is not None and other.dialog is not None:
+                reason = request.headers.get("reason") or ""
+                self._bye(other, reason)
+            if self.record is not None:
+                self.b2bua.registry.seen(self.record, leg is self.caller, request)
+            self._end("bye")
+            return
+        if method in NOT_RELAYED:
+            status, phrase = NOT_RELAYED[method]
+            txn.respond(make_response(request, status, phrase))
+            return
+        if self.state != "established" or other is None or other.dialog is None \
+                or leg.dialog is None:
+            txn.respond(make_response(request, 491 if method in TARGET_REFRESH else 481))
+            return
+        if not leg.dialog.received(request):
+            txn.respond(make_response(request, 500, "CSeq Out Of Order"))
+            return
+        if method == "INVITE":
+            txn.respond(make_response(request, 100))
+        out = legs.relayed(self.b2bua.locals, request, other)
+        assert self.b2bua.layer is not None
+        flow = other.flow
+        relay = _Relay(self, leg, other, txn)
+        relay.client = ClientRequest(self.b2bua.layer, out, flow, relay,
+                                     credentials=other.credentials,
+                                     resolve=lambda _uri: flow).start()
+
+    def relayed_answer(self, leg: Leg, other: Leg, txn: ServerTransaction,
+                       response: Response | None, sent: Request) -> None:
+        """The other leg's answer to a relayed request, handed back on ``leg``."""
+        if other.dialog is not None:
+            other.dialog.local_seq = max(other.dialog.local_seq, sent.cseq.seq)
+        request = txn.request
+        if response is None:
+            txn.respond(make_response(request, 408))
+            return
+        status = response.status
+        if status in (401, 407):
+            status = 500  # a challenge is the other leg's business, never handed across
+        reply = legs.answer(self.b2bua.locals, txn, status, response.reason, leg.tag, response)
+        if status < 300 and request.method in TARGET_REFRESH:
+            if leg.dialog is not None:
+                leg.dialog.refresh_target(request)
+            if other.dialog is not None:
+                other.dialog.refresh_target(response)
+        if status < 300 and request.method == "INVITE" and self.b2bua.layer is not None:
+            leg.accepted = Accepted(self.b2bua.layer, txn, reply,
+                                    lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+            return
+        txn.respond(reply)
+
+
+class _BranchOutcome:
+    """A branch's ``ClientRequest`` outcome, handed to its call."""
+
+    def __init__(self, call: OutsideCall, branch: Branch) -> None:
+        self.call, self.branch = call, branch
+
+    def on_provisional(self, response: Response) -> None:
+        self.call.provisional(self.branch, response)
+
+    def on_final(self, response: Response, dialog: Dialog | None) -> None:
+        self.call.final(self.branch, response, dialog)
+
+    def on_timeout(self) -> None:
+        self.call.final(self.branch, None, None)
+
+
+class _Relay:
+    """The outcome of an in-dialog request relayed to the other leg."""
+
+    def __init__(self, call: OutsideCall, leg: Leg, other: Leg, txn: ServerTransaction) -> None:
+        self.call, self.leg, self.other, self.txn = call, leg, other, txn
+        self.client: ClientRequest | None = None
+
+    def on_provisional(self, response: Response) -> None:
+        return None
+
+    def on_final(self, response: Response, dialog: Dialog | None) -> None:
+        self._done(response)
+
+    def on_timeout(self) -> None:
+        self._done(None)
+
+    def _done(self, response: Response | None) -> None:
+        sent = self.txn.request if self.client is None else self.client.request
+        self.call.relayed_answer(self.leg, self.other, self.txn, response, sent)
+
+
+class _Ignore:
+    """The outcome of a request whose answer changes nothing (a CANCEL, the box's BYE)."""
+
+    def on_provisional(self, response: Response) -> None:
+        return None
+
+    def on_final(self, response: Response, dialog: Dialog | None) -> None:
+        return None
+
+    def on_timeout(self) -> None:
+        return None
