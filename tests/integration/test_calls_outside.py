@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def received_invite(log: Path) -> str:
 
 
 @pytest.fixture()
-def office(tmp_path: Path) -> tuple[Path, dict[str, Account], int, RunningDaemon]:
+def office(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Account], int, RunningDaemon]]:
     need("sipp")
     config = sip_config(tmp_path)
     accounts = add_accounts(config, "101", "103", permission="international")
