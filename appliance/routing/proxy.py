@@ -25,6 +25,7 @@ from appliance.sip.transaction import (
     ServerTransaction,
     TimerHandle,
     TransactionLayer,
+    slim_request,
 )
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,12 @@ class ProxyCall:
         if self._ring_limit is not None:
             self._ring_limit.cancel()
         self.on_done(self)
+        # Its client transactions stay up to 32 s for 2xx retransmissions and keep this
+        # object alive: only what those still read is kept (not bodies, not whole messages).
+        self.best = None
+        for branch in self.branches:
+            branch.request = slim_request(branch.request)
+            branch.answer = None
 
     def _best_upstream(self) -> Response:
         best = self.best

@@ -130,7 +130,8 @@ class SipService:
                              extensions=self.cache, locals_=self, send=self.send,
                              persist=self.persist, md5_only_agents=cfg.md5_only_agents,
                              retired_of=self.retired, too_long=bindings.too_long)
-        self.layer = TransactionLayer(self.send, LoopTimers(), self.router)
+        self.layer = TransactionLayer(self.send, LoopTimers(), self.router,
+                                      send_bytes=self.transport.send)
         self.router.layer = self.layer
         self.router.ring_timeout = cfg.ring_timeout
         # The SIP part's store work (binding writes first) on threads of its own, never queued

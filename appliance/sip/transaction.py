@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from appliance.errors import SipParseError
 from appliance.sip.message import Request, Response, Via, make_response
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAGIC = "z9hG4bK"
 Message = Request | Response
+M = TypeVar("M", Request, Response)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,31 @@ class ClientUser(Protocol):
 Send = Callable[[Message, Peer], None]
 
 
+# What a finished transaction (or a TU reading it then) still needs of its messages: matching,
+# an ACK or CANCEL, a target refresh.
+_KEPT = ("via", "from", "to", "call-id", "cseq", "route", "record-route", "contact",
+         "max-forwards")
+MAX_COMPLETED = 32_768  # parked Timer J answers; at 4,000 a second each still lives > T2
+
+
+def _keep(source: Message, kept: M) -> M:
+    for name in _KEPT:
+        kept.headers.copy_from(source.headers, name)
+    return kept
+
+
+def slim_request(request: Request) -> Request:
+    """A copy with only the headers in ``_KEPT`` and no body: a message kept up to 32 s by
+    a finished transaction costs a fraction of the parsed whole (a call's INVITEs, SDP and
+    all, would otherwise hold most of the daemon's memory)."""
+    return _keep(request, Request(request.method, request.uri))
+
+
+def slim_response(response: Response) -> Response:
+    """``slim_request`` for a response."""
+    return _keep(response, Response(response.status, response.reason))
+
+
 def top_via(message: Request | Response) -> Via:
     """The top Via alone (parsed once per message); SipParseError if absent or malformed."""
     return message.top_via
@@ -148,7 +174,20 @@ class ServerTransaction:
                 self.state == "accepted" and 200 <= response.status < 300)):
             return
         self.last = response
-        self.layer.send(response, self.reply_to)
+        layer = self.layer
+        if layer.send_bytes is not None and not self.invite and response.status >= 200 \
+                and not self.peer.reliable:
+            # Parked for Timer J as bytes: encoded once, for the wire and the retransmissions.
+            try:
+                data = response.to_bytes()
+            except ValueError:
+                log.warning("sip: unsendable response dropped")
+                return
+            layer.send_bytes(data, self.reply_to)
+            self.state = "terminated"
+            layer.park(self, data)
+            return
+        layer.send(response, self.reply_to)
         if response.status < 200:
             if not self.invite:
                 self.state = "proceeding"
@@ -160,7 +199,9 @@ class ServerTransaction:
         if self.invite and response.status < 300:
             if self.state != "accepted":
                 self.state = "accepted"
+                self.request = slim_request(self.request)
                 self._later(timing.timeout, self._terminate)  # Timer L
+            self.last = slim_response(response)
         elif self.invite:
             self.state = "completed"
             if not reliable:
@@ -195,6 +236,7 @@ class ServerTransaction:
                 self.layer.user.on_ack(request, self.peer)
             elif self.state == "completed":
                 self.state = "confirmed"
+                self.request = slim_request(self.request)  # only absorbing now (Timer I)
                 self._later(0 if self.peer.reliable else self.layer.timing.t4,
                             self._terminate)  # Timer I
             return
@@ -256,14 +298,16 @@ class ClientTransaction:
     def _timer_b_f(self) -> None:
         if self.state in ("calling", "trying", "proceeding") and not (
                 self.invite and self.state == "proceeding"):
+            user = self.user
             self._terminate()
-            self.user.on_timeout(self)
+            user.on_timeout(self)
 
     def transport_error(self) -> None:
         """The request could not be sent (RFC 3261 §17.1.4): treat as a timeout."""
         if self.state != "terminated":
+            user = self.user
             self._terminate()
-            self.user.on_timeout(self)
+            user.on_timeout(self)
 
     def receive(self, response: Response) -> None:
         """A response matched to this transaction."""
@@ -296,6 +340,7 @@ class ClientTransaction:
             if self.state in ("calling", "proceeding"):
                 self.state = "accepted"
                 self.status = response.status
+                self.request = slim_request(self.request)
                 self._cancel_timers()
                 self._later(self.layer.timing.timeout, self._terminate)  # Timer M
             if self.state == "accepted":
@@ -333,15 +378,34 @@ class ClientTransaction:
         self.state = "terminated"
         self._cancel_timers()
         self.layer.forget_client(self)
+        # The user usually holds this transaction too (a proxy's branch, a UA request): let
+        # go of it, so that the pair is freed at once rather than by the cycle collector.
+        self.user = _FINISHED
+
+
+class _Finished:
+    """The user of a terminated client transaction: nothing reaches it any more."""
+
+    def on_response(self, txn: ClientTransaction, response: Response) -> None:
+        return None
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        return None
+
+
+_FINISHED = _Finished()
 
 
 class TransactionLayer:
     """Holds the live transactions and routes messages between the transport and the TU."""
 
     def __init__(self, send: Send, timers: Timers, user: TransactionUser,
-                 timing: Timing | None = None, max_transactions: int = 100_000) -> None:
-        """Send through ``send``, time with ``timers``, hand new requests to ``user``."""
+                 timing: Timing | None = None, max_transactions: int = 100_000,
+                 send_bytes: Callable[[bytes, Peer], None] | None = None) -> None:
+        """Send through ``send`` (and encoded answers through ``send_bytes``, when given),
+        time with ``timers``, hand new requests to ``user``."""
         self.send = send
+        self.send_bytes = send_bytes
         self.timers = timers
         self.user = user
         self.timing = timing or Timing()
@@ -350,7 +414,7 @@ class TransactionLayer:
         self.clients: dict[tuple[str, str], ClientTransaction] = {}
         # Completed non-INVITE server transactions over UDP (Timer J), as their last response
         # and where it went: far lighter than the transaction, which is let go.
-        self.completed: dict[tuple[str, ...], tuple[Response, Peer]] = {}
+        self.completed: dict[tuple[str, ...], tuple[Response | bytes, Peer]] = {}
         self._bucket: list[tuple[str, ...]] | None = None
 
     def receive(self, message: Message, peer: Peer) -> None:
@@ -368,8 +432,13 @@ class TransactionLayer:
             txn.receive(request)
             return
         parked = self.completed.get(key)
-        if parked is not None:
-            self.send(*parked)  # a retransmission while Timer J runs
+        if parked is not None:  # a retransmission while Timer J runs
+            answer, where = parked
+            if isinstance(answer, bytes):
+                if self.send_bytes is not None:
+                    self.send_bytes(answer, where)
+            else:
+                self.send(answer, where)
             return
         if request.method == "ACK":
             self.user.on_ack(request, peer)
@@ -408,7 +477,7 @@ class TransactionLayer:
         return self.servers.get((*key[:-1], "INVITE") if key[0] != "2543"
                                 else (*key[:4], "INVITE", *key[5:]))
 
-    def park(self, txn: ServerTransaction, response: Response) -> None:
+    def park(self, txn: ServerTransaction, response: Response | bytes) -> None:
         """Keep a completed non-INVITE transaction's final response for Timer J, then drop it.
 
         Entries are grouped in buckets opened for T1/5 each, and a bucket expires 64*T1 after
@@ -418,7 +487,9 @@ class TransactionLayer:
         self.forget_server(txn)
         entry = (response, txn.reply_to)
         self.completed[txn.key] = entry
-        while len(self.completed) > self.max_transactions:
+        # Bounded below the transaction cap: under a flood the oldest answers go first, each
+        # still kept longer than a client's retransmission interval (T2).
+        while len(self.completed) > min(self.max_transactions, MAX_COMPLETED):
             del self.completed[next(iter(self.completed))]
         if self._bucket is None:
             bucket: list[tuple[str, ...]] = []

@@ -221,3 +221,32 @@ def test_a_provisional_does_not_stop_timer_f() -> None:
     layer.receive(make_response(options, 100), UDP)
     timers.advance(32.1)
     assert core.timeouts == 1 and not layer.clients
+
+
+def test_a_parked_answer_is_kept_as_its_bytes_and_resent_as_they_are() -> None:
+    timers, wire, core = FakeTimers(), Wire(), Core()
+    sent: list[tuple[bytes, Peer]] = []
+    layer = TransactionLayer(wire, timers, core, send_bytes=lambda d, p: sent.append((d, p)))
+    layer.receive(request("REGISTER", cseq=2), UDP)
+    txn, req = core.requests[0]
+    txn.respond(make_response(req, 200, to_tag="t"))
+    assert not wire.sent and len(sent) == 1 and sent[0][0].startswith(b"SIP/2.0 200 OK")
+    assert isinstance(next(iter(layer.completed.values()))[0], bytes)
+    layer.receive(request("REGISTER", cseq=2), UDP)  # retransmitted: the same bytes again
+    assert sent[1] == sent[0] and len(core.requests) == 1
+    timers.advance(33)
+    assert not layer.completed
+
+
+def test_an_accepted_invite_keeps_only_the_headers_it_still_reads() -> None:
+    _, _, core, layer = setup()
+    invite = request()
+    invite.body = b"v=0\r\n" * 100
+    invite.headers.add("Contact", "<sip:101@127.0.0.1:5062>")
+    invite.headers.add("User-Agent", "x" * 500)
+    layer.receive(invite, UDP)
+    txn, req = core.requests[0]
+    txn.respond(make_response(req, 200, to_tag="t"))
+    assert txn.request.body == b"" and txn.request.headers.get("user-agent") is None
+    assert txn.request.call_id == "c1" and str(txn.request.contacts[0].uri).startswith("sip:101")
+    assert req.body  # the TU's own reference to the INVITE is untouched
