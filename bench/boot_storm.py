@@ -185,6 +185,16 @@ def ensure_tftpd() -> str:
     return shutil.which("in.tftpd") or "/usr/sbin/in.tftpd"
 
 
+def tftp_sightings(folder: Path) -> int:
+    """How many phones the store holds a TFTP sighting of (the daemon has stopped)."""
+    store = open_store(f"sqlite:///{folder / 'data' / 'appliance.db'}")
+    try:
+        return sum(1 for phone in Directory(store, actor="bench").list_phones(
+            with_sightings=True) if any(s.method == "tftp" for s in phone.sightings))
+    finally:
+        store.dispose()
+
+
 def peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -234,12 +244,15 @@ async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder
         ours = (BOX_IP, int(json.loads(ports.read_text())["tftp"].rsplit(":", 1)[1]))
         files = folder / "files"
         files.mkdir(mode=0o755)
-        for phone in lan.phones:  # pre-render for tftpd-hpa, each file as its phone gets it
+        for n, phone in enumerate(lan.phones):  # pre-render for tftpd-hpa, as each gets it
             for name in (COMMON, f"{phone.mac}.cfg"):
                 data, _ = await fetch(ours, name, phone)
                 assert data, name
                 (files / name).write_bytes(data)
                 os.chmod(files / name, 0o644)
+            # the neighbor check bound this phone to its MAC: its account is in its file
+            account = f"account.1.enable = 1\naccount.1.label = {1000 + n}\n".encode()
+            assert data and account in data, f"{phone.mac}: served without its account"
         peer = subprocess.Popen(lan.cmd(tftpd, "--foreground", "--address",
                                         f"{BOX_IP}:{TFTPD_PORT}", "--secure", str(files)))
     except BaseException:
@@ -279,6 +292,7 @@ async def main_async(args: argparse.Namespace, lan: StormLan, tftpd: str, folder
                   f"UDP receive-buffer drops {r['drops']:.0f}, CPU: server "
                   f"{r['server_cpu']:.2f} s, phones {r['phones_cpu']:.2f} s"
                   + (f", errors {r['errors']}" if r["errors"] else ""))
+    print(f"sightings recorded: {tftp_sightings(folder)} of {len(lan.phones)} phones")
     best = {k: max(r["files_per_s"] for r in v) for k, v in results.items()}
     print(f"ratio (best round each): {best['appliance'] / best['tftpd-hpa']:.2f}x "
           f"tftpd-hpa's files/s")

@@ -156,14 +156,19 @@ class SightingWriter:
 
     def _take(self) -> list[SightingNote | None]:
         """The next batch: items until a ``quiet`` gap, ``linger`` after the first, ``batch``
-        of them, or the stop mark."""
+        of them, or the stop mark. The queue is looked at once per ``quiet``, not woken for
+        each item: during a storm this thread stays off the GIL."""
         batch = [self._queue.get()]
         deadline = time.monotonic() + self.linger
         while len(batch) < self.batch and batch[-1] is not None:
-            wait = min(self.quiet, deadline - time.monotonic())
-            try:
-                batch.append(self._queue.get(timeout=max(0.0, wait)))
-            except queue.Empty:
+            time.sleep(max(0.0, min(self.quiet, deadline - time.monotonic())))
+            before = len(batch)
+            while len(batch) < self.batch and batch[-1] is not None:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if len(batch) == before or time.monotonic() >= deadline:
                 break
         return batch
 

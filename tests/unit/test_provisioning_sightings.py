@@ -44,7 +44,7 @@ def test_a_bad_sighting_is_skipped_alone(store: Store, directory: Directory) -> 
 
 
 def test_stop_writes_what_is_queued(store: Store, directory: Directory) -> None:
-    writer = SightingWriter(store, quiet=5.0, linger=5.0)
+    writer = SightingWriter(store, quiet=0.5, linger=5.0)
     writer.start()
     writer.note(note("001565000006"))
     writer.stop()
