@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # A batch is written once no sighting came for QUIET seconds (a boot storm's burst is over:
 # serving the phones comes first), or its first waited LINGER seconds, or it holds BATCH.
-QUIET = 0.25
+QUIET = 0.05
 LINGER = 5.0
 BATCH = 5000
 PER_TRANSACTION = 200  # the store's write lock is held while one runs (SIP waits for it)
