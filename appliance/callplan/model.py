@@ -54,8 +54,10 @@ class Connection:
     office numbers it carries (E.164). ``caller_id`` (E.164) is presented on calls out, else
     the first DID. ``max_calls`` 0 means no limit. Who may call out through it: the listed
     extensions and the extensions of the listed number groups; both empty means everyone.
-    ``prefix`` (``*123*`` or ``802``) dialled before a number chooses it. The password is
-    never in the repr.
+    ``prefix`` (``*123*`` or ``802``) dialled before a number chooses it. A register
+    connection registers ``username@domain`` (``domain`` None: the first server's host),
+    authenticating as ``auth_username`` (None: ``username``), asking for ``expires`` s. The
+    password is never in the repr.
     """
 
     id: int
@@ -74,6 +76,9 @@ class Connection:
     allowed_groups: frozenset[str] = frozenset()
     prefix: str | None = None
     default: bool = False
+    domain: str | None = None
+    auth_username: str | None = None
+    expires: int = 3600
 
     def may_use(self, extension: str, group: str | None) -> bool:
         """Whether the extension (of number group ``group``) may call out through this."""

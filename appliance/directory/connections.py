@@ -9,6 +9,7 @@ Destinations are given as ``callplan.model.Destination`` or as text (``extension
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -43,11 +44,12 @@ from appliance.store.tables import extensions
 CONNECTION_FIELDS = (
     "kind", "servers", "username", "password", "allowed_sources", "caller_id",
     "number_format", "max_calls", "codecs", "allowed_extensions", "allowed_groups", "prefix",
-    "default")
+    "default", "domain", "auth_username", "expires")
 NUMBER_FIELDS = ("connection", "destination", "to_header", "contacts_map", "after_hours",
                  "hours", "no_answer", "no_answer_connection", "ring_timeout")
 QUEUE_FIELDS = ("members", "strategy", "ring_time", "timeout", "fallback", "ring_busy")
 DEFAULT_CODECS = ("PCMA", "PCMU", "telephone-event")
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
 
 
 def _unknown(fields: Iterable[str], known: tuple[str, ...], what: str) -> None:
@@ -72,11 +74,22 @@ def _connection_values(fields: dict[str, Any]) -> dict[str, Any]:
         "allowed_groups": lambda v: list(pr.group_list(v)),
         "prefix": pr.prefix,
         "default": lambda v: pr.flag(v, "default"),
+        "domain": _domain,
+        "auth_username": lambda v: pr.credential(v, "auth_username", 64),
+        "expires": lambda v: pr.whole(v, "expires", 60, 86400),
     }
     values = {key: checks[key](value) for key, value in fields.items()}
     if "default" in values:
         values["is_default"] = values.pop("default")
     return values
+
+
+def _domain(value: str | None) -> str | None:
+    """A register connection's AOR domain: a host name or address alone; empty: none."""
+    clean = (value or "").strip().lower().rstrip(".")
+    if clean and (len(clean) > 253 or not _DOMAIN.fullmatch(clean)):
+        raise ValidationError(f"domain: a host name or address alone, got {value!r}", "domain")
+    return clean or None
 
 
 class ConnectionsMixin(DirectoryBase):
@@ -103,7 +116,8 @@ class ConnectionsMixin(DirectoryBase):
             max_calls=row.max_calls, codecs=tuple(row.codecs),
             allowed_extensions=frozenset(row.allowed_extensions),
             allowed_groups=frozenset(row.allowed_groups), prefix=row.prefix,
-            default=row.is_default,
+            default=row.is_default, domain=row.domain, auth_username=row.auth_username,
+            expires=row.expires,
         ) for row in db.execute(select(connections).order_by(connections.c.id))]
 
     def _connection(self, db: Db, name: str, field: str = "connection") -> Connection:
@@ -192,7 +206,8 @@ class ConnectionsMixin(DirectoryBase):
         clean = pr.name(name)
         values = {"number_format": "e164_plus", "max_calls": 0, "codecs": DEFAULT_CODECS,
                   "allowed_sources": (), "allowed_extensions": (), "allowed_groups": (),
-                  "default": False, **fields, "kind": kind, "servers": servers}
+                  "default": False, "expires": 3600, **fields, "kind": kind,
+                  "servers": servers}
         checked = _connection_values(values)
         now = self.clock()
         with self.store.write() as db:

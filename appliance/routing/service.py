@@ -6,7 +6,8 @@ are written to the store in group commits before a REGISTER is answered (a faile
 answered 500 and undone in memory), loaded at start, and dropped when an
 ``extension.freed`` / ``employee.dismissed`` event arrives. Bans are published to the store
 as they start and restored at start; a ``sip.unban`` event lifts one. Retired credentials
-are reloaded per extension on ``extension.*`` events.
+are reloaded per extension on ``extension.*`` events. Register connections are registered
+with their providers (``calls/trunk_manager.py``), in step with ``connection.*`` events.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from appliance.calls.b2bua import B2BUA
 from appliance.calls.plans import CHANGES, PlanCache
+from appliance.calls.trunk_manager import TrunkManager
 from appliance.config import Listen
 from appliance.directory import Directory
 from appliance.errors import SipParseError
@@ -145,6 +147,8 @@ class SipService:
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
         self.router.outside = self.b2bua
+        # A registration per register connection in the store, kept in step by its events.
+        self.trunks = TrunkManager(self, ctx.store, self.workers)
         self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
                                         registrar=self.registrar, control=self.router.control,
                                         persist=self.persist, key=lambda: self.router.signer.key,
@@ -188,6 +192,8 @@ class SipService:
         self.ctx.bus.subscribe(bans.UNBAN_EVENT, self._on_unban)
         for prefix in CHANGES:
             self.ctx.bus.subscribe(prefix, self.plans.on_event)
+        await self.trunks.start()
+        self.ctx.bus.subscribe("connection.", self.trunks.on_event)
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
                        asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
         log.info("sip: realm %r, %d extensions, %d bindings restored", self.auth.realm,
@@ -197,6 +203,7 @@ class SipService:
     async def stop(self) -> None:
         """Un-register trunks (for up to UNREGISTER_WAIT s), write pending bindings, close
         the sockets."""
+        await self.trunks.stop()
         if self._registrations:
             await asyncio.wait([self.stop_registration(r) for r in list(self._registrations)],
                                timeout=UNREGISTER_WAIT)

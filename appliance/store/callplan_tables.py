@@ -37,6 +37,26 @@ connections = Table(
     Column("prefix", String(8), unique=True),
     Column("is_default", Boolean, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # A register connection's AOR domain (None: the first server's host), auth user name
+    # (None: username) and the expiry it asks for (revision 0007t).
+    Column("domain", String(253)),
+    Column("auth_username", String(64)),
+    Column("expires", Integer, nullable=False, server_default="3600"),
+)
+
+# The live state of each connection's registration, written by the daemon as it changes
+# (``appliance/calls/trunk_manager.py``) and read by the CLI and the web page (0007t).
+connection_status = Table(
+    "connection_status",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("state", String(12), nullable=False),  # registering|registered|failing|stopped|
+    Column("server", String(300)),                # unsupported
+    Column("last_answer", String(200)),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime()),
+    Column("next_at", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 # The servers of a connection in failover order (position 0 first).
