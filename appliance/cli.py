@@ -588,6 +588,12 @@ from appliance import cli_data  # noqa: E402  (it uses the helpers and groups ab
 
 cli_data.register(cli, employee, ext)
 
+# -- connections and office numbers (appliance/cli_calls.py) ---------------------------------
+
+from appliance import cli_calls  # noqa: E402  (it uses the helpers above)
+
+cli_calls.register(cli)
+
 
 def main() -> None:
     """Console entry point."""
