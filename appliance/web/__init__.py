@@ -65,6 +65,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         audit,
         auth,
         bans,
+        connections,
         dashboard,
         employees,
         extensions,
@@ -99,7 +100,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.jinja_env.filters["when"] = when
     app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
-                   settings, users, bans, transfer):
+                   settings, users, bans, transfer, connections):
         app.register_blueprint(module.bp)
     app.before_request(_guard)
     app.after_request(_security_headers)

@@ -1,0 +1,158 @@
+"""The Connections page: connections and office numbers listed with the live status the
+daemon publishes, added, edited and removed by an admin (CSRF), refused to a viewer, the
+password write-only, errors next to their fields, in English and Vietnamese."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from appliance.callplan.model import Server
+from appliance.directory import trunk_status
+from appliance.directory.office import CallPlanDirectory
+from appliance.directory.trunk_status import ConnectionStatus
+from appliance.store import Store
+from appliance.store.tables import audit, events
+
+pytest_plugins = ("tests.unit.conftest_web",)
+
+SECRET = "Trunk-s3cret-pw"
+SINCE = datetime(2026, 12, 2, 8, 0, 0, tzinfo=UTC)
+
+
+def carrier(store: Store) -> CallPlanDirectory:
+    plan = CallPlanDirectory(store, actor="test")
+    plan.add_connection("viettel", "register", [Server("203.0.113.5", 5060)],
+                        username="84281000001", password=SECRET)
+    plan.add_number("02873001234", "viettel", "hangup")
+    return plan
+
+
+def vietnamese(client: FlaskClient, web: Any) -> None:
+    assert web.post(client, "/language", {"language": "vi"}).status_code in (302, 303)
+
+
+def test_the_list_shows_each_status_in_both_languages(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    carrier(store)
+    CallPlanDirectory(store).add_connection("pbx", "ip", [Server("192.0.2.10")],
+                                            allowed_sources=["192.0.2.10"])
+    html = client.get("/connections").get_data(as_text=True)
+    assert "viettel" in html and "+842873001234" in html and "203.0.113.5:5060" in html
+    assert "not running" in html and "by address" in html
+    trunk_status.write(store, {"viettel": ConnectionStatus(
+        "viettel", "failing", "udp:203.0.113.5:5060", "401 Unauthorized", SINCE)}, SINCE)
+    html = client.get("/connections").get_data(as_text=True)
+    assert "failing" in html and "401 Unauthorized since 2026-12-02 08:00:00 UTC" in html
+    assert SECRET not in html
+    vietnamese(client, web)
+    html = client.get("/connections").get_data(as_text=True)
+    assert "Kết nối" in html and "lỗi" in html and "401 Unauthorized" in html
+    trunk_status.write(store, {"viettel": ConnectionStatus(
+        "viettel", "registered", "udp:203.0.113.5:5060", "200 OK", SINCE,
+        SINCE + timedelta(hours=1))}, SINCE)
+    html = client.get("/connections").get_data(as_text=True)
+    assert "đã đăng ký" in html and "09:00:00" in html
+    assert "Số của văn phòng" in html
+
+
+def test_an_admin_adds_edits_and_removes_a_connection(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    form = {"name": "viettel", "kind": "register",
+            "servers": "203.0.113.5:5060\n203.0.113.6;transport=tcp", "username": "8428",
+            "password": SECRET, "expires": "600", "number_format": "intl_digits",
+            "max_calls": "4", "codecs": "PCMA, PCMU", "prefix": "*1*", "caller_id": "",
+            "allowed_sources": "", "allowed_extensions": "", "allowed_groups": "",
+            "auth_username": "", "domain": "trunk.test"}
+    response = web.post(client, "/connections/new", form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    plan = CallPlanDirectory(store)
+    conn = plan.get_connection("viettel")
+    assert conn.password == SECRET and conn.expires == 600 and conn.domain == "trunk.test"
+    assert [s.transport for s in conn.servers] == ["udp", "tcp"] and conn.max_calls == 4
+    page = client.get("/connections/viettel").get_data(as_text=True)
+    assert SECRET not in page and "A password is set" in page and 'value="8428"' in page
+    # A blank password keeps the one set; only the changed fields are saved and audited.
+    edited = {**form, "password": "", "max_calls": "8"}
+    edited.pop("name")
+    assert web.post(client, "/connections/viettel", edited).status_code == 302
+    conn = plan.get_connection("viettel")
+    assert conn.password == SECRET and conn.max_calls == 8
+    with store.read() as db:
+        last = db.execute(select(audit.c.detail).order_by(audit.c.id.desc())).first()
+        everything = " ".join(str(r) for r in db.execute(select(audit.c.detail)))
+        everything += " ".join(str(r) for r in db.execute(select(events.c.payload)))
+    assert last is not None and last.detail["fields"] == ["max_calls"]
+    assert SECRET not in everything
+    assert web.post(client, "/connections/viettel", {**edited, "password": "New-pw-2"}
+                    ).status_code == 302
+    assert plan.get_connection("viettel").password == "New-pw-2"
+    assert web.post(client, "/connections/viettel/remove").status_code == 302
+    assert plan.list_connections() == []
+
+
+def test_errors_are_shown_next_to_their_fields_in_both_languages(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    form = {"name": "bad", "kind": "register", "servers": "203.0.113.5:99999",
+            "username": "u", "password": "p", "expires": "3600", "number_format": "national",
+            "max_calls": "0", "codecs": "PCMA"}
+    response = web.post(client, "/connections/new", form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'id="servers-error"' in html and "From 1 to 65535, got 99999" in html
+    response = web.post(client, "/connections/new", {**form, "servers": "203.0.113.5",
+                                                      "password": ""})
+    assert 'id="password-error"' in response.get_data(as_text=True)
+    vietnamese(client, web)
+    html = web.post(client, "/connections/new", form).get_data(as_text=True)
+    assert 'id="servers-error"' in html and "Từ 1 đến 65535" in html
+    assert CallPlanDirectory(store).list_connections() == []
+
+
+def test_numbers_are_added_edited_refused_and_removed(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    plan = carrier(store)
+    form = {"did": "02873005555", "connection": "viettel", "destination": "hangup",
+            "to_header": "on", "contacts_map": "on", "hours": "", "after_hours": "",
+            "no_answer": "continue", "no_answer_connection": "", "ring_timeout": "25"}
+    assert web.post(client, "/numbers/new", form).status_code == 302
+    assert plan.get_number("+842873005555").ring_timeout == 25
+    html = web.post(client, "/numbers/new", {**form, "did": "1234x"}).get_data(as_text=True)
+    assert 'id="did-error"' in html
+    cycle = web.post(client, "/numbers/%2B842873001234",
+                     {**form, "destination": "outside:+842873005555"})
+    assert cycle.status_code == 302
+    html = web.post(client, "/numbers/%2B842873005555",
+                    {**form, "destination": "outside:+842873001234"}).get_data(as_text=True)
+    assert "routing cycle" in html
+    assert web.post(client, "/numbers/%2B842873005555",
+                    {**form, "contacts_map": ""}).status_code == 302
+    assert plan.get_number("+842873005555").contacts_map is False
+    assert web.post(client, "/numbers/%2B842873005555/remove").status_code == 302
+    assert [n.did for n in plan.list_numbers()] == ["+842873001234"]
+
+
+def test_a_viewer_sees_but_cannot_change(
+        viewer: FlaskClient, store: Store, web: Any) -> None:
+    plan = carrier(store)
+    html = viewer.get("/connections").get_data(as_text=True)
+    assert "viettel" in html and 'id="new-connection"' not in html
+    page = viewer.get("/connections/viettel").get_data(as_text=True)
+    assert SECRET not in page and 'id="save"' not in page
+    for path, data in (("/connections/new", {"name": "x", "kind": "ip"}),
+                       ("/connections/viettel", {"max_calls": "3"}),
+                       ("/connections/viettel/remove", {}),
+                       ("/numbers/new", {"did": "02873006666", "connection": "viettel"}),
+                       ("/numbers/%2B842873001234/remove", {})):
+        assert web.post(viewer, path, data).status_code == 403, path
+    assert [c.name for c in plan.list_connections()] == ["viettel"]
+    assert len(plan.list_numbers()) == 1
+
+
+def test_a_post_without_csrf_is_refused(client: FlaskClient, store: Store) -> None:
+    carrier(store)
+    assert client.post("/connections/viettel/remove").status_code == 400
+    assert len(CallPlanDirectory(store).list_connections()) == 1
