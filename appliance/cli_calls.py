@@ -29,7 +29,6 @@ from appliance.directory import plan_rules, trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
 from appliance.errors import ValidationError
-from appliance.sip.uri import format_host
 from appliance.store import Store
 from appliance.store.bound import one_transaction
 
@@ -59,7 +58,7 @@ def _read_password(password_stdin: bool) -> str:
 
 def server_text(host: str, port: int, transport: str) -> str:
     """A server as ``--server`` reads it: ``host:port;transport=udp``."""
-    return f"{format_host(host)}:{port};transport={transport}"
+    return f"{f'[{host}]' if ':' in host else host}:{port};transport={transport}"
 
 
 def _time(value: datetime | None) -> str:

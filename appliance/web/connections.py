@@ -22,7 +22,6 @@ from appliance.directory import plan_rules, trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
 from appliance.errors import DirectoryError
-from appliance.sip.uri import format_host
 from appliance.web.common import FORM, Errors, page, store, user
 from appliance.web.i18n import N_, _
 from appliance.web.messages import translate
@@ -123,7 +122,7 @@ def _plan() -> CallPlanDirectory:
 
 
 def _server(host: str, port: int, transport: str) -> str:
-    return f"{format_host(host)}:{port}" + ("" if transport == "udp"
+    return f"{f'[{host}]' if ':' in host else host}:{port}" + ("" if transport == "udp"
                                            else f";transport={transport}")
 
 
