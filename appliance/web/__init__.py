@@ -28,14 +28,15 @@ from flask import (
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 
+from appliance import localtime
 from appliance.config import Config
 from appliance.directory import access
 from appliance.store import Store
 from appliance.store import settings as kv
 from appliance.version import app_version
-from appliance.web import i18n
+from appliance.web import common, i18n
 from appliance.web.accounts import Accounts, LoginThrottle
-from appliance.web.common import format_mac, idle_timeout, when
+from appliance.web.common import format_mac, found_by, idle_timeout, oui_vendor, when
 from appliance.web.i18n import _
 
 COOKIE_KEY = "web_cookie_key"  # settings key of the key that signs the session cookie
@@ -98,6 +99,11 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     i18n.init_app(app)
     app.jinja_env.filters["mac"] = format_mac
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["oui_vendor"] = oui_vendor
+    app.jinja_env.filters["found_by"] = found_by
+    app.jinja_env.filters["local_iso"] = lambda text: localtime.shown_text(str(text),
+                                                                           common.zone())
+    app.jinja_env.globals["time_zone"] = lambda: common.config().provisioning.timezone
     app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
                    settings, users, bans, transfer, connections):

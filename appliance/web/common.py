@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from flask import current_app, flash, g, render_template
 from markupsafe import Markup
 
+from appliance import localtime
 from appliance.config import Config
 from appliance.directory import Directory
 from appliance.errors import DirectoryError
 from appliance.store import Store
 from appliance.web.accounts import Accounts, Admin, LoginThrottle
+from appliance.web.i18n import _
 from appliance.web.messages import translate
 from appliance.web.overrides import effective
 
@@ -88,10 +91,36 @@ def format_mac(mac: str) -> str:
     return ":".join(mac[i:i + 2] for i in range(0, len(mac), 2))
 
 
+def zone() -> ZoneInfo:
+    """The box's time zone (``provisioning.timezone``, as changed on the Settings page)."""
+    return localtime.zone_of(config())
+
+
+def local_time(value: datetime) -> str:
+    """``value`` as ``YYYY-MM-DD HH:MM:SS`` in the box's time zone."""
+    return localtime.shown(value, zone())
+
+
 def when(value: datetime | None) -> Markup:
-    """A time for a table: sortable ``data-sort`` value and a short UTC text."""
+    """A time for a table: the UTC instant for machines (``datetime``, ``data-sort``), the
+    box's local time for people."""
     if value is None:
         return Markup('<span data-sort="">&ndash;</span>')
-    iso = value.isoformat()
+    iso = value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat() + "+00:00"
     return Markup('<time datetime="{0}" data-sort="{0}">{1}</time>').format(
-        iso, value.strftime("%Y-%m-%d %H:%M:%S"))
+        iso, local_time(value))
+
+
+def oui_vendor(mac: str) -> str:
+    """The vendor a MAC's prefix belongs to (the OUI list), or ''."""
+    from appliance.directory.rules import vendor_name
+    from appliance.lan.oui import vendor_of
+
+    return vendor_name(vendor_of(mac)) or ""
+
+
+def found_by(method: str) -> str:
+    """How a phone was found, in the user's language."""
+    from appliance.web.auditlog import METHODS
+
+    return _(METHODS[method]) if method in METHODS else method

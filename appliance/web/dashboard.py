@@ -9,10 +9,24 @@ from sqlalchemy import func, select
 
 from appliance.store.tables import employees, extensions, phones
 from appliance.web import hooks, reach
-from appliance.web.audit import describe
+from appliance.web.audit import describe, names
 from appliance.web.common import config, directory, page, store
+from appliance.web.i18n import N_, _
 
 bp = Blueprint("dashboard", __name__)
+SERVICE_NAMES = {
+    "web": N_("admin page"), "web_tls": N_("admin page (HTTPS)"),
+    "sip_udp": N_("SIP over UDP"), "sip_tcp": N_("SIP over TCP"), "sip_tls": N_("SIP over TLS"),
+    "sip_ws": N_("SIP over WebSocket"), "sip_wss": N_("SIP over secure WebSocket"),
+    "tftp": N_("provisioning over TFTP"), "http": N_("provisioning over HTTP"),
+    "https": N_("provisioning over HTTPS"), "pnp": N_("SIP PnP discovery"),
+    "mdns": N_("mDNS discovery"), "snmp": N_("SNMP discovery"),
+}
+
+
+def service_name(name: str) -> str:
+    """A bound service's name in the user's language (an unknown one as it is)."""
+    return _(SERVICE_NAMES[name]) if name in SERVICE_NAMES else name
 
 
 def counts() -> dict[str, int]:
@@ -32,8 +46,12 @@ def counts() -> dict[str, int]:
 
 def _live() -> dict[str, Any]:
     counts_now = counts()
-    return {"counts": counts_now, "registered": hooks.registrations(store()),
-            "recent": [describe(e) for e in directory().audit_log(limit=10)]}
+    regs = [r for found in hooks.bindings(store()).values() for r in found]
+    known = names()
+    return {"counts": counts_now, "registered": len({r.extension for r in regs}),
+            "desk_registered": sum(r.kind == "desk" for r in regs),
+            "app_registered": sum(r.kind != "desk" for r in regs),
+            "recent": [describe(e, known) for e in directory().audit_log(limit=10)]}
 
 
 @bp.get("/")
@@ -44,7 +62,7 @@ def index() -> str:
     return page("dashboard.html", **_live(), bound=hooks.bound_addresses(cfg),
                 urls=reach.phone_urls(cfg, seen_as),
                 sip_servers=reach.sip_servers(cfg, seen_as) if cfg.sip.enabled else [],
-                cfg=cfg)
+                cfg=cfg, service_name=service_name)
 
 
 @bp.get("/dashboard/live")

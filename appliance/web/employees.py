@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 
-from appliance.directory import Employee, Phone
+from appliance.directory import Employee, Phone, rules
 from appliance.errors import DirectoryError, NotFoundError
 from appliance.web.common import Errors, attempt, directory, flash_error, page
 from appliance.web.i18n import _
@@ -40,6 +40,7 @@ def index() -> Any:
             values["name"], values["mobile"] or None))
         if added is not None:
             flash(_("Employee %(name)s added.", name=added.name), "success")
+            _warn_namesakes(added)
             return redirect(url_for("employees.show", employee_id=added.id))
     status = request.args.get("status", "active")
     status = status if status in STATUSES else "active"
@@ -51,6 +52,24 @@ def index() -> Any:
                 errors=errors, values=values), 400 if errors else 200
 
 
+def _mobile_or_typed(text: str) -> str | None:
+    """The mobile number as it would be kept, or the text as typed when it is not one."""
+    try:
+        return rules.mobile_number(text)
+    except DirectoryError:
+        return text
+
+
+def _warn_namesakes(person: Employee) -> None:
+    """Say so when another active employee has the same name (allowed: people share names)."""
+    same = [e for e in directory().list_employees("active")
+            if e.id != person.id and e.name.casefold() == person.name.casefold()]
+    if same:
+        flash(_("Note: %(others)s has the same name. Tell them apart by extension or "
+                "mobile number.", others=", ".join(f"{e.name} (#{e.id})" for e in same)),
+              "info")
+
+
 @bp.route("/employees/<int:employee_id>", methods=["GET", "POST"])
 def show(employee_id: int) -> Any:
     """One employee: details, their extension and phones; edit name and mobile."""
@@ -59,10 +78,17 @@ def show(employee_id: int) -> Any:
     values = {"name": person.name, "mobile": person.mobile or ""}
     if request.method == "POST":
         values = {k: request.form.get(k, "") for k in values}
-        changed = attempt(errors, lambda: directory().update_employee(
-            employee_id, name=values["name"], mobile=values["mobile"] or None))
+        # Only what differs goes to the directory, so the audit log names only what changed.
+        fields: dict[str, Any] = {}
+        if " ".join(values["name"].split()) != person.name:
+            fields["name"] = values["name"]
+        if _mobile_or_typed(values["mobile"]) != person.mobile:
+            fields["mobile"] = values["mobile"] or None
+        changed = attempt(errors, lambda: directory().update_employee(employee_id, **fields))
         if changed is not None:
             flash(_("Saved."), "success")
+            if "name" in fields:
+                _warn_namesakes(changed)
             return redirect(url_for("employees.show", employee_id=employee_id))
     return page("employee.html", person=person, phones=_phones_of(person.extension),
                 errors=errors, values=values), 400 if errors else 200

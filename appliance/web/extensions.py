@@ -12,8 +12,17 @@ from markupsafe import Markup
 from appliance.directory import Employee, Extension
 from appliance.directory.rules import PERMISSIONS, RECEIVE_METHODS
 from appliance.errors import DirectoryError, NotFoundError
-from appliance.web import reach
-from appliance.web.common import Errors, attempt, config, directory, flash_error, page
+from appliance.web import hooks, reach
+from appliance.web.common import (
+    FORM,
+    Errors,
+    attempt,
+    config,
+    directory,
+    flash_error,
+    page,
+    store,
+)
 from appliance.web.i18n import N_, _
 
 bp = Blueprint("extensions", __name__)
@@ -24,6 +33,8 @@ PERMISSION_LABELS = {
     "mobile": N_("Mobile: also mobile numbers"),
     "international": N_("International: every number"),
 }
+PERMISSION_NAMES = {"internal": N_("Internal"), "local": N_("Local"), "mobile": N_("Mobile"),
+                    "international": N_("International")}
 RECEIVE_LABELS = {
     "desk": N_("Desk phone"),
     "app": N_("Softphone app"),
@@ -70,14 +81,15 @@ def index() -> str:
     elif show == "assigned":
         rows = [x for x in rows if x.employee_id is not None]
     return page("extensions.html", rows=rows, people=people, show=show,
-                receive_labels=RECEIVE_LABELS)
+                receive_labels=RECEIVE_LABELS, permission_names=PERMISSION_NAMES,
+                regs=hooks.bindings(store()))
 
 
 @bp.route("/extensions/new", methods=["GET", "POST"])
 def new() -> Any:
     """Create an extension (with a random SIP password), optionally for an employee."""
     errors: Errors = {}
-    values = {"number": "", "permission": "internal", "receive": "desk", "employee": ""}
+    values = {"number": "", "permission": "internal", "receive": "both", "employee": ""}
     if request.method == "POST":
         values = {**_form_values(), "number": request.form.get("number", "").strip(),
                   "employee": request.form.get("employee", "")}
@@ -102,19 +114,32 @@ def show(number: str) -> Any:
     ext = _extension(number)
     holder = directory().get_employee(ext.employee_id) if ext.employee_id else None
     errors: Errors = {}
-    values = {"name": ext.name or "", "permission": ext.permission, "receive": ext.receive,
-              "supervisor": ext.supervisor or "", "group": ext.group or "",
-              "description": ext.description or "",
-              "mobile": holder.mobile or "" if holder else ""}
+    values = _values(ext, holder)
     if request.method == "POST":
         values = {**_form_values(), "mobile": request.form.get("mobile", "").strip()}
         if _save(ext, holder, values, errors):
             flash(_("Saved."), "success")
             return redirect(url_for("extensions.show", number=number))
+    return _page(ext, holder, errors, values)
+
+
+def _page(ext: Extension, holder: Employee | None, errors: Errors, values: dict[str, str],
+          password_errors: Errors | None = None, typed_password: str = "") -> Any:
+    """The extension's page (400 with the errors of a form)."""
     phones = [p for p in directory().list_phones() if p.extension == ext.number]
+    bad = bool(errors or password_errors)
     return page("extension.html", ext=ext, holder=holder, errors=errors, values=values,
                 people=_free_people(), phones=phones,
-                **_choices(ext.number)), 400 if errors else 200
+                registrations=hooks.bindings(store()).get(ext.number, []),
+                password_errors=password_errors or {}, typed_password=typed_password,
+                **_choices(ext.number)), 400 if bad else 200
+
+
+def _values(ext: Extension, holder: Employee | None) -> dict[str, str]:
+    return {"name": ext.name or "", "permission": ext.permission, "receive": ext.receive,
+            "supervisor": ext.supervisor or "", "group": ext.group or "",
+            "description": ext.description or "",
+            "mobile": holder.mobile or "" if holder else ""}
 
 
 def _save(ext: Extension, holder: Employee | None, values: dict[str, str],
@@ -127,8 +152,10 @@ def _save(ext: Extension, holder: Employee | None, values: dict[str, str],
     if holder is not None and mobile_changed and mobile is not None \
             and attempt(errors, lambda: d.update_employee(holder.id, mobile=mobile)) is None:
         return False
-    fields = {k: values[k] or None for k in FIELDS}
-    if attempt(errors, lambda: d.update_extension(ext.number, **fields)) is None:
+    before = _values(ext, holder)
+    # Only what differs goes to the directory, so the audit log names only what changed.
+    fields = {k: values[k] or None for k in FIELDS if values[k] != before[k]}
+    if fields and attempt(errors, lambda: d.update_extension(ext.number, **fields)) is None:
         return False
     if holder is not None and mobile_changed and mobile is None:
         return attempt(errors, lambda: d.update_employee(holder.id, mobile=None)) is not None
@@ -169,10 +196,12 @@ def password(number: str) -> Any:
     if attempt(errors, lambda: directory().set_password(ext.number, chosen)) is not None:
         flash(_("The SIP password of %(n)s is changed; phones get it at their next sync.",
                 n=number), "success")
-    for messages in errors.values():
-        for message in messages:
-            flash(message, "error")
-    return redirect(url_for("extensions.show", number=number))
+        return redirect(url_for("extensions.show", number=number))
+    if FORM in errors:  # not about the typed password: at the top of the page
+        errors["password"] = errors.pop(FORM) + errors.get("password", [])
+    holder = directory().get_employee(ext.employee_id) if ext.employee_id else None
+    return _page(ext, holder, {}, _values(ext, holder), password_errors=errors,
+                 typed_password=chosen or "")
 
 
 def sip_servers() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from appliance.config import Config, Listen
 from appliance.store import Store
@@ -18,15 +19,47 @@ from appliance.store import Store
 WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 (recognised, not bound)
 
 
-def registrations(store: Store) -> dict[str, str]:
-    """Live registrations by extension number, as ``desk 192.0.2.7, app 192.0.2.9``."""
+@dataclass(frozen=True)
+class Registration:
+    """One live registration (binding) of an extension, as the registrar persisted it."""
+
+    extension: str
+    kind: str  # "desk" (a desk phone) or "app" (a softphone)
+    transport: str
+    host: str
+    port: int
+    contact: str
+    user_agent: str
+    expires_at: datetime
+
+    @property
+    def address(self) -> str:
+        """``udp 192.0.2.7:5060`` (an IPv6 host in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport} {host}:{self.port}"
+
+
+def bindings(store: Store) -> dict[str, list[Registration]]:
+    """Live registrations by extension number (desk phones first)."""
     from appliance.routing.bindings import report
 
-    found: dict[str, list[str]] = {}
+    now = datetime.now(UTC)
+    found: dict[str, list[Registration]] = {}
     for row in report(store):
-        host = row["via"].split(":", 1)[1].rsplit(":", 1)[0]
-        found.setdefault(row["extension"], []).append(f"{row['kind']} {host}")
-    return {number: ", ".join(contacts) for number, contacts in found.items()}
+        transport, _, rest = row["via"].partition(":")
+        host, _, port = rest.rpartition(":")
+        found.setdefault(row["extension"], []).append(Registration(
+            row["extension"], row["kind"], transport, host, int(port or 0), row["contact"],
+            row["user_agent"], now + timedelta(seconds=int(row["expires_in"]))))
+    for regs in found.values():
+        regs.sort(key=lambda r: (r.kind != "desk", r.host, r.port))
+    return found
+
+
+def registrations(store: Store) -> dict[str, str]:
+    """Live registrations by extension number, as ``desk 192.0.2.7, app 192.0.2.9``."""
+    return {number: ", ".join(f"{r.kind} {r.host}" for r in regs)
+            for number, regs in bindings(store).items()}
 
 
 def firmware_images(config: Config, store: Store) -> list[str]:

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, request, url_for
 
-from appliance.directory import Phone
+from appliance.directory import Phone, rules
 from appliance.directory.rules import PHONE_STATES
 from appliance.errors import DirectoryError
 from appliance.web import hooks
@@ -20,8 +20,9 @@ bp = Blueprint("phones", __name__)
 
 
 def _rows(state: str) -> dict[str, Any]:
-    phones = directory().list_phones(state if state in PHONE_STATES else None)
-    return {"phones": phones, "registrations": hooks.registrations(store()), "state": state}
+    phones = directory().list_phones(state if state in PHONE_STATES else None,
+                                     with_sightings=True)
+    return {"phones": phones, "regs": hooks.bindings(store()), "state": state}
 
 
 def _numbers() -> list[tuple[str, str]]:
@@ -43,8 +44,11 @@ def index() -> Any:
     values = {"mac": "", "extension": ""}
     if request.method == "POST":
         values = {k: request.form.get(k, "").strip() for k in values}
-        phone = attempt(errors, lambda: directory().assign_phone(values["mac"],
-                                                                 values["extension"]))
+        attempt(errors, lambda: rules.mac_address(values["mac"]))
+        if not values["extension"]:
+            errors["extension"] = [_("Choose an extension.")]
+        phone = None if errors else attempt(
+            errors, lambda: directory().assign_phone(values["mac"], values["extension"]))
         if phone is not None:
             flash(_("Phone %(mac)s assigned to extension %(n)s.", mac=phone.mac,
                     n=phone.extension), "success")
@@ -92,9 +96,9 @@ def provisioning_bases() -> dict[str, str]:
 
 def _show(mac: str, enroll_url: str = "") -> str:
     phone = _phone(mac)
-    regs = hooks.registrations(store())
+    regs = hooks.bindings(store())
     creds = directory().phone_credentials(phone.mac) if g.user.can_change else None
-    return page("phone.html", phone=phone, registrations=regs, numbers=_numbers(),
+    return page("phone.html", phone=phone, regs=regs, numbers=_numbers(),
                 credentials=creds, bases=provisioning_bases() if creds else {},
                 enroll_url=enroll_url)
 

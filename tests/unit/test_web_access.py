@@ -55,7 +55,7 @@ def test_wrong_setup_token_is_refused(app: Flask, web: type) -> None:
     response = web.post(client, "/setup", {"token": "nope", "username": "boss",
                                            "password": web.password,
                                            "password2": web.password})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "wrong or was already used" in response.get_data(as_text=True)
     assert client.get("/").location.endswith("/setup")
 
@@ -84,6 +84,12 @@ def test_setup_shows_field_errors_and_keeps_the_token(app: Flask, web: type) -> 
                                            "password2": "short"})
     html = response.get_data(as_text=True)
     assert 'id="username-error"' in html
+    assert 'id="password-error"' in html  # every broken rule at once
+    response = web.post(client, "/setup", {"token": "", "username": "", "password": "x",
+                                           "password2": "y", "timezone": "Mars/Base"})
+    html = response.get_data(as_text=True)
+    for field in ("token", "username", "password", "password2", "timezone"):
+        assert f'id="{field}-error"' in html, field
     response = web.post(client, "/setup", {"token": app.config["SETUP_TOKEN"],
                                            "username": "boss", "password": "short",
                                            "password2": "short"})

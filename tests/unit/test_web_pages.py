@@ -163,13 +163,13 @@ def test_phones_inventory_assign_resync_disable(client: FlaskClient, web: type,
     assert live.status_code == 200
     row = text(live)
     for shown in ("00:15:65:12:34:56", "Yealink", "SIP-T46U", "108.86.0.90", "192.0.2.7",
-                  "pnp", "discovered", "not registered"):
+                  "SIP PnP", "discovered", "not registered"):
         assert shown in row
     web.post(client, "/phones/001565123456/assign", {"extension": "101"})
     assert directory.get_phone("001565123456").state == "assigned"
     register(directory, "101", "192.0.2.7")
-    assert "desk 192.0.2.7" in text(client.get("/phones/live", headers={"X-Live": "1"}))
-    assert "desk 192.0.2.7" in text(client.get("/phones/001565123456"))
+    assert "desk phone 192.0.2.7" in text(client.get("/phones/live", headers={"X-Live": "1"}))
+    assert "desk phone 192.0.2.7" in text(client.get("/phones/001565123456"))
     web.post(client, "/phones/001565123456/resync")
     assert directory.audit_log(limit=1)[0].action == "phone.resync_requested"
     web.post(client, "/phones/001565123456/disable")
