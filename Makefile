@@ -13,9 +13,10 @@ DEB_TEST := $(DEB_RUN) postgresql iproute2 curl sip-tester baresip-core snmpd sn
 
 .PHONY: run test lint bench deps-run deps-test clean
 
+# Ends with a banner (admin page URL, setup token) once the daemon is ready.
 run: $(VENV)/.run-stamp
 	$(BIN)/appliance init $(if $(CONFIG),--config $(CONFIG))
-	exec $(BIN)/appliance run $(if $(CONFIG),--config $(CONFIG))
+	exec $(BIN)/appliance run --banner $(if $(CONFIG),--config $(CONFIG))
 
 test: deps-test $(VENV)/.test-stamp lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from appliance import config as config_mod
+from appliance import localtime
 from appliance.backup import upgrade_with_backup
 from appliance.directory import UNSET, Directory, access
 from appliance.directory.rules import PERMISSIONS, PHONE_STATES, RECEIVE_METHODS
@@ -26,6 +27,7 @@ from appliance.store import Store, current_revision, head_revision, open_store
 from appliance.version import app_version
 
 F = TypeVar("F", bound=Callable[..., Any])
+ZONE = "appliance.zone"  # click context meta: the box's time zone, once the store is open
 
 
 class _Group(click.Group):
@@ -62,6 +64,9 @@ def _store(cfg: config_mod.Config) -> Store:
         raise MigrationError("the store is empty: run 'appliance init' with this config first")
     if revision != head_revision():
         upgrade_with_backup(cfg, store, _actor())
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # tables show times in the box's zone (JSON keeps UTC)
+        ctx.meta[ZONE] = localtime.box_zone(cfg, store)
     return store
 
 
@@ -87,6 +92,10 @@ def _emit(data: Any, as_json: bool, columns: Sequence[str] = ()) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, str):
+        ctx = click.get_current_context(silent=True)
+        zone = ctx.meta.get(ZONE) if ctx is not None else None
+        return localtime.shown_text(value, zone) if zone is not None else value
     if isinstance(value, list):
         return ", ".join(_cell(v) if not isinstance(v, dict) else v.get("method", "?")
                          for v in value) or "-"
@@ -123,12 +132,22 @@ def init(config_path: str | None) -> None:
 
 
 @cli.command()
+@click.option("--banner", is_flag=True,
+              help="Once ready, print the admin page's URL and the setup token set apart "
+                   "(make run).")
 @config_option
-def run(config_path: str | None) -> None:
+def run(banner: bool, config_path: str | None) -> None:
     """Run the appliance daemon until SIGTERM or SIGINT."""
+    from appliance import firstrun
+
     cfg = _config(config_path)
+    other = firstrun.running(cfg)
+    if other is not None:
+        raise click.ClickException(firstrun.already_running(cfg, other))
     logging.basicConfig(level=cfg.log.level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if banner:
+        logging.getLogger().addHandler(firstrun.BannerHandler(cfg, sys.stderr))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from appliance.daemon import run as run_daemon
 
@@ -241,7 +260,8 @@ def ext() -> None:
     """Extensions: add, list, show, edit, passwd, assign, unassign."""
 
 
-EXT_COLUMNS = ("number", "name", "employee_id", "permission", "receive", "supervisor", "group")
+EXT_COLUMNS = ("number", "holder", "employee_id", "registered", "name", "permission", "receive",
+               "supervisor", "group")
 
 
 @ext.command("add")
@@ -253,7 +273,7 @@ def ext_add(number: str, config_path: str | None, as_json: bool, **fields: Any) 
     """Add a free extension with a random SIP password."""
     given = {k: v for k, v in fields.items() if v is not None}
     given.setdefault("permission", "internal")
-    given.setdefault("receive", "desk")
+    given.setdefault("receive", "both")
     created = _directory(config_path).add_extension(number, **given)
     _emit(created.to_dict(), as_json)
 
@@ -273,8 +293,18 @@ def ext_edit(number: str, config_path: str | None, as_json: bool, **fields: Any)
 @config_option
 @json_option
 def ext_list(config_path: str | None, as_json: bool) -> None:
-    """List extensions (no passwords)."""
-    rows = [e.to_dict() for e in _directory(config_path).list_extensions()]
+    """List extensions (no passwords), with their holders' names and live registrations."""
+    from appliance.routing.bindings import report
+
+    directory = _directory(config_path)
+    names = {e.id: e.name for e in directory.list_employees()}
+    registered: dict[str, list[str]] = {}
+    for found in report(directory.store):
+        host = found["via"].split(":", 1)[1].rsplit(":", 1)[0]
+        registered.setdefault(found["extension"], []).append(f"{found['kind']} {host}")
+    rows = [{**e.to_dict(), "holder": names.get(e.employee_id) if e.employee_id else None,
+             "registered": registered.get(e.number, [])}
+            for e in directory.list_extensions()]
     _emit(rows, as_json, EXT_COLUMNS)
 
 
@@ -455,14 +485,32 @@ def admin_passwd(username: str, password_stdin: bool, config_path: str | None) -
 # -- audit -----------------------------------------------------------------------------------
 
 @cli.command()
-@click.option("--search", help="Only entries whose action, target or actor contain this.")
+@click.option("--search", help="Only entries whose shown text (time, who, what, target, "
+              "details) contains every word of this; accents and case ignored.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @config_option
 @json_option
 def audit(search: str | None, limit: int, config_path: str | None, as_json: bool) -> None:
-    """The audit log, newest first."""
-    rows = [a.to_dict() for a in _directory(config_path).audit_log(limit, search)]
-    _emit(rows, as_json, ("id", "at", "actor", "action", "target", "detail"))
+    """The audit log, newest first, as the admin page shows it (--json: the raw entries,
+    times in UTC, with the same text under "label", "target_name" and "details")."""
+    from appliance.web import auditlog
+    from appliance.web.overrides import FIELDS
+
+    cfg = _config(config_path)
+    store = _store(cfg)
+    zone = localtime.box_zone(cfg, store)
+    names = auditlog.Names.load(store, {f.dotted: f.label for f in FIELDS})
+    shown, cut = auditlog.search(store, search or "", limit, names,
+                                 when=lambda at: localtime.shown(at, zone))
+    if as_json:
+        _emit([{**r.entry.to_dict(), "label": r.label, "target_name": r.target,
+                "details": r.detail} for r in shown], True)
+        return
+    _emit([{"at": localtime.shown(r.at, zone), "who": r.actor, "what": r.label,
+            "target": r.target, "details": r.detail} for r in shown], False,
+          ("at", "who", "what", "target", "details"))
+    if cut:
+        click.echo(f"(only the newest {auditlog.SCAN_LIMIT} entries were searched)", err=True)
 
 
 # -- provisioning: firmware and push ---------------------------------------------------------

@@ -16,7 +16,7 @@ from appliance.store import settings as kv
 
 LOCALTIME = Path("/etc/localtime")
 SHOWN = "%Y-%m-%d %H:%M:%S"
-_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:\+00:00|Z)")
+_ISO_UTC = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:\+00:00|Z)")
 
 
 def system_zone(localtime: Path = LOCALTIME) -> str:
@@ -82,8 +82,7 @@ def shown(value: datetime, zone: ZoneInfo) -> str:
 
 
 def shown_text(text: str, zone: ZoneInfo) -> str:
-    """An ISO 8601 UTC timestamp in a text (as ``to_dict`` writes them) shown in ``zone``;
-    any other text as it is."""
-    if not _ISO_UTC.fullmatch(text):
-        return text
-    return shown(datetime.fromisoformat(text.replace("Z", "+00:00")), zone)
+    """``text`` with each ISO 8601 UTC timestamp in it (as ``to_dict`` writes them) shown
+    in ``zone``; the rest as it is."""
+    return _ISO_UTC.sub(
+        lambda m: shown(datetime.fromisoformat(m.group(0).replace("Z", "+00:00")), zone), text)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from appliance.directory import AuditEntry
 from appliance.store import Store
-from appliance.store.tables import audit, employees, extensions
+from appliance.store.tables import audit, employees
 from appliance.web.i18n import N_
 
 Translate = Callable[..., str]
@@ -104,21 +104,18 @@ LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt"}
 
 @dataclass
 class Names:
-    """Who the ids in entries are: employee names, extensions' holders, setting labels."""
+    """Who the ids in entries are: employee names; the labels of setting keys."""
 
     employees: dict[int, str] = field(default_factory=dict)
-    holders: dict[str, int | None] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store: Store, settings: dict[str, str] | None = None) -> Names:
-        """Every employee's name and every extension's holder, in one read."""
+        """Every employee's name, in one read."""
         with store.read() as conn:
             people = {int(r.id): str(r.name)
                       for r in conn.execute(select(employees.c.id, employees.c.name))}
-            holders = {str(r.number): r.employee_id for r in conn.execute(
-                select(extensions.c.number, extensions.c.employee_id))}
-        return cls(people, holders, settings or {})
+        return cls(people, settings or {})
 
     def person(self, employee_id: Any) -> str:
         """``Nguyễn Văn An (#1)``, or ``#1`` for an id no longer known."""
@@ -141,6 +138,7 @@ class Shown:
     label: str
     target: str
     detail: str
+    entry: AuditEntry
 
     def words(self, when: str = "") -> str:
         """Everything shown, folded for search."""
@@ -184,7 +182,7 @@ def target_text(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: 
         return names.person(target)
     if kind == "extension" or (entry.action in ("sip.bindings_dropped", "sip.call_ended") \
             and target.isdigit()):
-        holder = detail.get("employee_id", names.holders.get(target))
+        holder = detail.get("employee_id")  # who it went to or came from, not today's holder
         return _("extension %(n)s", n=target) + (f" · {names.person(holder)}" if holder else "")
     if kind == "phone" or entry.action == "sip.bindings_dropped":
         return mac_text(target)
@@ -331,9 +329,9 @@ def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR
         return _("Now: %(state)s.", state=d.get("state"))
     if a == "hours.override":
         return _("Now: %(state)s.", state=d.get("override") or _("by the schedule"))
-    return "; ".join(f"{k}: {_plain(v)}" for k, v in sorted(d.items())
-                     if k not in ("mac", "number", "employee_id", "did", "connection", "queue",
-                                  "hours")) + ("." if d else "")
+    rest = [f"{k}: {_plain(v)}" for k, v in sorted(d.items())
+            if k not in ("mac", "number", "employee_id", "did", "connection", "queue", "hours")]
+    return "; ".join(rest) + "." if rest else ""
 
 
 def _plain(value: Any) -> str:
@@ -350,7 +348,7 @@ def describe(entry: AuditEntry, names: Names, _: Translate = english) -> Shown:
     except (KeyError, TypeError, ValueError):  # an older entry's shape: show it plainly
         detail = "; ".join(f"{k}: {_plain(v)}" for k, v in sorted(entry.detail.items()))
     return Shown(entry.id, entry.at, actor_text(entry.actor, _), entry.action, label,
-                 target_text(entry, names, _), detail)
+                 target_text(entry, names, _), detail, entry)
 
 
 def newest(store: Store, before: int | None, count: int) -> list[AuditEntry]:

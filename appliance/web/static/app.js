@@ -1,6 +1,18 @@
 // The admin page's behaviour: sortable tables, live refresh, confirmations. No inline code.
 "use strict";
 
+document.documentElement.classList.add("js");
+
+function setupMenu() {
+  const button = document.getElementById("menu-toggle");
+  if (!button) return;
+  const top = button.closest(".top");
+  button.addEventListener("click", () => {
+    const open = top.classList.toggle("open");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+}
+
 function cellValue(row, index) {
   const cell = row.cells[index];
   if (!cell) return "";
@@ -75,6 +87,7 @@ function setupConfirm() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  setupMenu();
   setupSorting();
   setupLive();
   setupConfirm();
