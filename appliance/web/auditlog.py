@@ -87,6 +87,21 @@ FIELD_LABELS = {
     "receive": N_("where calls ring"), "supervisor": N_("supervisor"),
     "group": N_("outbound number group"), "description": N_("description"),
     "servers": N_("servers"), "password": N_("password"), "username": N_("username"),
+    # connections, office numbers, queues (appliance/directory/connections.py)
+    "kind": N_("kind"), "allowed_sources": N_("accepted sources"),
+    "caller_id": N_("presented number"), "number_format": N_("number format"),
+    "max_calls": N_("calls at once"), "codecs": N_("codecs"),
+    "allowed_extensions": N_("extensions that may call out"),
+    "allowed_groups": N_("number groups that may call out"), "prefix": N_("prefix"),
+    "default": N_("default connection"), "domain": N_("domain"),
+    "auth_username": N_("auth username"), "expires": N_("registration expiry"),
+    "connection": N_("connection"), "destination": N_("destination"),
+    "to_header": N_("number taken from"), "contacts_map": N_("contacts"),
+    "after_hours": N_("after hours"), "hours": N_("working hours"),
+    "no_answer": N_("when nobody answers"), "no_answer_connection": N_("no-answer connection"),
+    "ring_timeout": N_("ring time"), "members": N_("members"), "strategy": N_("strategy"),
+    "ring_time": N_("ring time"), "timeout": N_("timeout"), "fallback": N_("fallback"),
+    "ring_busy": N_("ring busy members"),
 }
 REASONS = {
     "dismissed": N_("the employee was dismissed"), "unassigned": N_("the extension was freed"),
