@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from typing import Any, TextIO
 
 from appliance.config import Config
@@ -17,20 +18,27 @@ from appliance.store import open_store
 READY = "appliance ready"  # the daemon's log line once every part is up
 
 
-def running(config: Config) -> dict[str, Any] | None:
-    """What ``ports.json`` says of a daemon on this data folder whose pid is alive (and is
-    not this process), else None."""
+def running(config: Config, proc: Path = Path("/proc")) -> dict[str, Any] | None:
+    """What ``ports.json`` says of a daemon on this data folder whose pid is alive and is an
+    appliance (a file left by a crash, its pid since reused, does not count), else None."""
     try:
         data = json.loads(ports_file(config).read_text(encoding="utf-8"))
         pid = int(data["pid"])
-        if pid == os.getpid():
-            return None
-        os.kill(pid, 0)
-    except PermissionError:  # alive, under another user
-        return data if isinstance(data, dict) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or pid == os.getpid() or not _is_appliance(proc / str(pid)):
+        return None
+    return data
+
+
+def _is_appliance(process: Path) -> bool:
+    """True when ``/proc/<pid>`` is a live (not zombie) process running the appliance."""
+    try:
+        state = (process / "stat").read_text(encoding="ascii").rpartition(")")[2].split()[0]
+        command = (process / "cmdline").read_bytes().replace(b"\0", b" ")
+    except (OSError, IndexError, UnicodeDecodeError):
+        return False
+    return state != "Z" and b"appliance" in command
 
 
 def already_running(config: Config, found: dict[str, Any]) -> str:
