@@ -379,7 +379,8 @@ SCAN_LIMIT = 50_000  # a search reads at most this many entries (newest first)
 
 
 def search(store: Store, text: str, limit: int, names: Names, _: Translate = english,
-           when: Callable[[datetime], str] = str, batch: int = 500) -> tuple[list[Shown], bool]:
+           when: Callable[[datetime], str] = lambda at: f"{at:%Y-%m-%d %H:%M:%S}",
+           batch: int = 500) -> tuple[list[Shown], bool]:
     """The newest ``limit`` entries whose shown text contains every word of ``text``
     (accents and case ignored); and whether older entries were left unread (SCAN_LIMIT)."""
     words = fold(text).split()

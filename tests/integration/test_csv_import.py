@@ -33,7 +33,7 @@ def test_cli_dry_run_import_export_round_trip(config: Path, tmp_path: Path) -> N
     people = appliance_json(config, "employee", "list")
     assert [(p["name"], p["mobile"], p["extension"]) for p in people] == [
         (AN, "84912345678", "100"), (BINH, None, None)]
-    actions = {a["action"] for a in appliance_json(config, "audit", "--search", "cli:")}
+    actions = {a["action"] for a in appliance_json(config, "audit", "--search", "command line")}
     assert {"employee.added", "extension.assigned"} <= actions
 
     exported = tmp_path / "export.csv"
