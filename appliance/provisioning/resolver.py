@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,6 +31,8 @@ from appliance.provisioning.vendors.base import Identity
 log = logging.getLogger(__name__)
 
 UPLOAD_LIMIT = 256 * 1024
+MODEL_HINTS = 4096  # sources remembered; the oldest is forgotten first
+MODEL_HINT_TTL = 600.0  # seconds a common file's model stands for the next per-MAC file
 ENROLL_PREFIX = "enroll/"  # enroll/<one-time token>/<file>: HTTP(S) only
 
 
@@ -141,6 +144,11 @@ class Resolver:
     http_auth: bool = True
     clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
     monotonic: Callable[[], float] = time.monotonic
+    # source address -> (vendor, model, when): the model a common file's name told, for the
+    # per-MAC file the same source asks next (a Fanvil over TFTP names its model nowhere else).
+    # It picks only the file's format, for that same source, so a wrong hint costs nothing.
+    _models: OrderedDict[str, tuple[str, str, float]] = field(
+        default_factory=OrderedDict, init=False, repr=False)
 
     def device_password(self, mac: str) -> str | None:
         """The HTTP digest password of phone ``mac`` (kept per phone), None if unknown."""
@@ -237,6 +245,8 @@ class Resolver:
         vendor = request.vendor
         model = request.model or (claimed.model if claimed and claimed.vendor == vendor.name
                                   else None)
+        if request.model:
+            self._hint(peer.ip, vendor.name, request.model)
         reported = claimed.firmware if claimed and claimed.vendor == vendor.name else None
         urls = self.urls.seen_from(peer.local_ip)
         ctx = self.renderer.context(
@@ -298,7 +308,8 @@ class Resolver:
         if verdict is access.Grant.CHALLENGE:
             return Challenge(mac)
         same = claimed if claimed and claimed.vendor == vendor.name else None
-        model = request.model or (same.model if same else None) or (view.model if view else None)
+        model = (request.model or (same.model if same else None)
+                 or (view.model if view else None) or self._hinted(peer.ip, vendor.name))
         reported = (same.firmware if same else None) or (view.firmware if view else None)
         active = view is not None and view.active
         account = Account.off()
@@ -325,6 +336,19 @@ class Resolver:
         if access.may_note(ask):
             self._sighting(mac, vendor.name, same or Identity(vendor.name, model), peer, path)
         return File(path.rsplit("/", 1)[-1], request.route.content_type, data)
+
+    def _hint(self, ip: str, vendor: str, model: str) -> None:
+        self._models[ip] = (vendor, model, self.monotonic())
+        self._models.move_to_end(ip)
+        while len(self._models) > MODEL_HINTS:
+            self._models.popitem(last=False)
+
+    def _hinted(self, ip: str, vendor: str) -> str | None:
+        """The model ``ip``'s recent common file named, if it was for ``vendor``."""
+        hint = self._models.get(ip)
+        if hint is None or hint[0] != vendor or self.monotonic() - hint[2] > MODEL_HINT_TTL:
+            return None
+        return hint[1]
 
     def _sighting(self, mac: str, vendor: str, claimed: Identity, peer: Peer, path: str) -> None:
         if not self.guard.sighting(peer.ip, mac, self.monotonic()):

@@ -425,11 +425,6 @@ def test_counted_misses_do_ban(office: Office) -> None:
     phone.miss(tftp, "y000000000108.cfg")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "over TFTP nothing names the model: a Fanvil X4 (older X line, <VOIP_CONFIG_FILE>) is "
-    "served <sysConf>, which it cannot read. The model is in the common file it fetched just "
-    "before (f0X4hw1.100.cfg, as wazo-provd reads it); the resolver does not yet note it for "
-    "the MAC the neighbor table binds that source to"))
 def test_fanvil_x4_over_tftp_gets_its_format(office: Office) -> None:
     spec = Spec("fanvil", "fanvil", "0c383eaabb16", "192.0.2.18", "", "", "tftp")
     become(office.pair, spec.mac, spec.ip)

@@ -119,6 +119,29 @@ def test_the_inventory_tells_the_vendor_when_nothing_else_does(resolver: Resolve
     assert b"<VOIP_CONFIG_FILE>" in result.data  # the X4 reads the older X line's format
 
 
+def test_a_common_file_names_the_model_for_the_next_file_of_that_source(
+        resolver: Resolver, notes: list[SightingNote]) -> None:
+    # A Fanvil over TFTP names its model only in the common file it fetches first.
+    mac = "0c383eaabb16"
+    assert b"<sysConf>" in _data(resolver.resolve(f"{mac}.cfg", tftp("192.0.2.40")))
+    assert b"<VOIP_CONFIG_FILE>" in _data(resolver.resolve("f0X4hw1.100.cfg", tftp("192.0.2.41")))
+    assert b"<VOIP_CONFIG_FILE>" in _data(resolver.resolve(f"{mac}.cfg", tftp("192.0.2.41")))
+    assert notes[-1].mac == mac and notes[-1].model == "X4"  # the inventory learns it
+    # another source, another vendor's name, or a stale hint: not this model
+    assert b"<sysConf>" in _data(resolver.resolve("0c383eaabb17.cfg", tftp("192.0.2.42")))
+    resolver.resolve("y000000000108.cfg", tftp("192.0.2.43"))
+    assert b"<sysConf>" in _data(resolver.resolve("0c383eaabb18.cfg", tftp("192.0.2.43")))
+    resolver.resolve("f0X4hw1.100.cfg", tftp("192.0.2.44"))
+    later = resolver.monotonic() + 601
+    resolver.monotonic = lambda: later
+    assert b"<sysConf>" in _data(resolver.resolve("0c383eaabb19.cfg", tftp("192.0.2.44")))
+
+
+def _data(result: object) -> bytes:
+    assert isinstance(result, File)
+    return result.data
+
+
 # -- who gets secrets: on-link bound, routed with proof, nobody else -------------------------
 
 def _assigned(directory: Directory, mac: str = MAC) -> tuple[str, str]:
