@@ -13,6 +13,7 @@ from appliance.directory import credentials, rules
 from appliance.directory.records import Employee, Extension
 from appliance.errors import ConflictError, NotFoundError
 from appliance.store import Store, journal
+from appliance.store.provisioning_tables import phone_uploads
 from appliance.store.tables import employees, extensions, password_history, phones
 
 Clock = Callable[[], datetime]
@@ -120,9 +121,16 @@ class DirectoryBase:
                 phones.update().where(phones.c.mac.in_(macs))
                 .values(state="disabled", extension=None)
             )
+            forget_uploads(conn, macs)
         self._log(conn, "extension.freed", number,
                   {"employee_id": employee_id, "phones": macs, "reason": reason}, now)
         return macs
+
+
+def forget_uploads(conn: Connection, macs: list[str]) -> None:
+    """Drop what these phones uploaded (Polycom overrides, call lists): they held the
+    previous holder's settings and are served back to the phone at its next boot."""
+    conn.execute(phone_uploads.delete().where(phone_uploads.c.mac.in_(macs)))
 
 
 def extension_record(row: Row[Any]) -> Extension:

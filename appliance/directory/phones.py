@@ -13,7 +13,7 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from appliance.directory import rules
-from appliance.directory.core import DirectoryBase, sha256_hex
+from appliance.directory.core import DirectoryBase, forget_uploads, sha256_hex
 from appliance.directory.records import AuditEntry, Phone, Sighting
 from appliance.errors import ConflictError, NotFoundError, ValidationError
 from appliance.store.provisioning_tables import provisioning_devices
@@ -151,6 +151,8 @@ class PhonesMixin(DirectoryBase):
             else:
                 conn.execute(phones.update().where(phones.c.mac == clean)
                              .values(state="assigned", extension=ext))
+                if row.extension != ext:
+                    forget_uploads(conn, [clean])
             self._log(conn, "phone.assigned", clean, {
                 "mac": clean, "extension": ext,
                 "previous_extension": None if row is None else row.extension}, now)
@@ -168,6 +170,7 @@ class PhonesMixin(DirectoryBase):
                 raise ConflictError(f"phone {clean} is already disabled")
             conn.execute(phones.update().where(phones.c.mac == clean)
                          .values(state="disabled", extension=None))
+            forget_uploads(conn, [clean])
             self._log(conn, "phone.disabled", clean,
                       {"mac": clean, "previous_extension": row.extension}, now)
             return self._phone(conn, clean)

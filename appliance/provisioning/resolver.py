@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 UPLOAD_LIMIT = 256 * 1024
 MODEL_HINTS = 4096  # sources remembered; the oldest is forgotten first
 MODEL_HINT_TTL = 600.0  # seconds a common file's model stands for the next per-MAC file
+XML_TYPE = "application/xml"
 ENROLL_PREFIX = "enroll/"  # enroll/<one-time token>/<file>: HTTP(S) only
 
 
@@ -138,6 +139,7 @@ class Resolver:
     enroll: Callable[[str], None]
     password_of: Callable[[str], str | None]  # a phone's HTTP provisioning password
     redeem: Callable[[str, str], bool] = lambda _mac, _token: False  # one-time enrollment
+    uploaded: Callable[[str, str], bytes | None] = lambda _mac, _name: None  # stored uploads
     neighbors: Neighbors = field(default_factory=_NoNeighbors)
     phone_subnets: tuple[access.IpNet, ...] = ()
     neighbor_check: bool = True
@@ -217,7 +219,8 @@ class Resolver:
             self._miss(peer, "unknown name")
             return None
         if request.kind in ("miss", "upload"):
-            return None
+            readable = request.kind == "upload" and request.upload in request.vendor.readback
+            return self._readback(request, peer, now) if readable else None
         if request.kind == "firmware":
             model = request.model or (claimed.model if claimed else None)
             image = self.firmware.target(request.vendor.name, model)
@@ -349,6 +352,22 @@ class Resolver:
         if hint is None or hint[0] != vendor or self.monotonic() - hint[2] > MODEL_HINT_TTL:
             return None
         return hint[1]
+
+    def _readback(self, request: ident.Request, peer: Peer, now: float) -> Result:
+        """A file the phone uploaded, served back to that phone alone (the device rules)."""
+        mac = request.mac
+        if mac is None or not self._device_allowed(mac, peer, now):
+            return None
+        view = self.lookup(mac)
+        verdict = access.grant(self._ask(mac, peer, request.vendor.http_auth,
+                                         view is not None and view.enrolled))
+        if verdict is access.Grant.MISS:
+            self._miss(peer, "may not have this phone's file")
+            return None
+        if verdict is access.Grant.CHALLENGE:
+            return Challenge(mac)
+        data = self.uploaded(mac, f"{mac}-{request.upload}") if view and view.active else None
+        return None if data is None else File(f"{mac}-{request.upload}", XML_TYPE, data)
 
     def _sighting(self, mac: str, vendor: str, claimed: Identity, peer: Peer, path: str) -> None:
         if not self.guard.sighting(peer.ip, mac, self.monotonic()):

@@ -66,6 +66,13 @@ def store_upload(store: Store, mac: str, name: str, data: bytes) -> None:
                                                   updated_at=now))
 
 
+def read_upload(store: Store, mac: str, name: str) -> bytes | None:
+    """A phone's stored upload of that name, or None."""
+    with store.read() as conn:
+        return conn.execute(select(phone_uploads.c.data).where(
+            phone_uploads.c.mac == mac, phone_uploads.c.name == name)).scalar()
+
+
 def _raise_open_files() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
@@ -137,6 +144,7 @@ class ProvisioningService:
             enroll=lambda mac: inventory.enroll(store, mac, datetime.now(UTC)),
             password_of=lambda mac: inventory.device_password(store, mac),
             redeem=directory.redeem_enrollment,
+            uploaded=lambda mac, name: read_upload(store, mac, name),
             neighbors=NeighborTable(),
             phone_subnets=tuple(ipaddress.ip_network(n) for n in p.phone_subnets),
             neighbor_check=p.neighbor_check, http_auth=p.http_auth)

@@ -186,6 +186,8 @@ def polycom(phone: Phone, option66: str) -> tuple[bytes, bytes]:
     each of its CONFIG_FILES, the directory files, its override files; over HTTP the phone
     then uploads its phone-side settings. The next time from ``device.prov.serverType`` and
     ``serverName`` with ``device.prov.user``/``password``."""
+    stored: list[bytes] = []
+
     def boot(base: str) -> bytes:
         mac = phone.mac
         phone.miss(base, f"{mac}.cfg")
@@ -197,12 +199,16 @@ def polycom(phone: Phone, option66: str) -> tuple[bytes, bytes]:
         files = [phone.get(base, name) for name in listed]
         phone.miss(base, f"{mac}-directory.xml")
         phone.miss(base, "000000000000-directory.xml")
-        for override in ("phone.cfg", "web.cfg"):  # none uploaded yet
-            phone.miss(base, f"{mac}-{override}")
+        # its override files: what it uploaded the last time comes back, nothing else
+        if stored:
+            assert phone.get(base, f"{mac}-phone.cfg") == stored[-1]
+        else:
+            phone.miss(base, f"{mac}-phone.cfg")
+        phone.miss(base, f"{mac}-web.cfg")
         if base.startswith("http"):
-            uploaded = phone.request(f"{base}/{mac}-phone.cfg",
-                                     put=b'<?xml version="1.0"?><PHONE_CONFIG><ALL '
-                                         b'up.backlight.idleIntensity="1"/></PHONE_CONFIG>\n')
+            stored.append(b'<?xml version="1.0"?><PHONE_CONFIG><ALL up.backlight.'
+                          b'idleIntensity="%d"/></PHONE_CONFIG>\n' % len(stored))
+            uploaded = phone.request(f"{base}/{mac}-phone.cfg", put=stored[-1])
             assert uploaded.status in (200, 201, 204), phone.why(uploaded)
         accounts = [data for data in files if ET.fromstring(data).find("reg") is not None]
         assert len(accounts) == 1, listed

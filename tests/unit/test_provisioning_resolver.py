@@ -137,6 +137,30 @@ def test_a_common_file_names_the_model_for_the_next_file_of_that_source(
     assert b"<sysConf>" in _data(resolver.resolve("0c383eaabb19.cfg", tftp("192.0.2.44")))
 
 
+def test_a_polycom_gets_back_what_it_uploaded_until_it_changes_hands(
+        resolver: Resolver, directory: Directory, store: Store) -> None:
+    from appliance.provisioning.service import read_upload, store_upload
+
+    mac = "0004f2aabb02"
+    resolver.uploaded = lambda m, n: read_upload(store, m, n)
+    _assigned(directory, mac)
+    own = Peer("192.0.2.50", 1, "http", auth_mac=mac)
+    assert resolver.resolve(f"{mac}-phone.cfg", own) is None  # nothing uploaded yet
+    for name in ("phone.cfg", "calls.xml", "app.log"):
+        store_upload(store, mac, f"{mac}-{name}", b"<PHONE_CONFIG/>" + name.encode())
+    assert _data(resolver.resolve(f"{mac}-phone.cfg", own)) == b"<PHONE_CONFIG/>phone.cfg"
+    assert _data(resolver.resolve(f"{mac}-calls.xml", own)) == b"<PHONE_CONFIG/>calls.xml"
+    assert resolver.resolve(f"{mac}-app.log", own) is None  # logs are not read back
+    assert resolver.resolve(f"{mac}-phone.cfg", Peer("192.0.2.66", 1, "http",
+                                                     auth_mac=mac)) is None
+    directory.add_extension("102", name="binh")
+    directory.assign_phone(mac, "102")  # another holder: the old settings are gone
+    assert resolver.resolve(f"{mac}-phone.cfg", own) is None
+    store_upload(store, mac, f"{mac}-phone.cfg", b"<PHONE_CONFIG/>")
+    directory.disable_phone(mac)
+    assert read_upload(store, mac, f"{mac}-phone.cfg") is None
+
+
 def _data(result: object) -> bytes:
     assert isinstance(result, File)
     return result.data

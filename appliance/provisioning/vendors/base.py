@@ -63,6 +63,7 @@ class Vendor:
     notify_event: str = "check-sync"
     http_auth: bool = False
     languages: Mapping[str, str] = field(default_factory=dict)
+    readback: frozenset[str] = frozenset()  # uploads the phone fetches back (GET) at boot
 
 
 def normalise_mac(text: str) -> str:

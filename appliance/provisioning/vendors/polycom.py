@@ -72,4 +72,7 @@ VENDOR = Vendor(
     extras=extras,
     http_auth=True,
     languages=LANGUAGES,
+    # The override files (settings changed on the phone or its web page) and the call lists
+    # are read back at boot from where the phone uploaded them; logs are not.
+    readback=frozenset({"phone.cfg", "web.cfg", "calls.xml"}),
 )
