@@ -118,6 +118,8 @@ class B2BUA:
             log.info("sip: call from %s to %s refused: %s", caller.number, user[:32],
                      result.phrase)
             self._refuse(txn, result.status, result.phrase)
+            self.registry.refused(request, txn.peer, caller.number, user, result.status,
+                                  direction="outbound")
             return True
         if self._unsupported(txn):
             return True
@@ -142,6 +144,8 @@ class B2BUA:
         call = self._start(txn, "in", None, "")
         call.connections.add(conn.id)
         call.did = number.did
+        if call.record is not None:
+            call.record.connection, call.record.dialled = conn.name, number.did
         call.steps = list(plan.steps)
         self.stats["inbound"] += 1
         log.info("sip: call from connection %s for %s: %s", conn.name, number.did,
@@ -167,9 +171,11 @@ class B2BUA:
             log.info("sip: INVITE from connection %s for a number not the office's refused",
                      conn.name)
             self._refuse(txn, 404, "Not Found")
+            self._refused(txn, request, conn, 404, "refused")
             return True
         if conn.max_calls and self.in_use().get(conn.id, 0) >= conn.max_calls:
             self._refuse(txn, 503, "Connection Busy")
+            self._refused(txn, request, conn, 503, "busy")
             return True
         return True if self._unsupported(txn) else (conn, number)
 
@@ -257,6 +263,7 @@ class B2BUA:
                 legs.token(), extension=caller)
         call = OutsideCall(self, direction, txn, a)
         call.record = self.registry.start(request, txn.peer, caller, callee, call)
+        call.record.direction = "outbound" if direction == "out" else "inbound"
         self.live.add(call)
         self.ringing[id(txn)] = call
         self.track(a, call)
@@ -268,6 +275,12 @@ class B2BUA:
         if conn.username and conn.password:
             return Credentials(conn.username, conn.password)
         return None
+
+    def _refused(self, txn: ServerTransaction, request: Request, conn: Connection, status: int,
+                 outcome: str) -> None:
+        """A connection's call refused before it rang: into the call history."""
+        self.registry.refused(request, txn.peer, None, dialled_user(request.uri), status,
+                              outcome, direction="inbound", connection=conn.name)
 
     def _unsupported(self, txn: ServerTransaction) -> bool:
         """RFC 3261 §8.2.2.3: a Require the box does not support gets 420."""

@@ -104,6 +104,7 @@ class OutsideCall:
             self._send_branch(Branch(leg), invite)
         if self.record is not None:
             self.record.callee_extension = step.extension
+            b2bua.registry.notify(self.record)
         self._arm(step.seconds)
         return True
 
@@ -144,8 +145,13 @@ class OutsideCall:
                              to=f"<sip:{number}@{domain}>", display=display,
                              source=self.server.request, headers=tuple(headers))
         self.connections.add(conn.id)
-        if self.record is not None and self.direction == "in":
-            self.record.callee_extension = number
+        record = self.record
+        if record is not None:
+            record.connection = conn.name
+            if self.direction == "in":
+                record.callee_extension = number
+                record.direction = "forwarded"
+            b2bua.registry.notify(record)
         self._send_branch(Branch(leg), invite)
         self._arm(seconds)
 
@@ -261,6 +267,7 @@ class OutsideCall:
             record.state, record.answered_at = "established", b2bua.registry.clock()
             record.callee = RecordLeg(leg.extension, leg.flow)
             record.callee_tag = response.to.tag
+            b2bua.registry.notify(record)
         log.info("sip: call %s answered by %s", self.server.request.call_id[:32],
                  leg.extension or f"connection {leg.connection_id}")
         if self.caller.dialog is None:
@@ -279,7 +286,7 @@ class OutsideCall:
         if not self.server.final:
             self.server.respond(make_response(self.server.request, status, phrase,
                                               to_tag=self.caller.tag))
-        self._end(why)
+        self._end(why, status)
 
     def hang_up(self, status: int, reason: str) -> None:
         """End the call from the box (a dismissal, no ACK): while it rings ``status`` to the
@@ -306,7 +313,7 @@ class OutsideCall:
         ClientRequest(self.b2bua.layer, bye, flow, _Ignore(), credentials=leg.credentials,
                       resolve=lambda _uri: flow).start()
 
-    def _end(self, why: str) -> None:
+    def _end(self, why: str, status: int = 0) -> None:
         if self.state == "ended":
             return
         self.state = "ended"
@@ -314,7 +321,7 @@ class OutsideCall:
             self._timer.cancel()
             self._timer = None
         if self.record is not None:
-            self.b2bua.registry.end(self.record, why)
+            self.b2bua.registry.end(self.record, why, status)
         self.b2bua.finished(self)
 
     # -- in-dialog requests -------------------------------------------------------------------

@@ -154,6 +154,11 @@ def _write(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return out.getvalue()
 
 
+def write(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Rows as CSV text under a header of ``columns``, formula-like cells escaped."""
+    return _write(columns, rows)
+
+
 def employees_csv(people: Iterable[Employee]) -> str:
     """Employees as CSV text (``EMPLOYEE_COLUMNS``)."""
     return _write(EMPLOYEE_COLUMNS, ((p.id, p.name, p.mobile, p.status, p.extension)

@@ -5,7 +5,8 @@ An in-dialog request is the box's to relay only if its dialog is one the box set
 (``dialog_of``: in the call registry, or carrying the box's signed Record-Route); where it
 goes (``next_hop``) is its next Route, else the other leg's flow. ``hang_up`` ends calls a
 directory change invalidated: a ringing call is CANCELed toward the callee and answered to
-the caller, an established one gets a BYE to each end built from the recorded dialog views.
+the caller, an established one gets a BYE to each end built from the recorded dialog views;
+``end`` does the same to one whole call (an admin's hang-up, ``appliance calls hangup``).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class CallControl:
         if proxy.status >= 300 and request.method == "INVITE" and request.to.tag is None:
             call = self.registry.get(request.call_id, request.from_.tag or "")
             if call is not None and call.state == "ringing":
-                self.registry.end(call, str(proxy.status))
+                self.registry.end(call, str(proxy.status), proxy.status)
 
     def hang_up(self, calls: list[tuple[Call, str]], status: int, reason: str,
                 host: str | None = None) -> list[Call]:
@@ -180,3 +181,12 @@ class CallControl:
             self.registry.end(call, "hung up")
             ended.append(call)
         return ended
+
+    def end(self, call: Call, reason: str) -> None:
+        """End one whole call from the box (an admin's hang-up), as ``hang_up`` does: ringing,
+        every branch CANCELed and 480 to the caller; established, a BYE to each end."""
+        proxy = call.proxy
+        if isinstance(proxy, SelfEnding):
+            proxy.hang_up(0, reason)  # 0: no next step of an inbound plan, the call ends
+            return
+        self.hang_up([(call, "caller")], 480, reason)

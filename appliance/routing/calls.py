@@ -14,16 +14,21 @@ belongs to a dialog the box set up, even after a restart emptied the registry.
 
 Memory is bounded: at most ``limit`` calls, ended ones kept ``linger`` seconds (so that late
 in-dialog requests of a call the box ended get 481) and evicted first.
+
+The registry's ``observer`` (the call history, ``calls/history_writer.py``) hears of each
+call when it starts, changes (answered, another callee rung) and ends, and of each call
+refused before it rang (``refused``); it must cost the hot path no more than a dict write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from appliance.errors import SipParseError
@@ -43,6 +48,18 @@ class SelfEnding(Protocol):
 
     def hang_up(self, status: int, reason: str) -> None:
         """End the call: ``status`` to a caller still ringing, else a BYE on each leg."""
+
+
+class CallObserver(Protocol):
+    """Told of every call's changes (the call history and the live calls)."""
+
+    def changed(self, call: Call) -> None:
+        """``call`` started, was answered, rings someone else, or ended (``state``)."""
+
+
+def new_ref() -> str:
+    """A short id for a call, to name it while it is live (``appliance calls hangup``)."""
+    return secrets.token_hex(4)
 
 
 class RouteSigner:
@@ -99,6 +116,13 @@ class Call:
     # The forwarded INVITE and the 2xx, until the dialog views are made from them: only when
     # needed (a hang-up, a target refresh), so a call costs the hot path no parsing.
     answer: tuple[Request, Response] | None = None
+    # What the call history keeps (the B2BUA sets direction and connection).
+    ref: str = field(default_factory=new_ref)
+    direction: str = "internal"  # internal | inbound | outbound | forwarded
+    dialled: str = ""  # the Request-URI user the caller dialled (inbound: the office number)
+    from_user: str = ""  # the caller's From user (an outside caller's number)
+    connection: str | None = None  # the connection's name, for calls that cross one
+    status: int = 0  # the caller's final status when the call was not answered
 
     @property
     def key(self) -> tuple[str, str]:
@@ -131,6 +155,7 @@ class CallRegistry:
         self.clock = clock
         self.calls: OrderedDict[tuple[str, str], Call] = OrderedDict()
         self._ended: deque[tuple[float, tuple[str, str]]] = deque()
+        self.observer: CallObserver | None = None
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -139,13 +164,37 @@ class CallRegistry:
               proxy: object) -> Call:
         """A call forked: ``invite`` as received from ``flow``, between two extensions."""
         self._purge()
-        call = Call(invite.call_id, invite.from_.tag or "", Leg(caller, flow), callee, invite,
-                    self.clock(), proxy=proxy, caller_seq=invite.cseq.seq)
+        call = self._new(invite, flow, caller, callee, proxy)
         self.calls.pop(call.key, None)
         self.calls[call.key] = call
         while len(self.calls) > self.limit:
             self._evict()
+        self.notify(call)
         return call
+
+    def _new(self, invite: Request, flow: Peer, caller: str | None, callee: str,
+             proxy: object) -> Call:
+        return Call(invite.call_id, invite.from_.tag or "", Leg(caller, flow), callee, invite,
+                    self.clock(), proxy=proxy, caller_seq=invite.cseq.seq,
+                    dialled=invite.uri.user or "", from_user=invite.from_.uri.user or "")
+
+    def refused(self, invite: Request, flow: Peer, caller: str | None, callee: str,
+                status: int, outcome: str = "refused", direction: str = "internal",
+                connection: str | None = None) -> None:
+        """A call answered ``status`` before it rang anyone: told to the observer as ended
+        (``outcome`` as its reason), never kept."""
+        if self.observer is None:
+            return
+        call = self._new(invite, flow, caller, callee, None)
+        call.invite, call.direction, call.connection = None, direction, connection
+        call.state, call.ended_at, call.reason, call.status = "ended", call.started_at, \
+            outcome, status
+        self.observer.changed(call)
+
+    def notify(self, call: Call) -> None:
+        """Tell the observer that ``call`` changed."""
+        if self.observer is not None:
+            self.observer.changed(call)
 
     def get(self, call_id: str, caller_tag: str) -> Call | None:
         """The call, or None."""
@@ -173,6 +222,7 @@ class CallRegistry:
         call.callee_tag, call.state, call.answered_at = response.to.tag, "established", \
             self.clock()
         call.proxy = None
+        self.notify(call)
 
     @staticmethod
     def views(call: Call) -> None:
@@ -213,15 +263,18 @@ class CallRegistry:
         if answerer.dialog is not None:
             answerer.dialog.refresh_target(response)
 
-    def end(self, call: Call, reason: str) -> None:
-        """The call is over (kept ``linger`` seconds so late requests get 481)."""
+    def end(self, call: Call, reason: str, status: int = 0) -> None:
+        """The call is over (kept ``linger`` seconds so late requests get 481); ``status``:
+        the caller's final answer when it was not answered."""
         if call.state == "ended":
             return
         call.state, call.ended_at, call.reason, call.proxy = "ended", self.clock(), reason, None
+        call.status = status or call.status
         call.invite = call.answer = call.caller.dialog = None  # what is kept is small
         if call.callee is not None:
             call.callee.dialog = None
         self._ended.append((call.ended_at, call.key))
+        self.notify(call)
 
     def live(self) -> list[Call]:
         """Every call not ended."""

@@ -331,11 +331,17 @@ class Router:
         if refusal is not None:
             txn.respond(make_response(request, refusal[0], refusal[1],
                                       to_tag=self._tag(request)))
+            if request.method == "INVITE":  # into the call history
+                self.registry.refused(request, txn.peer, caller.number,
+                                      request.uri.user or "", refusal[0])
             return 0
         assert callee is not None
         kinds = RECEIVE_KINDS.get(callee.receive, set())
         bindings = [b for b in self.registrar.lookup(callee.number) if b.kind in kinds]
         if not bindings:
+            if request.method == "INVITE":  # nowhere to ring: the callee missed it
+                self.registry.refused(request, txn.peer, caller.number, callee.number, 480,
+                                      "missed")
             return 480
         if request.method == "INVITE":
             txn.respond(make_response(request, 100))

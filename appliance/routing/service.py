@@ -23,10 +23,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from appliance.calls.b2bua import B2BUA
+from appliance.calls.history_writer import CallLog
 from appliance.calls.plans import CHANGES, PlanCache
 from appliance.calls.trunk_manager import TrunkManager
 from appliance.config import Listen
-from appliance.directory import Directory
+from appliance.directory import Directory, call_history
 from appliance.errors import SipParseError
 from appliance.events import Event
 from appliance.routing import bans, bindings
@@ -147,6 +148,8 @@ class SipService:
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
         self.router.outside = self.b2bua
+        # Every call into the history, the live ones published (calls/history_writer.py).
+        self.call_log = CallLog(ctx.store, self.router.control, self.cache)
         # A registration per register connection in the store, kept in step by its events.
         self.trunks = TrunkManager(self, ctx.store, self.workers)
         self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
@@ -194,6 +197,8 @@ class SipService:
             self.ctx.bus.subscribe(prefix, self.plans.on_event)
         await self.trunks.start()
         self.ctx.bus.subscribe("connection.", self.trunks.on_event)
+        await self.call_log.start()
+        self.ctx.bus.subscribe(call_history.HANGUP_EVENT, self.call_log.on_hangup)
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
                        asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
         log.info("sip: realm %r, %d extensions, %d bindings restored", self.auth.realm,
@@ -211,6 +216,7 @@ class SipService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._flush()
+        await self.call_log.stop()
         await self.transport.stop()
         self.workers.close()
 
