@@ -642,6 +642,12 @@ from appliance import cli_calls  # noqa: E402  (it uses the helpers above)
 
 cli_calls.register(cli)
 
+# -- the call history and live calls (appliance/cli_history.py) -------------------------------
+
+from appliance import cli_history  # noqa: E402  (it uses the helpers above)
+
+cli_history.register(cli)
+
 
 def main() -> None:
     """Console entry point."""
