@@ -60,6 +60,8 @@ ACTIONS = {
     "sip.unbanned": N_("SIP ban lifted"),
     "sip.bindings_dropped": N_("Registrations dropped"),
     "sip.call_ended": N_("Call ended"),
+    "call.hangup": N_("Call hung up"),
+    "calls.retention_set": N_("Call history retention set"),
     "backup.made": N_("Backup made"),
     "backup.downloaded": N_("Backup downloaded"),
     "backup.restored": N_("Backup restored"),
@@ -108,6 +110,7 @@ REASONS = {
     "out of service": N_("the extension is out of service"),
     "password changed": N_("the SIP password was changed"),
     "phone disabled": N_("the phone was disabled"),
+    "hung up": N_("an admin hung it up"),
 }
 TRIGGERS = {"nightly": N_("nightly"), "cli": N_("command line"), "web": N_("admin page"),
             "pre-migration": N_("before a migration"), "restore": N_("restore")}
@@ -207,6 +210,10 @@ def target_text(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: 
         return _("first-boot setup")
     if kind == "settings":
         return _("settings")
+    if entry.action == "call.hangup":
+        return _("call %(ref)s", ref=target)
+    if kind == "calls":
+        return _("call history")
     return target
 
 
@@ -314,6 +321,11 @@ def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR
                  why=_reason(d.get("reason"), _))
         return text + " " + (_("It had been answered.") if d.get("answered")
                              else _("It had not been answered."))
+    if a == "call.hangup":
+        return _("The call from %(caller)s to %(callee)s was hung up at both ends.",
+                 caller=d.get("caller", "?"), callee=d.get("callee", "?"))
+    if a == "calls.retention_set":
+        return _("Calls are kept %(days)s days.", days=d.get("days", "?"))
     if a.startswith("backup."):
         trigger = d.get("trigger")
         return _("%(files)s files, %(size)s (%(trigger)s).", files=d.get("files", "?"),

@@ -19,7 +19,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from appliance.config import load
-from appliance.directory import Directory, utcnow
+from appliance.directory import Directory, call_history, utcnow
 from appliance.directory.office import CallPlanDirectory
 from appliance.store import Store, open_store
 from appliance.store.sip_tables import sip_bindings
@@ -102,7 +102,33 @@ def _fill_office(directory: Directory, accounts: Accounts) -> None:
     plan = CallPlanDirectory(directory.store, actor="test")
     plan.add_connection("viettel", "ip", servers=["127.0.0.2"], allowed_sources=["127.0.0.2"])
     plan.add_number("+842838123456", "viettel", "extension:101")
+    _fill_calls(directory.store, an.id)
     accounts.create("vien", PASSWORD, "admin", actor="test", language="vi")
+
+
+def _fill_calls(store: Store, employee_id: int) -> None:
+    """A call in progress and a few in the history, every direction and outcome shown."""
+    now = utcnow()
+    start = now - timedelta(hours=2)
+    rows = [{"ref": f"r{n}", "call_id": f"c{n}", "direction": direction, "caller": caller,
+             "caller_employee_id": employee_id if caller == "101" else None,
+             "callee": callee, "callee_employee_id": None, "dialled": callee,
+             "connection": None if direction == "internal" else "viettel",
+             "answered_by": callee if outcome == "answered" else None,
+             "answered_by_employee_id": None, "started_at": start + timedelta(minutes=n),
+             "answered_at": None, "ended_at": start + timedelta(minutes=n, seconds=30),
+             "ring_seconds": 5.0, "talk_seconds": 25.0 if outcome == "answered" else 0.0,
+             "outcome": outcome, "status": 200 if outcome == "answered" else 486,
+             "reason": "bye"}
+            for n, (direction, caller, callee, outcome) in enumerate([
+                ("internal", "101", "102", "answered"), ("inbound", "0909123456", "101",
+                                                         "missed"),
+                ("outbound", "101", "84912345678", "busy"),
+                ("forwarded", "0909123456", "84912345678", "cancelled")])]
+    live = {"livecall": {"ref": "livecall", "direction": "inbound", "state": "ringing",
+                         "caller": "0909123456", "callee": "101", "dialled": "+842838123456",
+                         "connection": "viettel", "started_at": now, "answered_at": None}}
+    call_history.write(store, rows, live, [], now)
 
 
 def _pages(directory: Directory) -> list[str]:
@@ -111,7 +137,7 @@ def _pages(directory: Directory) -> list[str]:
             f"/phones/{SEEN_MAC}", f"/phones/{ADDED_MAC}", "/audit", "/audit?q=nguyen",
             "/sip/bans", "/users", "/settings", "/transfer", "/account/password",
             "/connections", "/connections/new", "/connections/viettel", "/numbers/new",
-            "/numbers/+842838123456"]
+            "/numbers/+842838123456", "/calls", "/calls?outcome=missed&direction=inbound"]
 
 
 # The page's text as read, without code (commands, CSV columns, addresses stay as they are).
