@@ -249,8 +249,13 @@ class ProxyCall:
         if self._ring_limit is not None:
             self._ring_limit.cancel()
         self.on_done(self)
-        # Its client transactions stay up to 32 s for 2xx retransmissions and keep this
-        # object alive: only what those still read is kept (not bodies, not whole messages).
+        # Accepted branches stay up to 32 s for 2xx retransmissions: from now on each hands
+        # them straight upstream (§16.7 step 5) and this call, with its messages, is let go.
+        relay = _Relay(self.layer, self.server.reply_to) if self.status < 300 else Ignore()
+        for branch in self.branches:
+            if branch.txn is not None:
+                branch.txn.user = relay
+            branch.txn = None
         self.best = None
         for branch in self.branches:
             branch.request = slim_request(branch.request)
@@ -279,6 +284,21 @@ class _BranchUser:
 
     def on_timeout(self, txn: ClientTransaction) -> None:
         self.call.timeout(self.branch)
+
+
+class _Relay:
+    """The user of an answered fork's accepted branches: a 2xx retransmission goes upstream."""
+
+    def __init__(self, layer: TransactionLayer, reply_to: Peer) -> None:
+        self.layer, self.reply_to = layer, reply_to
+
+    def on_response(self, txn: ClientTransaction, response: Response) -> None:
+        relayed = upstream(response) if response.status >= 200 else None
+        if relayed is not None:
+            self.layer.send(relayed, self.reply_to)
+
+    def on_timeout(self, txn: ClientTransaction) -> None:
+        return None
 
 
 class Ignore:

@@ -83,12 +83,15 @@ class LoopTimers:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         """Run ``callback`` after ``delay`` seconds."""
-        def safe() -> None:
-            try:
-                callback()
-            except Exception:
-                log.exception("sip timer failed")
-        return asyncio.get_running_loop().call_later(delay, safe)
+        return asyncio.get_running_loop().call_later(delay, _safe, callback)
+
+
+def _safe(callback: Callable[[], None]) -> None:
+    """A timer's callback; a failure is logged (no closure per timer: there are thousands)."""
+    try:
+        callback()
+    except Exception:
+        log.exception("sip timer failed")
 
 
 class _Notified:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from appliance.errors import SipParseError
+from appliance.sip.linger import ABSORB, Absorb, Lingering
 from appliance.sip.message import Request, Response, Via, make_response
+from appliance.sip.uri import parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ Message = Request | Response
 M = TypeVar("M", Request, Response)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Peer:
     """Where a message came from or goes to: transport ("udp", "tcp", "tls"), host, port."""
 
@@ -97,11 +99,18 @@ Send = Callable[[Message, Peer], None]
 # an ACK or CANCEL, a target refresh.
 _KEPT = ("via", "from", "to", "call-id", "cseq", "route", "record-route", "contact",
          "max-forwards")
-MAX_COMPLETED = 32_768  # parked Timer J answers; at 4,000 a second each still lives > T2
+# Parked Timer J answers: at 4,000 a second each still lives > T2, the longest a client waits
+# between retransmissions (a client that got the answer sends no more).
+MAX_COMPLETED = 16_384
+MAX_SETTLED = 65_536  # accepted and absorbing transactions' entries, server and client each
 
 
-def _keep(source: Message, kept: M) -> M:
-    for name in _KEPT:
+# What a transaction that only absorbs retransmissions keeps: enough to say which it was.
+_BARE = ("via", "call-id", "cseq")
+
+
+def _keep(source: Message, kept: M, names: tuple[str, ...] = _KEPT) -> M:
+    for name in names:
         kept.headers.copy_from(source.headers, name)
     return kept
 
@@ -113,9 +122,18 @@ def slim_request(request: Request) -> Request:
     return _keep(request, Request(request.method, request.uri))
 
 
+def bare_request(request: Request) -> Request:
+    """A copy with Via, Call-ID and CSeq alone: for a transaction that only absorbs."""
+    return _keep(request, Request(request.method, request.uri), _BARE)
+
+
 def slim_response(response: Response) -> Response:
     """``slim_request`` for a response."""
     return _keep(response, Response(response.status, response.reason))
+
+
+# What an accepted client transaction holds in place of its request: it sends nothing again.
+SETTLED = Request("ACK", parse_uri("sip:settled.invalid"))
 
 
 def top_via(message: Request | Response) -> Via:
@@ -159,21 +177,22 @@ class ServerTransaction:
         self.reply_to = response_peer(request, peer)
         self.invite = request.method == "INVITE"
         self.state = "proceeding" if self.invite else "trying"
-        self.last: Response | None = None
+        self.last: Response | None = None  # kept only while it may be sent again
+        self.status = 0  # the last status sent
         self._timers: list[TimerHandle] = []
         self._retransmit = layer.timing.t1
 
     @property
     def final(self) -> bool:
         """True once a final response was sent."""
-        return self.last is not None and self.last.status >= 200
+        return self.status >= 200
 
     def respond(self, response: Response) -> None:
         """Send a response (the TU's); a final one moves the machine on."""
         if self.state == "terminated" or (self.final and not (
                 self.state == "accepted" and 200 <= response.status < 300)):
             return
-        self.last = response
+        self.last, self.status = response, response.status
         layer = self.layer
         if layer.send_bytes is not None and not self.invite and response.status >= 200 \
                 and not self.peer.reliable:
@@ -200,8 +219,10 @@ class ServerTransaction:
             if self.state != "accepted":
                 self.state = "accepted"
                 self.request = slim_request(self.request)
-                self._later(timing.timeout, self._terminate)  # Timer L
-            self.last = slim_response(response)
+                # Timer L: the layer absorbs retransmitted INVITEs and hands ACKs to the TU;
+                # this object lives on only while the TU holds it.
+                self.layer.settle_server(self, self.peer)
+            self.last = None  # §17.2.1 (RFC 6026): 2xx retransmissions are the TU's to send
         elif self.invite:
             self.state = "completed"
             if not reliable:
@@ -235,10 +256,10 @@ class ServerTransaction:
             if self.state == "accepted":  # RFC 6026 §8.7: an ACK for the 2xx goes to the TU
                 self.layer.user.on_ack(request, self.peer)
             elif self.state == "completed":
-                self.state = "confirmed"
-                self.request = slim_request(self.request)  # only absorbing now (Timer I)
-                self._later(0 if self.peer.reliable else self.layer.timing.t4,
-                            self._terminate)  # Timer I
+                self.state = "confirmed"  # Timer I: the layer absorbs (0 on a stream)
+                self._terminate()
+                if not self.peer.reliable:
+                    self.layer.settle_server(self, ABSORB)
             return
         if self.last is not None and self.state in ("proceeding", "completed"):
             self.layer.send(self.last, self.reply_to)
@@ -331,24 +352,28 @@ class ClientTransaction:
         if self.state in ("trying", "proceeding"):
             self.status = status
             self.state = "completed"
-            self._later(0 if self.peer.reliable else self.layer.timing.t4,
-                        self._terminate)  # Timer K
-            self.user.on_response(self, response)
+            user = self.user
+            self._terminate()  # Timer K: the layer absorbs retransmissions (0 on a stream)
+            if not self.peer.reliable:
+                self.layer.settle_client(self.key, ABSORB)
+            user.on_response(self, response)
 
     def _invite_final(self, response: Response) -> None:
         if response.status < 300:
             if self.state in ("calling", "proceeding"):
                 self.state = "accepted"
                 self.status = response.status
-                self.request = slim_request(self.request)
+                self.request = SETTLED  # nothing is sent again: 2xx retransmissions go up
                 self._cancel_timers()
-                self._later(self.layer.timing.timeout, self._terminate)  # Timer M
+                self.layer.forget_client(self)
+                self.layer.settle_client(self.key, self)  # Timer M
             if self.state == "accepted":
                 self.user.on_response(self, response)
             return
         if self.state in ("calling", "proceeding"):
             self.state = "completed"
             self.status = response.status
+            self.request = slim_request(self.request)  # enough for the ACKs of Timer D
             self._cancel_timers()
             self.layer.send(self.ack_for(response), self.peer)
             self._later(0 if self.peer.reliable else self.layer.timing.timeout,
@@ -412,10 +437,19 @@ class TransactionLayer:
         self.max_transactions = max_transactions
         self.servers: dict[tuple[str, ...], ServerTransaction] = {}
         self.clients: dict[tuple[str, str], ClientTransaction] = {}
+        timeout, width = self.timing.timeout, self.timing.t1 / 5
+        cap = min(max_transactions, MAX_COMPLETED)
         # Completed non-INVITE server transactions over UDP (Timer J), as their last response
         # and where it went: far lighter than the transaction, which is let go.
-        self.completed: dict[tuple[str, ...], tuple[Response | bytes, Peer]] = {}
-        self._bucket: list[tuple[str, ...]] | None = None
+        self.completed: Lingering[tuple[str, ...], tuple[Response | bytes, Peer]] = \
+            Lingering(timers, timeout, width, cap)
+        # Accepted INVITE server transactions (Timer L) as the peer their ACKs came from, and
+        # confirmed ones (Timer I) as ABSORB: what repeats is swallowed, an ACK goes up.
+        self.settled: Lingering[tuple[str, ...], Peer | Absorb] = \
+            Lingering(timers, timeout, width, max(cap, MAX_SETTLED))
+        # Accepted INVITE client transactions (Timer M), completed non-INVITE ones (Timer K).
+        self.settled_clients: Lingering[tuple[str, str], ClientTransaction | Absorb] = \
+            Lingering(timers, timeout, width, max(cap, MAX_SETTLED))
 
     def receive(self, message: Message, peer: Peer) -> None:
         """Dispatch a parsed, validated message from ``peer``."""
@@ -440,6 +474,11 @@ class TransactionLayer:
             else:
                 self.send(answer, where)
             return
+        settled = self.settled.get(key)
+        if settled is not None:  # RFC 6026 §8.7: in Accepted an ACK goes to the TU
+            if request.method == "ACK" and isinstance(settled, Peer):
+                self.user.on_ack(request, settled)
+            return
         if request.method == "ACK":
             self.user.on_ack(request, peer)
             return
@@ -458,10 +497,10 @@ class TransactionLayer:
             key = (top_via(response).branch or "", response.cseq.method)
         except SipParseError:
             return
-        txn = self.clients.get(key)
+        txn = self.clients.get(key) or self.settled_clients.get(key)
         if txn is None:
             self.user.on_stray_response(response, peer)
-        else:
+        elif isinstance(txn, ClientTransaction):
             txn.receive(response)
 
     def client(self, request: Request, peer: Peer, user: ClientUser) -> ClientTransaction:
@@ -478,34 +517,19 @@ class TransactionLayer:
                                 else (*key[:4], "INVITE", *key[5:]))
 
     def park(self, txn: ServerTransaction, response: Response | bytes) -> None:
-        """Keep a completed non-INVITE transaction's final response for Timer J, then drop it.
-
-        Entries are grouped in buckets opened for T1/5 each, and a bucket expires 64*T1 after
-        it closes: every entry lives at least Timer J, at most T1/5 more, for two timers per
-        bucket instead of one per transaction.
-        """
+        """Keep a completed non-INVITE transaction's final response for Timer J, then drop it
+        (the transaction itself is let go)."""
         self.forget_server(txn)
-        entry = (response, txn.reply_to)
-        self.completed[txn.key] = entry
-        # Bounded below the transaction cap: under a flood the oldest answers go first, each
-        # still kept longer than a client's retransmission interval (T2).
-        while len(self.completed) > min(self.max_transactions, MAX_COMPLETED):
-            del self.completed[next(iter(self.completed))]
-        if self._bucket is None:
-            bucket: list[tuple[str, ...]] = []
-            self._bucket = bucket
-            width = self.timing.t1 / 5
-            self.timers.call_later(width, self._close_bucket)
-            self.timers.call_later(width + self.timing.timeout, lambda: self._expire(bucket))
-        self._bucket.append(txn.key)
+        self.completed.put(txn.key, (response, txn.reply_to))
 
-    def _close_bucket(self) -> None:
-        self._bucket = None
+    def settle_server(self, txn: ServerTransaction, entry: Peer | Absorb) -> None:
+        """Let go of an accepted or confirmed server transaction, keeping ``entry``."""
+        self.forget_server(txn)
+        self.settled.put(txn.key, entry)
 
-    def _expire(self, bucket: list[tuple[str, ...]]) -> None:
-        completed = self.completed
-        for key in bucket:
-            completed.pop(key, None)
+    def settle_client(self, key: tuple[str, str], entry: ClientTransaction | Absorb) -> None:
+        """Keep an accepted client transaction (or ABSORB for a completed one) for 64*T1."""
+        self.settled_clients.put(key, entry)
 
     def forget_server(self, txn: ServerTransaction) -> None:
         """Drop a terminated server transaction."""

@@ -231,7 +231,7 @@ def test_a_parked_answer_is_kept_as_its_bytes_and_resent_as_they_are() -> None:
     txn, req = core.requests[0]
     txn.respond(make_response(req, 200, to_tag="t"))
     assert not wire.sent and len(sent) == 1 and sent[0][0].startswith(b"SIP/2.0 200 OK")
-    assert isinstance(next(iter(layer.completed.values()))[0], bytes)
+    assert isinstance(next(iter(layer.completed.items.values()))[0], bytes)
     layer.receive(request("REGISTER", cseq=2), UDP)  # retransmitted: the same bytes again
     assert sent[1] == sent[0] and len(core.requests) == 1
     timers.advance(33)
@@ -250,3 +250,52 @@ def test_an_accepted_invite_keeps_only_the_headers_it_still_reads() -> None:
     assert txn.request.body == b"" and txn.request.headers.get("user-agent") is None
     assert txn.request.call_id == "c1" and str(txn.request.contacts[0].uri).startswith("sip:101")
     assert req.body  # the TU's own reference to the INVITE is untouched
+
+
+def test_an_accepted_invite_server_is_an_entry_that_absorbs_and_hands_acks_up() -> None:
+    timers, wire, core, layer = setup()
+    layer.receive(request(), UDP)
+    txn, invite = core.requests[0]
+    txn.respond(make_response(invite, 200, to_tag="t"))
+    assert not layer.servers and len(layer.settled) == 1  # the object is the TU's alone
+    layer.receive(request(), UDP)  # a retransmitted INVITE: swallowed, no new request
+    layer.receive(request("ACK"), UDP)  # an ACK matching the INVITE (RFC 2543 style): up
+    assert len(core.requests) == 1 and wire.statuses() == [200] and len(core.acks) == 1
+    txn.respond(make_response(invite, 200, to_tag="t"))  # the TU's 2xx retransmission
+    assert wire.statuses() == [200, 200]
+    timers.advance(32.2)  # Timer L
+    assert not layer.settled
+    layer.receive(request(), UDP)
+    assert len(core.requests) == 2
+
+
+def test_a_confirmed_invite_server_and_a_completed_client_only_absorb() -> None:
+    timers, wire, core, layer = setup()
+    layer.receive(request(), UDP)
+    txn, invite = core.requests[0]
+    txn.respond(make_response(invite, 407, to_tag="t"))
+    layer.receive(request("ACK"), UDP)
+    assert not layer.servers and len(layer.settled) == 1
+    layer.receive(request("ACK"), UDP)
+    layer.receive(request(), UDP)
+    assert wire.statuses() == [407] and len(core.requests) == 1 and not core.acks
+    bye = request("BYE", "z9hG4bK-bye", cseq=2)
+    layer.client(bye, UDP, core)
+    ok = make_response(bye, 200)
+    layer.receive(ok, UDP)
+    layer.receive(ok, UDP)  # a retransmission: absorbed, neither stray nor passed up again
+    assert core.responses == [200] and not core.stray and not layer.clients
+    timers.advance(32.2)
+    layer.receive(ok, UDP)
+    assert core.stray and not layer.settled and not layer.settled_clients
+
+
+def test_settled_entries_are_bounded() -> None:
+    timers, wire, core, _ = setup()
+    layer = TransactionLayer(wire, timers, core, max_transactions=4)
+    layer.settled.cap = 3
+    for n in range(5):
+        layer.receive(request(branch=f"z9hG4bK-{n}"), UDP)
+        txn, invite = core.requests[-1]
+        txn.respond(make_response(invite, 200, to_tag="t"))
+    assert len(layer.settled) == 3 and not layer.servers
