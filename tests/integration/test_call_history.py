@@ -2,7 +2,8 @@
 as the carrier (an IP-authenticated connection on 127.0.0.2): the history row of an answered
 call, a cancelled and a missed one, calls in and out across the connection, and a live call
 shown by ``appliance calls --live`` and hung up by ``appliance calls hangup`` (both ends get
-the box's BYE), its row kept with the callee's name after a dismissal."""
+the box's BYE), its row kept with the callee's name after a dismissal; a call across the
+connection hung up the same way on both its legs."""
 
 from __future__ import annotations
 
@@ -189,3 +190,38 @@ def test_a_live_call_is_listed_and_hung_up_from_the_cli(office: Office,
         call["ref"], "hung up", "Employee 102", "answered")
     actions = [a["action"] for a in appliance_json(config, "audit", "--search", "call")]
     assert "call.hangup" in actions and "sip.call_ended" in actions
+
+
+def test_a_call_across_the_connection_is_hung_up_on_both_legs(office: Office,
+                                                              tmp_path: Path) -> None:
+    config, accounts, carrier_port, daemon = office
+    target, phone_port = address(daemon), free_port()
+    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
+    phone = phone_sipp("uas_call.xml", target, phone_port, tmp_path, "-s", "102")
+    time.sleep(0.3)
+    carrier = carrier_sipp("carrier_uac_hungup.xml", target, carrier_port, tmp_path,
+                           "-s", DID)
+    live: list[dict[str, Any]] = []
+
+    def established() -> bool:
+        live[:] = appliance_json(config, "calls", "--live")
+        return bool(live) and live[0]["state"] == "established"
+    try:
+        assert wait_until(established, timeout=10.0), live
+        assert (live[0]["direction"], live[0]["connection"], live[0]["callee"]) == (
+            "inbound", "carrier", "102")
+        appliance(config, "calls", "hangup", live[0]["ref"])
+        carrier_rc, carrier_err = finish(carrier, timeout=30)
+        phone_rc, phone_err = finish(phone, timeout=30)
+    finally:
+        for process in (carrier, phone):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert carrier_rc == 0, carrier_err  # the outside leg got the box's BYE
+    assert "BYE sip:" in (tmp_path / "carrier-carrier_uac_hungup.xml.log").read_text(
+        errors="replace")
+    assert phone_rc == 0, phone_err  # and the phone's leg
+    row, = history(config, "--direction", "inbound")
+    assert (row["ref"], row["reason"], row["outcome"]) == (live[0]["ref"], "hung up",
+                                                            "answered")
