@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import tarfile
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -415,3 +417,36 @@ def upgrade_with_backup(config: Config, store: Store, actor: str) -> Path | None
     upgrade(store)
     audit(store, actor, "backup.made", target.name, manifest, "pre-migration")
     return target
+
+
+def upgrade_in_child(config: Config, actor: str = "daemon") -> None:
+    """``upgrade_with_backup`` in a forked child process, so that the caller (the daemon,
+    which runs for months on a small box) never loads Alembic; MigrationError if it failed."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_upgrade_child, args=(config, actor, send),
+                            name="appliance-migrate")
+    child.start()
+    send.close()
+    try:
+        why = receive.recv()
+    except EOFError:
+        why = None
+    child.join()
+    if why is None or child.exitcode != 0:
+        raise MigrationError(f"the migration process ended with code {child.exitcode}")
+    if why:
+        raise MigrationError(why)
+
+
+def _upgrade_child(config: Config, actor: str, send: Connection) -> None:
+    try:
+        upgrade_with_backup(config, open_store(config.store.url), actor)
+        send.send("")
+    except ApplianceError as exc:
+        send.send(str(exc))
+    except Exception:  # a bug: logged in full here, told to the parent in one line
+        log.exception("migration failed")
+        send.send("the migration failed (see the log)")
+    finally:
+        send.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance import systemd
-from appliance.backup import upgrade_with_backup
+from appliance.backup import upgrade_in_child
 from appliance.config import OVERRIDABLE, Config, Listen, with_overrides
 from appliance.directory import access
 from appliance.errors import ApplianceError, ConfigError
@@ -128,7 +128,7 @@ class Daemon:
 
     async def run(self) -> None:
         """Migrate, start the services, serve until asked to stop, then stop cleanly."""
-        await asyncio.to_thread(upgrade_with_backup, self.config, self.store, "daemon")
+        upgrade_in_child(self.config)  # nothing else runs yet: the loop may wait for it
         log.info("store %s at revision %s", _safe_url(self.config.store.url),
                  current_revision(self.store))
         config = await self._with_settings()

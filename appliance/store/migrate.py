@@ -1,28 +1,39 @@
-"""Bring a store's schema up to date with Alembic, on the store's own connection."""
+"""Bring a store's schema up to date with Alembic, on the store's own connection.
+
+Alembic is imported only when a function here needs it (about 11 MiB with its templates):
+the daemon migrates in a child process and reads its revision with plain SQL.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
+from sqlalchemy import column, inspect, select, table
 
 from appliance.errors import MigrationError
 from appliance.store.engine import Store
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _alembic() -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic())
 
 
@@ -34,7 +45,10 @@ def head_revision() -> str:
 def current_revision(store: Store) -> str | None:
     """The store's revision(s), comma-joined, or None for an empty database."""
     with store.read() as conn:
-        heads = MigrationContext.configure(conn).get_current_heads()
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        heads: list[str] = list(conn.execute(select(column("version_num")).select_from(
+            table(VERSION_TABLE))).scalars())
     return ",".join(sorted(heads)) if heads else None
 
 
@@ -62,6 +76,9 @@ def pending(store: Store) -> str | None:
 
 def upgrade(store: Store, revision: str = "heads") -> None:
     """Migrate ``store`` up to ``revision``; refuse a store newer than this software."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     _refuse_newer(current_revision(store))
     cfg = _alembic()
     try:
