@@ -113,7 +113,8 @@ class Router:
                  extensions: Extensions, locals_: Locals, send: Callable[[Message, Peer], None],
                  persist: Persist, md5_only_agents: tuple[str, ...] = (),
                  retired_of: RetiredLookup = lambda user: (),
-                 too_long: FieldCheck = lambda binding: None) -> None:
+                 too_long: FieldCheck = lambda binding: None,
+                 overloaded: Callable[[], bool] = lambda: False) -> None:
         """Wire the policy pieces; ``layer`` is set once the transaction layer exists."""
         self.registrar = registrar
         self.auth = auth
@@ -125,6 +126,7 @@ class Router:
         self.md5_only_agents = md5_only_agents
         self.retired_of = retired_of
         self.too_long = too_long
+        self.overloaded = overloaded  # too many binding writes waiting: shed REGISTERs
         self.calls: dict[int, ProxyCall] = {}
         self.registry = CallRegistry()
         self.signer = RouteSigner(secrets.token_bytes(32))  # the service sets the box's key
@@ -286,6 +288,11 @@ class Router:
         assert ext is not None
         if (aor_uri.user or "") != ext.sip_username or ext.employee_id is None:
             txn.respond(make_response(request, 403, to_tag=self._tag(request)))
+            return
+        if self.overloaded():
+            # RFC 3261 §21.5.4: the writes waiting are bounded, and so is the memory they hold.
+            txn.respond(make_response(request, 503, to_tag=self._tag(request),
+                                      headers=[("Retry-After", "1")]))
             return
         number = ext.number
         before = dict(self.registrar.table.get(number, {}))

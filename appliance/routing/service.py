@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 30.0
 RELOAD_SECONDS = 300.0
 GROUP_COMMIT_WINDOW = 0.01
+# REGISTERs waiting for their binding write, at most; more are answered 503 (a few hundred
+# wait at 3,000 a second: the cap only bites when the store falls behind).
+MAX_PENDING_WRITES = 1024
 UNREGISTER_WAIT = 2.0  # at shutdown, how long trunk un-REGISTERs may take
 
 
@@ -135,7 +138,8 @@ class SipService:
         self.router = Router(registrar=self.registrar, auth=self.auth, guard=self.guard,
                              extensions=self.cache, locals_=self, send=self.send,
                              persist=self.persist, md5_only_agents=cfg.md5_only_agents,
-                             retired_of=self.retired, too_long=bindings.too_long)
+                             retired_of=self.retired, too_long=bindings.too_long,
+                             overloaded=self.overloaded)
         self.layer = TransactionLayer(self.send, LoopTimers(), self.router,
                                       send_bytes=self.transport.send)
         self.router.layer = self.layer
@@ -161,6 +165,7 @@ class SipService:
                                         workers=self.workers)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: list[tuple[list[Change], Callable[[bool], None]]] = []
+        self._writing = 0  # REGISTERs in the batch being written now
         self._unwritten: list[Change] = []  # deletions a failed write left in the store
         self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -319,6 +324,10 @@ class SipService:
         self._queue.append((changes, then))
         self._wake.set()
 
+    def overloaded(self) -> bool:
+        """True when MAX_PENDING_WRITES REGISTERs already wait for the store."""
+        return len(self._queue) + self._writing >= MAX_PENDING_WRITES
+
     async def _writer(self) -> None:
         while True:
             await self._wake.wait()
@@ -332,6 +341,7 @@ class SipService:
         batch, self._queue = self._queue, []
         if not batch:
             return
+        self._writing = len(batch)
         try:
             await self.workers.run(bindings.apply, self.store,
                                     [c for changes, _ in batch for c in changes])
@@ -341,6 +351,7 @@ class SipService:
             # One bad row must not fail the others: each is tried again on its own.
             outcomes = [await self._write_alone(changes) for changes, _ in batch] \
                 if len(batch) > 1 else [False]
+        self._writing = 0
         for (changes, then), ok in zip(batch, outcomes, strict=True):
             if not ok and all(c.delete for c in changes):
                 self._unwritten.extend(changes)  # retried by the housekeeping sweep

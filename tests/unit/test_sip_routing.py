@@ -316,3 +316,19 @@ def test_unknown_caller_is_challenged_like_a_wrong_password() -> None:
     router.layer.receive(request, PHONE)
     router.layer.receive(with_credentials(request, last_response(wire), "guess"), PHONE)
     assert last_response(wire).status == 407 and router.stats["auth_failed"] == 1
+
+
+def test_a_store_that_falls_behind_sheds_registers_with_503() -> None:
+    router, _, wire = make_router(ext("102"))
+    busy = [True]
+    router.overloaded = lambda: busy[0]
+    assert router.layer is not None
+    request = register_request("102", "<sip:102@127.0.0.1:6001>", call_id="shed")
+    router.layer.receive(request, PHONE)
+    router.layer.receive(with_credentials(request, last_response(wire), "password-102"), PHONE)
+    shed = last_response(wire)
+    assert shed.status == 503 and shed.headers.get("retry-after") == "1"
+    assert not router.registrar.lookup("102")  # nothing registered, nothing to write
+    busy[0] = False
+    do_register(router, wire, "102", "<sip:102@127.0.0.1:6001>", PHONE)
+    assert router.registrar.lookup("102")
