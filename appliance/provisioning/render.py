@@ -19,7 +19,8 @@ from appliance.lan.addresses import is_wildcard, reachable, unbracket, url_host
 from appliance.provisioning.vendors.base import Vendor
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-# Templates in a cfg "key = value" format (no XML escaping): every other one is XML.
+# Templates in a cfg "key = value" format (no XML escaping): every other one (a Yealink
+# phonebook .xml too) is XML.
 CFG_FORMATS = ("yealink/",)
 UNASSIGNED = "Unassigned"
 SHARED_MEMO = 256  # shared files kept rendered (each a few KB: vendor x model x address)
@@ -39,7 +40,7 @@ def with_credentials(base: str, user: str, password: str) -> str:
 
 
 def _autoescape(name: str | None) -> bool:
-    return name is None or not name.startswith(CFG_FORMATS)
+    return name is None or not (name.startswith(CFG_FORMATS) and name.endswith(".cfg"))
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,10 @@ class Renderer:
 
     def context(self, vendor: Vendor, site: Site, now: datetime, *, mac: str | None,
                 model: str | None, account: Account, prov: Mapping[str, str],
-                admin_password: str = "", firmware: Mapping[str, str] | None = None
-                ) -> dict[str, Any]:
-        """Every value a template may use, vendor extras and ``prov.auth_base`` included."""
+                admin_password: str = "", firmware: Mapping[str, str] | None = None,
+                entries: Sequence[Any] = ()) -> dict[str, Any]:
+        """Every value a template may use, vendor extras and ``prov.auth_base`` included;
+        ``entries`` is the company phonebook (in a phonebook file only)."""
         full = {"base": "", "http_base": "", "path": "", "user": "", "password": "", **prov}
         full["auth_base"] = with_credentials(full["http_base"], full["user"], full["password"])
         ctx: dict[str, Any] = {
@@ -144,6 +146,7 @@ class Renderer:
             "lang": vendor.languages.get(site.language, site.language),
             "site_language": site.language,
             "admin_password": admin_password, "firmware": firmware,
+            "entries": tuple(entries),
         }
         ctx.update(vendor.extras(ctx))
         return ctx

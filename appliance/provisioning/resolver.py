@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from appliance.directory import rules
 from appliance.errors import ApplianceError, ValidationError
 from appliance.provisioning import access
 from appliance.provisioning import identify as ident
+from appliance.provisioning import phonebook as pb
 from appliance.provisioning.firmware import Firmware, older
 from appliance.provisioning.guard import Guard, clean_path
 from appliance.provisioning.inventory import PhoneView, SightingNote
@@ -145,6 +146,7 @@ class Resolver:
     neighbor_check: bool = True
     http_auth: bool = True
     clock: Callable[[], datetime] = field(default=lambda: datetime.now().astimezone())
+    phonebook: Callable[[], Sequence[pb.Entry]] = lambda: ()  # the company phonebook
     monotonic: Callable[[], float] = time.monotonic
     # source address -> (vendor, model, when): the model a common file's name told, for the
     # per-MAC file the same source asks next (a Fanvil over TFTP names its model nowhere else).
@@ -227,7 +229,11 @@ class Resolver:
             return self._firmware_file(image.filename, peer) if image else None
         if request.kind == "common":
             return self._common(request, claimed, peer, path)
-        return self._device(request, claimed, peer, path, now, token)
+        if request.kind == "phonebook":
+            result: Result = self._phonebook(request, peer, path, now)
+        else:
+            result = self._device(request, claimed, peer, path, now, token)
+        return result
 
     def _firmware_file(self, name: str, peer: Peer) -> File | None:
         found = self.firmware.open_path(name)
@@ -375,3 +381,26 @@ class Resolver:
         method = "tftp" if peer.via == "tftp" else "http"  # the inventory's method names
         self.note(SightingNote(mac, method, peer.ip, BY_NAME[vendor].label,
                                claimed.model, claimed.firmware, f"{peer.via} {path}"[:500]))
+
+    def _phonebook(self, request: ident.Request, peer: Peer, path: str, now: float) -> Result:
+        """The company phonebook of the phone in the path, to a peer that may have that
+        phone's own files. It holds no secret of the phone, so the neighbor binding suffices
+        on-link even once the phone is enrolled (directory fetchers do not all answer a
+        digest challenge); a routed phone proves its credentials. Only a phone carrying an
+        active account gets the staff listed; any other gets the file empty, which clears
+        what it kept (and is no miss)."""
+        mac = request.mac
+        if mac is None or not self._device_allowed(mac, peer, now):
+            return None
+        verdict = access.grant(self._ask(mac, peer, request.vendor.http_auth, False))
+        if verdict is access.Grant.MISS:
+            self._miss(peer, "may not have this phone's phonebook")
+            return None
+        if verdict is access.Grant.CHALLENGE:
+            return Challenge(mac)
+        view = self.lookup(mac)
+        listed = self.phonebook() if view is not None and view.active else ()
+        data = pb.render(self.renderer, request.vendor, request.route.template,
+                         self.site.seen_from(peer.local_ip), self.clock(), mac,
+                         view.model if view else None, listed)
+        return File(path.rsplit("/", 1)[-1], request.route.content_type, data)

@@ -16,7 +16,7 @@ from appliance.directory import Directory
 from appliance.events import Event
 from appliance.lan.addresses import lan_addresses, server_url, url_host
 from appliance.lan.neighbors import NeighborTable
-from appliance.provisioning import inventory, push
+from appliance.provisioning import inventory, phonebook, push
 from appliance.provisioning.firmware import Firmware, load_profiles
 from appliance.provisioning.guard import Guard
 from appliance.provisioning.http import ProvisioningApp
@@ -147,7 +147,8 @@ class ProvisioningService:
             uploaded=lambda mac, name: read_upload(store, mac, name),
             neighbors=NeighborTable(),
             phone_subnets=tuple(ipaddress.ip_network(n) for n in p.phone_subnets),
-            neighbor_check=p.neighbor_check, http_auth=p.http_auth)
+            neighbor_check=p.neighbor_check, http_auth=p.http_auth,
+            phonebook=lambda: phonebook.entries(store))
 
     async def start(self) -> dict[str, Listen]:
         """Bind TFTP, HTTP (and HTTPS when configured), start the sighting writer,

@@ -197,7 +197,8 @@ def polycom(phone: Phone, option66: str) -> tuple[bytes, bytes]:
         listed = [name.strip().replace("[PHONE_MAC_ADDRESS]", mac)
                   for name in master.attrib["CONFIG_FILES"].split(",") if name.strip()]
         files = [phone.get(base, name) for name in listed]
-        phone.miss(base, f"{mac}-directory.xml")
+        # the company phonebook as its local directory (empty until the phone is assigned)
+        assert ET.fromstring(phone.get(base, f"{mac}-directory.xml")).tag == "directory"
         phone.miss(base, "000000000000-directory.xml")
         # its override files: what it uploaded the last time comes back, nothing else
         if stored:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["common", "device", "firmware", "miss", "upload"]
+Kind = Literal["common", "device", "firmware", "miss", "phonebook", "upload"]
 
 MAC_RE = r"(?P<mac>[0-9a-f]{12})"
 MAC_UPPER_RE = r"(?P<mac>[0-9A-F]{12})"
@@ -19,7 +19,8 @@ class Route:
 
     ``kind``: ``common`` (no secret, any requester), ``device`` (per-MAC, guarded),
     ``firmware`` (the stored image), ``miss`` (a name the phone tries that we do not serve;
-    it never counts against the requester), ``upload`` (a file the phone may PUT).
+    it never counts against the requester), ``upload`` (a file the phone may PUT),
+    ``phonebook`` (the company phonebook as the per-MAC phone in the path reads it).
     """
 
     pattern: re.Pattern[str]
@@ -76,3 +77,24 @@ def version_key(version: str | None) -> tuple[int, ...]:
     if not version:
         return ()
     return tuple(int(part) for part in re.findall(r"\d+", version)[:8])
+
+
+PHONEBOOK_XML = "application/xml"
+
+
+def phonebook_route(vendor: str, template: str, file: str = "") -> Route:
+    """The route of ``vendor``'s company phonebook: ``phonebook/<vendor>/<mac>.xml``, or
+    ``phonebook/<vendor>/<mac>/<file>`` for phones that append a file name to a folder."""
+    tail = "/" + re.escape(file) if file else r"\.xml"
+    return route(f"phonebook/{vendor}/" + MAC_RE + tail, "phonebook", template, PHONEBOOK_XML)
+
+
+def phonebook_url(ctx: Mapping[str, Any], vendor: str, file: str = "",
+                  base: str = "") -> str:
+    """Where the phone of ``ctx`` fetches the company phonebook (``phonebook_route``), on
+    ``base`` (default: the HTTP base the phone reaches the box on); "" in a file of no phone."""
+    mac = str(ctx["mac"])
+    if not mac:
+        return ""
+    root = base or str(ctx["prov"]["http_base"])
+    return f"{root}/phonebook/{vendor}/{mac}" + (f"/{file}" if file else ".xml")

@@ -8,7 +8,15 @@ from typing import Any
 
 from appliance.lan import oui
 from appliance.provisioning.vendors import timezones
-from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
+from appliance.provisioning.vendors.base import (
+    MAC_RE,
+    Identity,
+    Vendor,
+    normalise_mac,
+    phonebook_route,
+    phonebook_url,
+    route,
+)
 
 _MPP = re.compile(r"Cisco-(?P<model>CP-[\w-]+?-3PCC)/(?P<fw>[\w.-]+)\s*"
                   r"\((?P<mac>[0-9a-fA-F]{12})\)")
@@ -31,8 +39,9 @@ def _change(change: timezones.Change) -> str:
 
 
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    """Time zone (``GMT+07:00``) with its DST rule, transport name, and the Profile_Rule that
-    resyncs the per-MAC file with the phone's HTTP credentials as ``--uid``/``--pwd``."""
+    """Time zone (``GMT+07:00``) with its DST rule, transport name, the Profile_Rule that
+    resyncs the per-MAC file with the phone's HTTP credentials as ``--uid``/``--pwd``, and
+    the XML directory service's URL."""
     zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
     listed = timezones.vendor_name("cisco", zone.name)
     rule = ""
@@ -48,6 +57,7 @@ def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     offset = "" if zone.std_minutes == 0 else timezones.offset_text(zone.std_minutes)
     return {"time_zone": listed or f"GMT{offset}",
             "dst_rule": rule, "resync_rule": resync,
+            "phonebook_url": phonebook_url(ctx, "cisco"),
             "transport_name": ctx["sip"]["transport"].upper()}
 
 
@@ -63,6 +73,7 @@ VENDOR = Vendor(
         route(r"spa(?P<model>\d{3}[A-Za-z]?)\.cfg", "common", "cisco/spa.xml", XML),
         route(r"(?:CP-)?(?P<model>\d{4}[A-Z]?)-3PCC\.xml", "common", "cisco/mpp.xml", XML),
         route(r"Cisco/(?P<model>CP-[\w-]+-3PCC)\.xml", "common", "cisco/mpp.xml", XML),
+        phonebook_route("cisco", "cisco/phonebook.xml"),
     ),
     ouis=oui.prefixes("cisco"),
     folders=("Cisco",),

@@ -8,7 +8,15 @@ from typing import Any
 
 from appliance.lan import oui
 from appliance.provisioning.vendors import timezones
-from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
+from appliance.provisioning.vendors.base import (
+    MAC_RE,
+    Identity,
+    Vendor,
+    normalise_mac,
+    phonebook_route,
+    phonebook_url,
+    route,
+)
 
 _UA = re.compile(r"Fanvil (?P<model>[\w-]+) (?P<fw>[\d.]+)(?: (?P<mac>[0-9a-fA-F]{12}))?")
 
@@ -54,7 +62,8 @@ def _zone_name(minutes: int) -> str:
 
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     """The file format of this model, transport code (0 UDP, 1 TCP, 3 TLS), time zone as the
-    quarter-hour index and name of Fanvil's list, DST rule, and the old format's language."""
+    quarter-hour index and name of Fanvil's list, DST rule, the old format's language, and
+    the XML phonebook's URL."""
     zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
     listed = timezones.vendor_name("fanvil", zone.name)
     index, name = listed or (zone.std_minutes // 15, _zone_name(zone.std_minutes))
@@ -65,7 +74,8 @@ def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     return {"fanvil_format": model_line(str(ctx["model"])),
             "transport_code": {"udp": 0, "tcp": 1, "tls": 3}[ctx["sip"]["transport"]],
             "tz_index": index, "tz_label": name, "dst": dst,
-            "old_language": OLD_LANGUAGES.get(ctx["site_language"], 0)}
+            "old_language": OLD_LANGUAGES.get(ctx["site_language"], 0),
+            "phonebook_url": phonebook_url(ctx, "fanvil")}
 
 
 XML = "application/xml"
@@ -77,6 +87,7 @@ VENDOR = Vendor(
         route(MAC_RE + r"\.cfg", "device", "fanvil/device.cfg", XML),
         route(r"[fF]0(?P<model>[0-9A-Za-z]+?)(?:hw[\d.]+)?\.cfg", "common", "fanvil/common.cfg",
               XML),
+        phonebook_route("fanvil", "fanvil/phonebook.xml"),
     ),
     ouis=oui.prefixes("fanvil"),
     folders=("Fanvil",),

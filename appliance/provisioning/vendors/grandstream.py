@@ -8,7 +8,14 @@ from typing import Any
 
 from appliance.lan import oui
 from appliance.provisioning.vendors import timezones
-from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
+from appliance.provisioning.vendors.base import (
+    MAC_RE,
+    Identity,
+    Vendor,
+    normalise_mac,
+    phonebook_route,
+    route,
+)
 
 _UA = re.compile(r"Grandstream Model HW (?P<model>[\w-]+)\s+(?:V[\w.]+\s+)?SW (?P<fw>[\d.]+)"
                  r"(?:\s+DevId (?P<mac>[0-9a-fA-F]{12}))?")
@@ -29,7 +36,8 @@ _PROTOCOL = {"tftp": 0, "http": 1, "https": 2}
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     """P64 time zone (a TZ string from the phone's list; ``customize`` with the zone's POSIX
     string in P246 for the rest), P212/P6767 (config/firmware via 0 TFTP, 1 HTTP, 2 HTTPS),
-    P237 config server path and P192 firmware path (host and path, no scheme), P130 transport.
+    P237 config server path and P192 firmware path (host and path, no scheme), P130 transport,
+    P330/P331 phonebook download (the phone fetches ``<P331>/phonebook.xml``).
 
     The phone fetches firmware as ``<P192>/<model>fw.bin`` (e.g. ``grp2612fw.bin``), which the
     firmware route below answers with the stored image for that model.
@@ -41,6 +49,9 @@ def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     return {"p64": listed or "customize", "p246": "" if listed else zone.posix,
             "p212": _PROTOCOL.get(scheme, 1), "server_path": rest,
             "firmware_path": f"{rest}/Grandstream",
+            # P330 phonebook download 1 HTTP, 3 HTTPS (2 would be TFTP); P331 its folder
+            "p330": 3 if scheme == "https" else 1,
+            "phonebook_path": f"{rest}/phonebook/grandstream/{ctx['mac']}" if ctx["mac"] else "",
             "transport_code": {"udp": 0, "tcp": 1, "tls": 2}[ctx["sip"]["transport"]]}
 
 
@@ -60,6 +71,7 @@ VENDOR = Vendor(
         route(r"cfg(?P<model>[a-z]+\d+[a-z]*)\.xml", "common", "grandstream/common.xml", XML),
         route(r"cfg\.xml", "common", "grandstream/common.xml", XML),
         route(r"(?P<model>(?:gxp|grp|gxv|dp|wp|ht)\d+[a-z]*)fw\.bin", "firmware"),
+        phonebook_route("grandstream", "grandstream/phonebook.xml", file="phonebook.xml"),
     ),
     ouis=oui.prefixes("grandstream"),
     folders=("Grandstream",),

@@ -61,7 +61,8 @@ VENDOR = Vendor(
         route(MAC_RE + r"-user\.cfg", "device", "polycom/user.cfg", XML),
         # The phone asks for its own master first; without one it falls back to the default.
         route(MAC_RE + r"\.cfg", "miss"),
-        route(MAC_RE + r"-directory\.xml", "miss"),
+        # the company phonebook, as the local contact directory (read at boot, replacing it)
+        route(MAC_RE + r"-directory\.xml", "phonebook", "polycom/directory.xml", XML),
         route(r"000000000000-directory\.xml", "miss"),
         route(MAC_RE + r"-(?P<upload>phone\.cfg|web\.cfg|app\.log|boot\.log|calls\.xml)",
               "upload"),

@@ -8,7 +8,15 @@ from typing import Any
 
 from appliance.lan import oui
 from appliance.provisioning.vendors import timezones
-from appliance.provisioning.vendors.base import MAC_UPPER_RE, Identity, Vendor, normalise_mac, route
+from appliance.provisioning.vendors.base import (
+    MAC_UPPER_RE,
+    Identity,
+    Vendor,
+    normalise_mac,
+    phonebook_route,
+    phonebook_url,
+    route,
+)
 
 _UA = re.compile(r"snom(?P<model>\w+)-SIP (?P<fw>[\d.]+)(?:.*?(?P<mac>\b[0-9A-Fa-f]{12}\b))?")
 
@@ -24,7 +32,8 @@ def parse_user_agent(ua: str) -> Identity | None:
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     """Snom's zone name (``timezone``, which carries its DST rule) or, for a zone Snom's list
     lacks, ``utc_offset`` in seconds; and where this phone re-reads its settings from
-    (``setting_server``: its own file list, so an unassigned phone later finds its account)."""
+    (``setting_server``: its own file list, so an unassigned phone later finds its account);
+    the company phonebook, a ``<tbook>`` settings file that list names."""
     zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
     name = timezones.vendor_name("snom", zone.name)
     prov, model, mac = ctx["prov"], ctx["model"], ctx["MAC"]
@@ -32,6 +41,7 @@ def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     own = f"{base}/snom{model}-{mac}.htm" if model else f"{base}/{mac}.xml"
     return {"timezone": name or "", "utc_offset": zone.std_minutes * 60,
             "setting_server": own,
+            "phonebook_url": phonebook_url(ctx, "snom", base=base),
             "transport_name": ctx["sip"]["transport"]}
 
 
@@ -51,6 +61,7 @@ VENDOR = Vendor(
         route(r"snom(?P<model>[A-Za-z]?\d+\w*)\.htm", "common", "snom/common.htm", XML),
         route(r"snom(?P<model>[A-Za-z]?\d+\w*?)-firmware\.xml", "common", "snom/firmware.xml",
               XML),
+        phonebook_route("snom", "snom/phonebook.xml"),
     ),
     ouis=oui.prefixes("snom"),
     parse_user_agent=parse_user_agent,

@@ -8,7 +8,15 @@ from typing import Any
 
 from appliance.lan import oui
 from appliance.provisioning.vendors import timezones
-from appliance.provisioning.vendors.base import MAC_RE, Identity, Vendor, normalise_mac, route
+from appliance.provisioning.vendors.base import (
+    MAC_RE,
+    Identity,
+    Vendor,
+    normalise_mac,
+    phonebook_route,
+    phonebook_url,
+    route,
+)
 
 _UA = re.compile(r"Yealink\s+(?P<model>[\w-]+)\s+(?P<fw>[\d.]+)"
                  r"(?:\s+(?P<mac>[0-9a-fA-F:]{12,17}))?")
@@ -31,7 +39,7 @@ def _change(change: timezones.Change) -> str:
 def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
     """Transport code (0 UDP, 1 TCP, 2 TLS), time zone ``+7``/``+5:30`` with its name from
     Yealink's list and DST: ``summer_time`` 2 (automatic, by the name) for listed zones, else 1
-    with the rule spelled out, 0 without DST."""
+    with the rule spelled out, 0 without DST; the remote phonebook's URL."""
     zone = timezones.zone(ctx["tz"]["name"], int(ctx["tz"]["offset_minutes"]))
     name = timezones.vendor_name("yealink", zone.name)
     dst: dict[str, Any] = {}
@@ -44,6 +52,8 @@ def extras(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "transport_type": {"udp": 0, "tcp": 1, "tls": 2}[ctx["sip"]["transport"]],
         "time_zone": timezones.offset_text(zone.std_minutes, pad=False),
         "time_zone_name": name or "", "summer_time": summer, "dst": dst,
+        # the phone's own credentials in the URL, as for its other files over HTTP
+        "phonebook_url": phonebook_url(ctx, "yealink", base=ctx["prov"]["auth_base"]),
     }
 
 
@@ -61,6 +71,7 @@ VENDOR = Vendor(
         route(MAC_RE + r"\.boot", "miss"),
         route(r"y000000000000\.boot", "miss"),
         route(MAC_RE + r"-contact\.xml", "miss"),
+        phonebook_route("yealink", "yealink/phonebook.xml"),
     ),
     ouis=oui.prefixes("yealink"),
     parse_user_agent=parse_user_agent,
