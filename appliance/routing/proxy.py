@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.sip.message import Request, Response, make_response
+from appliance.sip.slim import slim_request
 from appliance.sip.transaction import (
     MAGIC,
     ClientTransaction,
@@ -25,7 +26,6 @@ from appliance.sip.transaction import (
     ServerTransaction,
     TimerHandle,
     TransactionLayer,
-    slim_request,
 )
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ transports and fires the RFC timers through an injected ``Timers`` (the event lo
 daemon, a fake clock in tests). It knows nothing of proxies or registrars: new requests go to
 a ``TransactionUser``, client transaction results to the ``ClientUser`` that created them, so
 a proxy and a user agent core can both sit on top of it. INVITE 2xx handling follows RFC 6026
-(Accepted states, Timers L and M).
+(Accepted states, Timers L and M). What a finished transaction must still absorb or answer is
+kept as small entries in ``Lingering`` maps, not as the transaction.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from appliance.errors import SipParseError
 from appliance.sip.linger import ABSORB, Absorb, Lingering
 from appliance.sip.message import Request, Response, Via, make_response
+from appliance.sip.slim import slim_request
 from appliance.sip.uri import parse_uri
 
 log = logging.getLogger(__name__)
 
 MAGIC = "z9hG4bK"
 Message = Request | Response
-M = TypeVar("M", Request, Response)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,44 +95,10 @@ class ClientUser(Protocol):
 
 Send = Callable[[Message, Peer], None]
 
-
-# What a finished transaction (or a TU reading it then) still needs of its messages: matching,
-# an ACK or CANCEL, a target refresh.
-_KEPT = ("via", "from", "to", "call-id", "cseq", "route", "record-route", "contact",
-         "max-forwards")
 # Parked Timer J answers: at 4,000 a second each still lives > T2, the longest a client waits
 # between retransmissions (a client that got the answer sends no more).
 MAX_COMPLETED = 16_384
 MAX_SETTLED = 65_536  # accepted and absorbing transactions' entries, server and client each
-
-
-# What a transaction that only absorbs retransmissions keeps: enough to say which it was.
-_BARE = ("via", "call-id", "cseq")
-
-
-def _keep(source: Message, kept: M, names: tuple[str, ...] = _KEPT) -> M:
-    for name in names:
-        kept.headers.copy_from(source.headers, name)
-    return kept
-
-
-def slim_request(request: Request) -> Request:
-    """A copy with only the headers in ``_KEPT`` and no body: a message kept up to 32 s by
-    a finished transaction costs a fraction of the parsed whole (a call's INVITEs, SDP and
-    all, would otherwise hold most of the daemon's memory)."""
-    return _keep(request, Request(request.method, request.uri))
-
-
-def bare_request(request: Request) -> Request:
-    """A copy with Via, Call-ID and CSeq alone: for a transaction that only absorbs."""
-    return _keep(request, Request(request.method, request.uri), _BARE)
-
-
-def slim_response(response: Response) -> Response:
-    """``slim_request`` for a response."""
-    return _keep(response, Response(response.status, response.reason))
-
-
 # What an accepted client transaction holds in place of its request: it sends nothing again.
 SETTLED = Request("ACK", parse_uri("sip:settled.invalid"))
 
