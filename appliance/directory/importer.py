@@ -213,7 +213,7 @@ class _Run:
             fields: dict[str, Any] = {k: given.get(k) or None
                                       for k in ("name", "group", "description")}
             fields["permission"] = given.get("permission") or "internal"
-            fields["receive"] = given.get("receive") or "desk"
+            fields["receive"] = given.get("receive") or "both"
             self.d.add_extension(number, **fields)
             self.note(Change(row.line, "extension", number, "added"))
         else:

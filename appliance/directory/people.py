@@ -111,7 +111,7 @@ class PeopleMixin(DirectoryBase):
         number: str,
         name: str | None = None,
         permission: str = "internal",
-        receive: str = "desk",
+        receive: str = "both",
         supervisor: str | None = None,
         group: str | None = None,
         description: str | None = None,

@@ -146,7 +146,7 @@ def test_changed_lists_only_what_changed(client: FlaskClient, web: type,
     directory.add_extension("101", name="an")
     directory.assign_extension("101", person.id)
     web.post(client, "/extensions/101", {"name": "an", "permission": "mobile",
-                                         "receive": "desk", "supervisor": "", "group": "",
+                                         "receive": "both", "supervisor": "", "group": "",
                                          "description": "", "mobile": "+84 912 345 678"})
     last = directory.audit_log(limit=1)[0]
     assert (last.action, last.detail["fields"]) == ("extension.updated", ["permission"])
