@@ -16,6 +16,7 @@ and every phone still gets its file at the end.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -145,7 +146,8 @@ class Phone:
         url = f"{base.rstrip('/')}/{name}" if name else base
         got = self.request(url)
         assert got.status == 200 and got.data, self.why(got)
-        if self.mac in url.lower():
+        # its own config files (the company phonebook is named by MAC too, but is no config)
+        if self.mac in url.lower() and not re.search(r"/phonebook/|-directory\.xml$", url):
             self.device = self.device if self.device[0] else (url, got.data)
             self.http_device = url if url.startswith("http") else self.http_device
         return got.data
