@@ -18,6 +18,7 @@ from pathlib import Path
 from appliance.backup import backup_folder, make_backup
 from appliance.config import Config
 from appliance.errors import ApplianceError
+from appliance.localtime import box_zone
 from appliance.store import Store
 
 log = logging.getLogger("appliance.backup")
@@ -57,15 +58,17 @@ def backup_now(config: Config, store: Store, now: datetime) -> Path:
     return target
 
 
-def local_now() -> datetime:
-    """The wall clock in the box's time zone."""
-    return datetime.now().astimezone()
+def box_now(config: Config, store: Store) -> datetime:
+    """The wall clock in the box's time zone (the one set at setup, not the system's)."""
+    return datetime.now(box_zone(config, store))
 
 
 async def nightly(config: Config, store: Store, stop: asyncio.Event,
-                  clock: Callable[[], datetime] = local_now, wake: float = 60.0,
+                  clock: Callable[[], datetime] | None = None, wake: float = 60.0,
                   job: Callable[[Config, Store, datetime], Path] = backup_now) -> None:
-    """Run ``job`` every night at ``backup.at`` until ``stop`` is set."""
+    """Run ``job`` every night at ``backup.at`` (the box's local time) until ``stop``."""
+    if clock is None:
+        clock = lambda: box_now(config, store)  # noqa: E731
     due = next_run(clock(), config.backup.at)
     log.info("nightly backup at %s local time into %s (next %s)", config.backup.at,
              backup_folder(config), due.isoformat(timespec="minutes"))

@@ -188,6 +188,18 @@ def test_next_run_is_the_next_local_time() -> None:
         2026, 1, 1, 22, 30, tzinfo=ICT)
 
 
+def test_the_nightly_clock_is_the_box_zone_set_at_setup(store: Store) -> None:
+    from zoneinfo import ZoneInfo
+
+    from appliance.store import settings as kv
+
+    with store.write() as conn:
+        kv.put_overrides(conn, {"provisioning": {"timezone": "America/New_York"}})
+    now = nightly.box_now(load(None, {}), store)
+    assert now.tzinfo == ZoneInfo("America/New_York")
+    assert abs(now - datetime.now(UTC)) < timedelta(seconds=5)
+
+
 def test_rotation_keeps_the_newest_nightly_backups_only() -> None:
     names = [f"nightly-2025010{d}-030000.tar.gz" for d in range(1, 10)]
     others = ["pre-migration-20250101-030000.tar.gz", "mine.tar.gz", "nightly-x.txt"]
