@@ -18,7 +18,9 @@ Sans-I/O over the transaction layer (timers injected, as the router). The router
   contacts (as its receive method allows, forked; the first 2xx wins, the others are
   CANCELed) for the step's seconds; forward to an outside number through a connection
   (From the office number with the caller as display name, the called office number in
-  ``Diversion``, RFC 5806); hang up. Queue steps are not carried out yet: skipped, logged.
+  ``Diversion``, RFC 5806); ring a queue's rounds in turn (chosen when the call comes from
+  the members working and not on a call, in the strategy's order, with the queue's live
+  memory kept here), then its fallback; hang up.
 - ``in_dialog`` and ``ack``: requests of its legs (matched by Call-ID and the box's tag,
   before the proxy looks at them), relayed to the other leg as new in-dialog requests
   with their body (re-INVITE, UPDATE, INFO...: so hold works), their answers relayed
@@ -35,16 +37,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, cast
 
 from appliance.callplan import inbound as inbound_plan
-from appliance.callplan import numbers
+from appliance.callplan import numbers, queues
 from appliance.callplan import outbound as outbound_plan
 from appliance.callplan.model import (
+    CallState,
     Connection,
+    LineActivity,
     Number,
     Permission,
+    Queue,
 )
 from appliance.calls import legs
 from appliance.calls.call import OutsideCall
@@ -96,6 +102,10 @@ class B2BUA:
         self.legs: dict[tuple[str, str], tuple[OutsideCall, Leg]] = {}
         self.ringing: dict[int, OutsideCall] = {}  # id(the caller's INVITE transaction)
         self.live: set[OutsideCall] = set()
+        # Queues' live state: each extension's queue calls, round robin's memory. In memory:
+        # a restart starts every member afresh, which no strategy needs more than a day of.
+        self.lines: dict[str, LineActivity] = {}
+        self.pointers: dict[str, str] = {}
         self.stats = {"outbound": 0, "inbound": 0, "refused": 0}
 
     # -- hand-offs from the router ------------------------------------------------------------
@@ -140,7 +150,7 @@ class B2BUA:
         conn, number = admitted
         plan = inbound_plan.plan(number, inbound_plan.InboundCall(
             request.from_.uri.user or "", request.to.uri.user, dialled_user(request.uri)),
-            self.now(), plans)
+            self.now(), replace(plans, state=self.call_state()))
         call = self._start(txn, "in", None, "")
         call.connections.add(conn.id)
         call.did = number.did
@@ -218,6 +228,31 @@ class B2BUA:
             for conn_id in call.connections:
                 counts[conn_id] = counts.get(conn_id, 0) + 1
         return counts
+
+    def call_state(self) -> CallState:
+        """Who is on a call now (an answered call, through the box, of either kind) and the
+        queues' memory, for the plan of a new call."""
+        talking: set[str] = set()
+        for call in self.registry.live():
+            if call.state == "established":
+                talking.update(e for e in (call.caller.extension, call.callee.extension
+                                           if call.callee is not None else
+                                           call.callee_extension) if e)
+        lines = {ext: replace(self.lines.get(ext, LineActivity()), on_call=ext in talking)
+                 for ext in talking | set(self.lines)}
+        return CallState(lines=lines, pointers=dict(self.pointers))
+
+    def queue_rang(self, queue: Queue, extension: str) -> None:
+        """A queue rang ``extension`` alone: round robin's next call starts after it."""
+        pointer = queues.next_pointer(queue, extension)
+        if pointer is not None:
+            self.pointers[queue.name] = pointer
+
+    def queue_answered(self, queue: Queue, extension: str) -> None:
+        """A member answered a queue's call: its count and last call time move on."""
+        if extension in queue.members:
+            line = self.lines.get(extension, LineActivity())
+            self.lines[extension] = LineActivity(False, self.now(), line.calls + 1)
 
     def connection(self, conn_id: int) -> Connection | None:
         """A connection by id, as configured now."""

@@ -11,7 +11,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from appliance.callplan import inbound as plan
-from appliance.callplan.model import Connection
+from appliance.callplan import queues
+from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.trunks import inside_status
@@ -51,6 +52,8 @@ class OutsideCall:
         self.did: str | None = None
         self.record: Record | None = None
         self.failures: list[int] = []  # final answers of the branches tried
+        self.rounds: list[queues.Round] = []  # what is left of a queue step
+        self.queue: Queue | None = None  # the queue ringing now
         self._timer: TimerHandle | None = None
 
     def all_legs(self) -> list[Leg]:
@@ -61,16 +64,28 @@ class OutsideCall:
     # -- steps --------------------------------------------------------------------------------
 
     def advance(self) -> None:
-        """Carry out the next step that can ring anyone; with none left, answer the caller."""
-        while self.state == "ringing" and self.steps:
+        """Carry out the next step (or queue round) that can ring anyone; with none left,
+        answer the caller."""
+        while self.state == "ringing" and (self.rounds or self.steps):
+            if self.rounds:
+                ring = self.rounds.pop(0)
+                if self._ring(ring.extensions, ring.seconds):
+                    return
+                continue
             step = self.steps.pop(0)
-            if isinstance(step, plan.RingExtension) and self._ring(step):
+            self.queue = None
+            if isinstance(step, plan.RingExtension) and self._ring((step.extension,),
+                                                                   step.seconds):
                 return
             if isinstance(step, plan.ForwardOut) and self._forward(step):
                 return
             if isinstance(step, plan.RingQueue):
-                log.info("sip: call %s: queue %s skipped (queues are not carried out yet)",
-                         self.server.request.call_id[:32], step.queue)
+                # The rounds were chosen when the call came (members working, not on a call);
+                # once they have rung their time, the queue's fallback is the next step.
+                self.queue = self.b2bua.routing().queues.get(step.queue)
+                self.rounds = list(step.rounds)
+                log.info("sip: call %s: queue %s, %d round(s)",
+                         self.server.request.call_id[:32], step.queue, len(step.rounds))
             if isinstance(step, plan.HangUp):
                 self.abort(*self._final(step.status, step.phrase), "", "no answer")
                 return
@@ -83,29 +98,33 @@ class OutsideCall:
             return 486, None
         return status, phrase
 
-    def _ring(self, step: plan.RingExtension) -> bool:
+    def _ring(self, extensions: tuple[str, ...], seconds: float) -> bool:
+        """Ring every contact of ``extensions`` together for ``seconds``; False when none
+        of them has a contact to ring."""
         b2bua = self.b2bua
-        bindings = b2bua.bindings_for(step.extension)
-        if not bindings:
+        targets = [(ext, b) for ext in extensions for b in b2bua.bindings_for(ext)]
+        if not targets:
             log.info("sip: call %s: extension %s has no contact to ring",
-                     self.server.request.call_id[:32], step.extension)
+                     self.server.request.call_id[:32], ", ".join(extensions))
             return False
         request = self.server.request
         caller = request.from_
-        for binding in bindings:
+        for extension, binding in targets:
             leg = Leg("inside", binding.source, legs.new_call_id(b2bua.locals, binding.source),
-                      legs.token(), extension=step.extension)
+                      legs.token(), extension=extension)
             host = format_host(b2bua.locals.sent_by(binding.source.transport,
                                                     binding.source.host)[0])
             invite = legs.invite(
                 b2bua.locals, leg, binding.contact, from_user=caller.uri.user or "anonymous",
-                from_host=host, to=f"<sip:{step.extension}@{host}>",
+                from_host=host, to=f"<sip:{extension}@{host}>",
                 display=caller.display_name or caller.uri.user, source=request)
             self._send_branch(Branch(leg), invite)
+        if self.queue is not None and len(extensions) == 1:
+            b2bua.queue_rang(self.queue, extensions[0])
         if self.record is not None:
-            self.record.callee_extension = step.extension
+            self.record.callee_extension = targets[0][0]
             b2bua.registry.notify(self.record)
-        self._arm(step.seconds)
+        self._arm(seconds)
         return True
 
     def _forward(self, step: plan.ForwardOut) -> bool:
@@ -262,6 +281,8 @@ class OutsideCall:
                                         lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
         self.state = "established"
         b2bua.answered(self)
+        if self.queue is not None and leg.extension is not None:
+            b2bua.queue_answered(self.queue, leg.extension)
         record = self.record
         if record is not None:
             record.state, record.answered_at = "established", b2bua.registry.clock()

@@ -438,14 +438,6 @@ def test_no_answer_moves_to_the_next_step_a_forward_with_diversion() -> None:
     assert record is not None and record.state == "ended"
 
 
-def test_queue_steps_are_skipped_not_faked() -> None:
-    box = Box(number=Number(DID, 1, Destination("queue", "sales"), contacts_map=False),
-              queues={"sales": Queue("sales", ("102",))})
-    register_102(box)
-    box.carrier_call()
-    assert box.sent(DESK) == [] and box.answers(CARRIER)[-1] == 480
-
-
 def test_a_carrier_cancel_cancels_the_phones() -> None:
     box = Box()
     register_102(box)
