@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A server that has not even said 100 Trying by then is taken as down: the call goes on to
+# the connection's next server (Timer B's 32 s would outlast the caller's patience).
+FAILOVER_AFTER = 4.0
+FAILOVER_STATUSES = (0, 408, 500, 503)  # no answer, or the server says it cannot serve
+
 NOT_RELAYED = {"REFER": (403, "Transfer Not Supported"), "PRACK": (481, None),
                "SUBSCRIBE": (489, None)}
 
@@ -142,11 +147,14 @@ class OutsideCall:
         return True
 
     def dial_out(self, conn: Connection, number: str, *, presented: str | None,
-                 display: str | None, seconds: float, diversion: str | None = None) -> None:
-        """Send the INVITE for ``number`` through ``conn``, presenting ``presented`` (the
-        office number); ``diversion``: the office number the call was for (a forward)."""
+                 display: str | None, seconds: float, diversion: str | None = None,
+                 server_index: int = 0) -> None:
+        """Send the INVITE for ``number`` through ``conn``'s server ``server_index``,
+        presenting ``presented`` (the office number); ``diversion``: the office number the
+        call was for (a forward). A server that does not answer in FAILOVER_AFTER seconds,
+        or refuses with a FAILOVER_STATUSES answer, hands the call to the next one."""
         b2bua = self.b2bua
-        server = conn.servers[0]
+        server = conn.servers[server_index]
         peer = Peer(server.transport, server.host, server.port)
         leg = Leg("outside", peer, legs.new_call_id(b2bua.locals, peer), legs.token(),
                   credentials=b2bua.credentials(conn), connection_id=conn.id)
@@ -171,8 +179,29 @@ class OutsideCall:
                 record.callee_extension = number
                 record.direction = "forwarded"
             b2bua.registry.notify(record)
-        self._send_branch(Branch(leg), invite)
-        self._arm(seconds)
+        branch = Branch(leg)
+        if server_index + 1 < len(conn.servers):
+            def failover() -> None:
+                log.info("sip: call %s: %s server %s:%d failed, trying the next",
+                         self.server.request.call_id[:32], conn.name, server.host,
+                         server.port)
+                self.dial_out(conn, number, presented=presented, display=display,
+                              seconds=0, diversion=diversion, server_index=server_index + 1)
+            branch.failover = failover
+            assert b2bua.layer is not None
+            b2bua.layer.timers.call_later(FAILOVER_AFTER, lambda: self._silent(branch))
+        self._send_branch(branch, invite)
+        if seconds:
+            self._arm(seconds)
+
+    def _silent(self, branch: Branch) -> None:
+        """FAILOVER_AFTER seconds without a provisional: that server is given up."""
+        if branch.final or branch.provisional or self.state != "ringing" or \
+                branch.failover is None or branch not in self.branches:
+            return
+        branch.cancel_wanted = True  # a late answer is CANCELed or ACKed and hung up
+        failover, branch.failover = branch.failover, None
+        failover()
 
     def _send_branch(self, branch: Branch, invite: Request) -> None:
         assert self.b2bua.layer is not None
@@ -240,6 +269,11 @@ class OutsideCall:
             return
         self.b2bua.untrack(branch.leg)
         if branch.cancel_wanted or self.state != "ringing" or branch not in self.branches:
+            return
+        if branch.failover is not None and not branch.provisional and \
+                status in FAILOVER_STATUSES:
+            failover, branch.failover = branch.failover, None
+            failover()
             return
         self.failures.append(status)
         if any(not b.final and not b.cancel_wanted for b in self.branches):

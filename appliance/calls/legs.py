@@ -10,6 +10,7 @@ challenges are answered with. A branch is one INVITE sent for the call.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -67,6 +68,7 @@ class Branch:
     cancel_wanted: bool = False
     cancelled: bool = False
     final: int = 0
+    failover: Callable[[], None] | None = None  # try the connection's next server instead
 
 
 def token() -> str:

@@ -487,3 +487,43 @@ def test_inbound_only_from_the_connections_sources() -> None:
     request = box.carrier_call(source=STRANGER)
     assert request and box.answers(STRANGER)[-1] == 407  # no connections: a phone's call
 
+
+
+BACKUP = Peer("udp", "127.0.0.4", 5080)
+TWO_SERVERS = replace(TRUNK, servers=(Server("127.0.0.2", 5080), Server("127.0.0.4", 5080)),
+                      allowed_sources=("127.0.0.2/32", "127.0.0.4/32"))
+
+
+def test_a_silent_first_server_hands_the_call_to_the_next() -> None:
+    box = Box(conn=TWO_SERVERS)
+    box.dial("0912345678")
+    first, = box.sent(CARRIER, "INVITE")
+    box.timers.advance(3.9)
+    assert not box.sent(BACKUP)
+    box.timers.advance(0.2)  # 4 s without even a 100 Trying
+    out = box.sent(BACKUP, "INVITE")[0]
+    assert out.uri.user == first.uri.user == "84912345678" and out.call_id != first.call_id
+    box.receive(reply(out, 180), BACKUP)
+    box.receive(reply(out, 200, body=SDP), BACKUP)
+    assert 200 in box.answers(PHONE)
+    box.receive(reply(first, 200, tag="late", body=SDP), CARRIER)  # the first wakes up late
+    assert box.sent(CARRIER, "BYE")  # acknowledged and hung up, never handed on
+
+
+def test_a_503_from_the_first_server_goes_to_the_next_at_once_and_the_last_counts() -> None:
+    box = Box(conn=TWO_SERVERS)
+    box.dial("0912345678")
+    first, = box.sent(CARRIER, "INVITE")
+    box.receive(reply(first, 503), CARRIER)
+    out = box.sent(BACKUP, "INVITE")[0]
+    box.receive(reply(out, 503), BACKUP)
+    assert box.answers(PHONE)[-1] == 503  # no third server: the phone gets the failure
+
+
+def test_a_ringing_server_that_says_busy_is_not_failed_over() -> None:
+    box = Box(conn=TWO_SERVERS)
+    box.dial("0912345678")
+    first, = box.sent(CARRIER, "INVITE")
+    box.receive(reply(first, 180), CARRIER)
+    box.receive(reply(first, 486), CARRIER)
+    assert not box.sent(BACKUP) and box.answers(PHONE)[-1] == 486
