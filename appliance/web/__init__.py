@@ -73,6 +73,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         extensions,
         health,
         phones,
+        queues,
         settings,
         setup,
         transfer,
@@ -107,7 +108,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.jinja_env.globals["time_zone"] = lambda: common.config().provisioning.timezone
     app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
-                   settings, users, bans, transfer, connections, calls):
+                   settings, users, bans, transfer, connections, queues, calls):
         app.register_blueprint(module.bp)
     app.before_request(_guard)
     app.after_request(_security_headers)

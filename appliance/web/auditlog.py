@@ -118,6 +118,7 @@ METHODS = {"admin": N_("added by an admin"), "tftp": N_("TFTP"), "http": N_("HTT
            "pnp": N_("SIP PnP"), "mdns": N_("mDNS"), "snmp": N_("SNMP"),
            "neighbors": N_("neighbor table"), "sip": N_("SIP")}
 LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt"}
+PRESENCE_LABELS = {"working": N_("working"), "on_break": N_("on a break"), "off": N_("off work")}
 
 
 @dataclass
@@ -353,7 +354,9 @@ def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR
     if a == "contact.set" and d.get("employee_id"):
         return _("Shown as %(who)s.", who=names.person(d["employee_id"]))
     if a == "presence.set":
-        return _("Now: %(state)s.", state=d.get("state"))
+        state = str(d.get("state"))
+        return _("Now: %(state)s.", state=_(PRESENCE_LABELS[state]) if state in
+                 PRESENCE_LABELS else state)
     if a == "hours.override":
         return _("Now: %(state)s.", state=d.get("override") or _("by the schedule"))
     rest = [f"{k}: {_plain(v)}" for k, v in sorted(d.items())

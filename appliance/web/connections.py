@@ -91,6 +91,13 @@ PLAN_ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p + r"\Z", re.S), 
     (r"only an outside number takes @connection",
      N_("Only an outside number takes @connection.")),
     (r"hangup takes no target", N_("Hang up takes no target.")),
+    # queue groups and presence
+    (r"a queue named (?P<name>'.*') exists", N_("A queue named %(name)s exists.")),
+    (r"(?P<name>'.*') is where (?P<users>.*) send calls; change those first",
+     N_("%(users)s send calls to %(name)s; change those first.")),
+    (r"one of (?P<choices>[a-z_, ]+), got .*", N_("Choose one of: %(choices)s.")),
+    (r"at most (?P<n>\d+)", N_("At most %(n)s.")),
+    (r"employee (?P<id>\d+) is dismissed", N_("Employee %(id)s is dismissed.")),
 ]]
 
 
