@@ -648,6 +648,12 @@ from appliance import cli_history  # noqa: E402  (it uses the helpers above)
 
 cli_history.register(cli)
 
+# -- queue groups and presence (appliance/cli_queues.py) --------------------------------------
+
+from appliance import cli_queues  # noqa: E402  (it uses the helpers above)
+
+cli_queues.register(cli)
+
 
 def main() -> None:
     """Console entry point."""
