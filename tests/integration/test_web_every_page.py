@@ -102,6 +102,9 @@ def _fill_office(directory: Directory, accounts: Accounts) -> None:
     plan = CallPlanDirectory(directory.store, actor="test")
     plan.add_connection("viettel", "ip", servers=["127.0.0.2"], allowed_sources=["127.0.0.2"])
     plan.add_number("+842838123456", "viettel", "extension:101")
+    plan.add_queue("sales", ["101", "102"], strategy="round_robin", ring_busy=True,
+                   fallback="outside:0909123456@viettel")
+    plan.set_presence(an.id, "on_break")
     _fill_calls(directory.store, an.id)
     accounts.create("vien", PASSWORD, "admin", actor="test", language="vi")
 
@@ -137,7 +140,8 @@ def _pages(directory: Directory) -> list[str]:
             f"/phones/{SEEN_MAC}", f"/phones/{ADDED_MAC}", "/audit", "/audit?q=nguyen",
             "/sip/bans", "/users", "/settings", "/transfer", "/account/password",
             "/connections", "/connections/new", "/connections/viettel", "/numbers/new",
-            "/numbers/+842838123456", "/calls", "/calls?outcome=missed&direction=inbound"]
+            "/numbers/+842838123456", "/calls", "/calls?outcome=missed&direction=inbound",
+            "/queues", "/queues/new", "/queues/sales"]
 
 
 # The page's text as read, without code (commands, CSV columns, addresses stay as they are).
