@@ -232,6 +232,8 @@ def test_every_page_both_languages_both_widths(
                     if width < 700:
                         page.click("#menu-toggle")
                     page.click("#logout")
+                    page.wait_for_url(re.compile(r"/login"))  # the click navigates
+                    page.wait_for_load_state()
                     _check(page, "/login", language, width, problems)
                     context.close()
         finally:
