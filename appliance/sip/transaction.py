@@ -95,9 +95,10 @@ class ClientUser(Protocol):
 
 Send = Callable[[Message, Peer], None]
 
-# Parked Timer J answers: at 4,000 a second each still lives > T2, the longest a client waits
-# between retransmissions (a client that got the answer sends no more).
-MAX_COMPLETED = 16_384
+# Parked Timer J answers: at 2,000 a second each still lives T2 (4 s), the longest a client
+# waits between retransmissions; at 4,000, 2 s, past its first two (T1, 3*T1). Only a client
+# whose answer was lost retransmits at all (Kamailio keeps a finished transaction 5 s).
+MAX_COMPLETED = 8_192
 MAX_SETTLED = 65_536  # accepted and absorbing transactions' entries, server and client each
 # What an accepted client transaction holds in place of its request: it sends nothing again.
 SETTLED = Request("ACK", parse_uri("sip:settled.invalid"))
