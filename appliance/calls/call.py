@@ -151,8 +151,9 @@ class OutsideCall:
                  server_index: int = 0) -> None:
         """Send the INVITE for ``number`` through ``conn``'s server ``server_index``,
         presenting ``presented`` (the office number); ``diversion``: the office number the
-        call was for (a forward). A server that does not answer in FAILOVER_AFTER seconds,
-        or refuses with a FAILOVER_STATUSES answer, hands the call to the next one."""
+        call was for (a forward). It rings ``seconds`` (0: the ring time already running, for
+        a failover). A server that does not answer in FAILOVER_AFTER seconds, or refuses
+        with a FAILOVER_STATUSES answer, hands the call to the next one."""
         b2bua = self.b2bua
         server = conn.servers[server_index]
         peer = Peer(server.transport, server.host, server.port)

@@ -48,9 +48,6 @@ class Lingering(Generic[K, V]):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.items
-
     def get(self, key: K) -> V | None:
         """The entry of ``key``, or None."""
         return self.items.get(key)
@@ -68,10 +65,6 @@ class Lingering(Generic[K, V]):
             self.timers.call_later(self.width, self._close)
             self.timers.call_later(self.width + self.ttl, lambda: self._expire(bucket))
         self._bucket.append(key)
-
-    def pop(self, key: K) -> None:
-        """Forget ``key`` now."""
-        self.items.pop(key, None)
 
     def _close(self) -> None:
         self._bucket = None
