@@ -201,13 +201,16 @@ class B2BUA:
 
     def ack(self, request: Request) -> bool:
         """An ACK for a 2xx: True when it belongs to one of the legs (it is consumed there:
-        the other leg's ACK was sent when its 2xx came)."""
+        the other leg's ACK was sent when its 2xx came, or, for a delayed offer, goes now with
+        this one's answer)."""
         found = self.legs.get((request.call_id, request.to.tag or ""))
         if found is None:
             return False
-        accepted = found[1].accepted
+        call, leg = found
+        accepted = leg.accepted
         if accepted is not None and accepted.ack(request):
-            found[1].accepted = None
+            leg.accepted = None
+            call.acked(leg, request)
         return True
 
     def cancel(self, invite: ServerTransaction) -> bool:

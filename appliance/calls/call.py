@@ -211,7 +211,8 @@ class OutsideCall:
         flow = branch.leg.flow
         branch.client = ClientRequest(self.b2bua.layer, invite, flow, _BranchOutcome(self, branch),
                                       credentials=branch.leg.credentials,
-                                      resolve=lambda _uri: flow).start()
+                                      resolve=lambda _uri: flow, ack_later=not invite.body
+                                      ).start()
 
     def _arm(self, seconds: float) -> None:
         assert self.b2bua.layer is not None
@@ -290,6 +291,8 @@ class OutsideCall:
     def _accepted(self, branch: Branch, response: Response, dialog: Dialog | None) -> None:
         leg = branch.leg
         leg.dialog = dialog
+        if branch.client is not None and branch.client.awaiting_ack:
+            leg.owed_ack = branch.client  # a delayed offer: the caller's ACK has the answer
         if self.state != "ringing" or branch.cancel_wanted or dialog is None:
             # Answered too late (CANCELed, another branch won): acknowledged, hung up.
             if dialog is not None:
@@ -362,6 +365,9 @@ class OutsideCall:
 
     def _bye(self, leg: Leg, reason: str) -> None:
         assert self.b2bua.layer is not None and leg.dialog is not None
+        if leg.owed_ack is not None:  # §13.2.2.4: a 2xx is acknowledged before its BYE
+            leg.owed_ack.acknowledge()
+            leg.owed_ack = None
         headers = (("Reason", reason),) if reason else ()
         bye = leg.dialog.request("BYE", via=legs.via(self.b2bua.locals, leg.flow),
                                  headers=headers)
@@ -422,15 +428,29 @@ class OutsideCall:
         flow = other.flow
         relay = _Relay(self, leg, other, txn)
         relay.client = ClientRequest(self.b2bua.layer, out, flow, relay,
-                                     credentials=other.credentials,
-                                     resolve=lambda _uri: flow).start()
+                                     credentials=other.credentials, resolve=lambda _uri: flow,
+                                     ack_later=method == "INVITE" and not request.body).start()
+
+    def acked(self, leg: Leg, request: Request) -> None:
+        """The ACK of the box's 2xx on ``leg``: with a delayed offer it carries the answer,
+        acknowledged across on the other leg; an ACK without it ends the call (RFC 3264 §4)."""
+        other = self.other(leg)
+        if other is None or other.owed_ack is None:
+            return
+        client, other.owed_ack = other.owed_ack, None
+        body, content_type = legs.body_of(request)
+        client.acknowledge(body, content_type)
+        if not body:
+            self.hang_up(0, 'SIP;cause=488;text="No answer in ACK"')
 
     def relayed_answer(self, leg: Leg, other: Leg, txn: ServerTransaction,
-                       response: Response | None, sent: Request) -> None:
-        """The other leg's answer to a relayed request, handed back on ``leg``."""
-        if other.dialog is not None:
-            other.dialog.local_seq = max(other.dialog.local_seq, sent.cseq.seq)
+                       response: Response | None, sent: ClientRequest | None) -> None:
+        """The other leg's answer to a relayed request (sent by ``sent``), handed back on
+        ``leg``."""
         request = txn.request
+        if other.dialog is not None:
+            seq = (request if sent is None else sent.request).cseq.seq
+            other.dialog.local_seq = max(other.dialog.local_seq, seq)
         if response is None:
             txn.respond(make_response(request, 408))
             return
@@ -444,6 +464,8 @@ class OutsideCall:
             if other.dialog is not None:
                 other.dialog.refresh_target(response)
         if status < 300 and request.method == "INVITE" and self.b2bua.layer is not None:
+            if sent is not None and sent.awaiting_ack:
+                other.owed_ack = sent
             leg.accepted = Accepted(self.b2bua.layer, txn, reply,
                                     lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
             return
@@ -483,8 +505,7 @@ class _Relay:
         self._done(None)
 
     def _done(self, response: Response | None) -> None:
-        sent = self.txn.request if self.client is None else self.client.request
-        self.call.relayed_answer(self.leg, self.other, self.txn, response, sent)
+        self.call.relayed_answer(self.leg, self.other, self.txn, response, self.client)
 
 
 class _Ignore:

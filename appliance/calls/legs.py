@@ -49,6 +49,7 @@ class Leg:
     credentials: Credentials | None = field(default=None, repr=False)
     dialog: Dialog | None = None
     accepted: Accepted | None = None  # the box's latest 2xx to an INVITE here, until ACKed
+    owed_ack: ClientRequest | None = None  # a 2xx here with an offer: its ACK brings the answer
     extension: str | None = None  # the phone's extension on an inside leg
     connection_id: int | None = None  # the connection of an outside leg
 

@@ -3,7 +3,9 @@
 ``ClientRequest`` sends a request as a UAC: a 401 or 407 is answered with digest credentials
 (``appliance.digest``; again only when the server says the nonce was stale), and a 2xx to an
 INVITE is acknowledged end to end with the dialog's own ACK (§13.2.2.4), its retransmissions
-too; a second 2xx from another fork is acknowledged and hung up. ``Accepted`` is the UAS's
+too; a second 2xx from another fork is acknowledged and hung up. An INVITE sent without an
+offer (``ack_later``) gets its offer in the 2xx: that ACK waits for ``acknowledge(answer)``
+(RFC 3264 §4; a B2BUA relays the answer from its other leg's ACK). ``Accepted`` is the UAS's
 half: its 2xx to an INVITE is retransmitted until the ACK arrives (§13.3.1.4). The B2BUA and
 trunk registrations build on these; timers and sending come from the transaction layer.
 """
@@ -77,8 +79,8 @@ class ClientRequest:
     """
 
     def __init__(self, layer: TransactionLayer, request: Request, peer: Peer, outcome: Outcome,
-                 *, credentials: Credentials | None = None, resolve: Resolve | None = None
-                 ) -> None:
+                 *, credentials: Credentials | None = None, resolve: Resolve | None = None,
+                 ack_later: bool = False) -> None:
         self.layer = layer
         self.request = request
         self.peer = peer
@@ -90,6 +92,8 @@ class ClientRequest:
         self.txn: ClientTransaction | None = None
         self._acks: dict[str, Request] = {}  # To tag -> the ACK sent for that 2xx
         self._finished = False
+        self._ack_later = ack_later
+        self._waiting: tuple[str, Dialog] | None = None  # the 2xx whose ACK awaits its answer
 
     def start(self) -> ClientRequest:
         """Send the request; returns self."""
@@ -157,15 +161,19 @@ class ClientRequest:
         if sent is not None:  # a retransmitted 2xx: the same ACK again
             self.layer.send(sent, self._ack_peer(sent))
             return
+        if self._waiting is not None and self._waiting[0] == tag:
+            return  # retransmitted while its answer is not here yet
         try:
             dialog = Dialog.uac(self.request, response)
         except SipParseError:
             return  # no tags or no Contact: nothing to acknowledge to
-        ack = dialog.request("ACK", via=with_new_branch(top_via(self.request)),
-                             cseq=self.request.cseq.seq,
-                             headers=self._credential_headers())
-        self._acks[tag] = ack
-        self.layer.send(ack, self._ack_peer(ack))
+        if self._ack_later and self.dialog is None and not self._finished:
+            self._waiting = (tag, dialog)
+            self._finished = True
+            self.dialog = dialog
+            self.outcome.on_final(response, dialog)
+            return
+        self._send_ack(tag, dialog)
         if self.dialog is None and not self._finished:
             self._finished = True
             self.dialog = dialog
@@ -175,6 +183,28 @@ class ClientRequest:
         bye = dialog.request("BYE", via=with_new_branch(top_via(self.request)))
         hop = self._peer_for(dialog)
         self.layer.client(bye, hop, _Quiet())
+
+    @property
+    def awaiting_ack(self) -> bool:
+        """Whether a 2xx waits for ``acknowledge``."""
+        return self._waiting is not None
+
+    def acknowledge(self, body: bytes = b"", content_type: str | None = None) -> None:
+        """Send the ACK the 2xx of an INVITE sent with ``ack_later`` waits for, carrying
+        ``body`` (the answer to the 2xx's offer); nothing when none waits."""
+        if self._waiting is None:
+            return
+        tag, dialog = self._waiting
+        self._waiting = None
+        self._send_ack(tag, dialog, body, content_type)
+
+    def _send_ack(self, tag: str, dialog: Dialog, body: bytes = b"",
+                  content_type: str | None = None) -> None:
+        ack = dialog.request("ACK", via=with_new_branch(top_via(self.request)),
+                             cseq=self.request.cseq.seq, headers=self._credential_headers(),
+                             body=body, content_type=content_type)
+        self._acks[tag] = ack
+        self.layer.send(ack, self._ack_peer(ack))
 
     def _credential_headers(self) -> tuple[tuple[str, str], ...]:
         return tuple((name, value) for _, name in CHALLENGES.values()

@@ -131,6 +131,24 @@ def test_a_carrier_call_rings_the_phone_and_bye_ends_both_legs(
     assert "sip: call from connection carrier for +842873001234" in daemon.log()
 
 
+def test_a_delayed_offer_gets_its_answer_across_in_the_ack(
+        office: tuple[Path, dict[str, Account], int, RunningDaemon], tmp_path: Path) -> None:
+    """The carrier's INVITE without SDP: the phone offers in its 200, the carrier answers in
+    its ACK, and that answer reaches the phone in the box's ACK (RFC 3264 §4)."""
+    _, accounts, carrier_port, daemon = office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
+    phone = phone_sipp("uas_delayed.xml", target, phone_port, tmp_path, "-s", "102")
+    time.sleep(0.3)
+    carrier = carrier_sipp("carrier_uac_delayed.xml", target, carrier_port, tmp_path,
+                           "-s", "842873001234", "-d", "500")
+    carrier_rc, carrier_err = finish(carrier)
+    phone_rc, phone_err = finish(phone)
+    assert carrier_rc == 0, carrier_err
+    assert phone_rc == 0, phone_err
+
+
 def test_a_phone_calls_out_with_the_office_number(
         office: tuple[Path, dict[str, Account], int, RunningDaemon], tmp_path: Path) -> None:
     _, accounts, carrier_port, daemon = office
