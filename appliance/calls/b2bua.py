@@ -54,6 +54,7 @@ from appliance.callplan.model import (
 )
 from appliance.calls import legs
 from appliance.calls.call import OutsideCall
+from appliance.calls.features import FeatureCodes
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.trunks import connection_from, dialled_user, listed, office_number
 from appliance.directory import Extension
@@ -99,6 +100,7 @@ class B2BUA:
         self.clock = clock
         self.ring_timeout = ring_timeout
         self.layer: TransactionLayer | None = None
+        self.features: FeatureCodes | None = None  # *70/*71, once the service wires them
         self.legs: dict[tuple[str, str], tuple[OutsideCall, Leg]] = {}
         self.ringing: dict[int, OutsideCall] = {}  # id(the caller's INVITE transaction)
         self.live: set[OutsideCall] = set()
@@ -113,6 +115,8 @@ class B2BUA:
     def outbound(self, txn: ServerTransaction, request: Request, caller: Extension) -> bool:
         """An authenticated extension's INVITE: False when it dials no outside number (the
         router goes on: an extension, a name), else True (answered or carried out)."""
+        if self.features is not None and self.features.handle(txn, request, caller):
+            return True
         user = dialled_user(request.uri)
         dialled = numbers.classify(user)
         if self.extensions.get(user) is not None and not (dialled and dialled.emergency):

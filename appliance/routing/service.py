@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from appliance.calls.b2bua import B2BUA
+from appliance.calls.features import FeatureCodes, StorePresence
 from appliance.calls.history_writer import CallLog
 from appliance.calls.plans import CHANGES, PlanCache
 from appliance.calls.trunk_manager import TrunkManager
@@ -154,6 +155,7 @@ class SipService:
                            locals_=self, registry=self.router.registry,
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
+        self.b2bua.features = FeatureCodes(StorePresence(ctx.store, self.workers))
         self.router.outside = self.b2bua
         # Every call into the history, the live ones published (calls/history_writer.py).
         self.call_log = CallLog(ctx.store, self.router.control, self.cache)

@@ -1,7 +1,8 @@
 """Queue groups through the running daemon: SIPp as the carrier on 127.0.0.2 calls the office
 number routed to a queue; SIPp phones registered as its members ring in the strategy's order,
-one on break is skipped, the call history names who answered. And a call out that fails over
-from a connection's silent first server to its second (SIPp on 127.0.0.4)."""
+one on break (set in the store, or by dialling *70 on the phone) is skipped, the call history
+names who answered. And a call out that fails over from a connection's silent first server to
+its second (SIPp on 127.0.0.4)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from appliance.store import open_store
 from tests.integration.conftest import RunningDaemon, appliance_json
 from tests.integration.sip_helpers import (
     Account,
+    UdpClient,
     add_accounts,
     address,
     free_port,
@@ -32,6 +34,7 @@ from tests.integration.sip_helpers import (
 from tests.integration.test_calls_outside import (
     CARRIER_HOST,
     DID,
+    _dial,
     carrier_sipp,
     finish,
     free_port_on,
@@ -122,6 +125,50 @@ def test_a_member_on_break_is_not_rung(
         log = tmp_path / "phone-uas_cancel.xml.log"
         assert not log.exists() or "INVITE sip:" not in log.read_text(errors="replace")
         assert "queue support, 1 round(s)" in daemon.log()
+    finally:
+        daemon.stop()
+
+
+def test_star_70_on_the_phone_takes_a_member_out_of_the_queue_and_star_71_back(
+        members: tuple[Path, dict[str, Account], int], tmp_path: Path) -> None:
+    config, accounts, carrier_port = members
+    plan(config, carrier_port, "ring_all")
+    daemon, ports = _start(config, accounts, tmp_path)
+    try:
+        target = address(daemon)
+        phone = UdpClient(target)
+        try:
+            answer = _dial(phone, "*70", accounts["101"])
+            assert answer is not None and (answer.status, answer.reason) == (603, "On Break")
+        finally:
+            phone.close()
+        employee = accounts["101"].employee_id
+        assert {p["employee_id"]: p["state"] for p in appliance_json(
+            config, "presence", "list")}[employee] == "on_break"
+        audit = appliance_json(config, "audit", "--search", "presence")
+        assert audit and audit[0]["actor"] == "extension 101", audit
+        time.sleep(1.0)  # the event reaches the daemon's call plan (the outbox tail)
+        idle = phone_sipp("uas_cancel.xml", target, ports["101"], tmp_path, "-s", "101",
+                          "-timeout", "8s")
+        answering = phone_sipp("uas_call.xml", target, ports["102"], tmp_path, "-s", "102")
+        time.sleep(0.3)
+        carrier = carrier_sipp("carrier_uac_call.xml", target, carrier_port, tmp_path,
+                               "-s", "842873001234", "-d", "500")
+        carrier_rc, carrier_err = finish(carrier)
+        assert carrier_rc == 0, carrier_err
+        assert finish(answering)[0] == 0
+        finish(idle)
+        log = tmp_path / "phone-uas_cancel.xml.log"
+        assert not log.exists() or "INVITE sip:" not in log.read_text(errors="replace")
+        back = UdpClient(target)
+        try:
+            answer = _dial(back, "*71", accounts["101"])
+            assert answer is not None and (answer.status, answer.reason) == (
+                603, "Back At Work")
+        finally:
+            back.close()
+        assert {p["employee_id"]: p["state"] for p in appliance_json(
+            config, "presence", "list")}[employee] == "working"
     finally:
         daemon.stop()
 
