@@ -53,6 +53,7 @@ from appliance.callplan.model import (
     Queue,
 )
 from appliance.calls import legs
+from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
 from appliance.calls.legs import Branch, Leg
@@ -101,9 +102,9 @@ class B2BUA:
         self.ring_timeout = ring_timeout
         self.layer: TransactionLayer | None = None
         self.features: FeatureCodes | None = None  # *70/*71, once the service wires them
-        self.legs: dict[tuple[str, str], tuple[OutsideCall, Leg]] = {}
+        self.legs: dict[tuple[str, str], tuple[Bridge, Leg]] = {}
         self.ringing: dict[int, OutsideCall] = {}  # id(the caller's INVITE transaction)
-        self.live: set[OutsideCall] = set()
+        self.live: set[Bridge] = set()
         # Queues' live state: each extension's queue calls, round robin's memory. In memory:
         # a restart starts every member afresh, which no strategy needs more than a day of.
         self.lines: dict[str, LineActivity] = {}
@@ -275,7 +276,7 @@ class B2BUA:
         return [b for b in self.contacts.lookup(extension)
                 if b.kind in kinds and self.locals.has(b.source.transport)]
 
-    def track(self, leg: Leg, call: OutsideCall) -> None:
+    def track(self, leg: Leg, call: Bridge) -> None:
         """Recognise requests on ``leg`` from now on."""
         self.legs[leg.key] = (call, leg)
 
@@ -284,10 +285,11 @@ class B2BUA:
         if self.legs.get(leg.key, (None, None))[1] is leg:
             del self.legs[leg.key]
 
-    def finished(self, call: OutsideCall) -> None:
+    def finished(self, call: Bridge) -> None:
         """``call`` ended: forget it and its legs."""
         self.live.discard(call)
-        self.ringing.pop(id(call.server), None)
+        if isinstance(call, OutsideCall):
+            self.ringing.pop(id(call.server), None)
         for leg in call.all_legs():
             self.untrack(leg)
 

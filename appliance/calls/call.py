@@ -14,14 +14,14 @@ from appliance.callplan import inbound as plan
 from appliance.callplan import queues
 from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
+from appliance.calls.bridge import Bridge, _Ignore
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.trunks import inside_status
-from appliance.routing.calls import Call as Record
 from appliance.routing.calls import Leg as RecordLeg
 from appliance.routing.proxy import cancel_for
-from appliance.sip.dialog import TARGET_REFRESH, Dialog
+from appliance.sip.dialog import Dialog
 from appliance.sip.message import Request, Response, make_response
-from appliance.sip.transaction import Peer, ServerTransaction, TimerHandle
+from appliance.sip.transaction import Peer, ServerTransaction
 from appliance.sip.ua import Accepted, ClientRequest
 from appliance.sip.uri import format_host
 
@@ -35,36 +35,32 @@ log = logging.getLogger(__name__)
 FAILOVER_AFTER = 4.0
 FAILOVER_STATUSES = (0, 408, 500, 503)  # no answer, or the server says it cannot serve
 
-NOT_RELAYED = {"REFER": (403, "Transfer Not Supported"), "PRACK": (481, None),
-               "SUBSCRIBE": (489, None)}
 
-
-class OutsideCall:
+class OutsideCall(Bridge):
     """A call the B2BUA carries; see the module docstring."""
 
     def __init__(self, b2bua: B2BUA, direction: str, server: ServerTransaction,
                  caller: Leg) -> None:
         """``caller`` is the leg whose INVITE ``server`` holds."""
-        self.b2bua = b2bua
+        super().__init__(b2bua, caller)
         self.direction = direction  # "out": a phone calls a number; "in": a connection's call
         self.server = server
-        self.caller = caller
-        self.callee: Leg | None = None
         self.branches: list[Branch] = []
         self.steps: list[plan.Step] = []
-        self.state = "ringing"
-        self.connections: set[int] = set()
         self.did: str | None = None
-        self.record: Record | None = None
+        self.missed_by: str | None = None  # the first extension or queue it rang (callbacks)
         self.failures: list[int] = []  # final answers of the branches tried
         self.rounds: list[queues.Round] = []  # what is left of a queue step
         self.queue: Queue | None = None  # the queue ringing now
-        self._timer: TimerHandle | None = None
 
     def all_legs(self) -> list[Leg]:
         """Every leg the call has or had."""
         return [self.caller, *(b.leg for b in self.branches),
                 *([self.callee] if self.callee is not None else [])]
+
+    def ringing_bye(self) -> None:
+        """The caller's BYE before its call was answered."""
+        self.abort(487, None, 'SIP;cause=487;text="Caller hung up"', "bye")
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -357,119 +353,7 @@ class OutsideCall:
         if self.state == "ringing":
             self.abort(status or 480, None, reason, "hung up")
             return
-        if self.state == "established":
-            for leg in (self.caller, self.callee):
-                if leg is not None and leg.dialog is not None:
-                    self._bye(leg, reason)
-            self._end("hung up")
-
-    def _bye(self, leg: Leg, reason: str) -> None:
-        assert self.b2bua.layer is not None and leg.dialog is not None
-        if leg.owed_ack is not None:  # §13.2.2.4: a 2xx is acknowledged before its BYE
-            leg.owed_ack.acknowledge()
-            leg.owed_ack = None
-        headers = (("Reason", reason),) if reason else ()
-        bye = leg.dialog.request("BYE", via=legs.via(self.b2bua.locals, leg.flow),
-                                 headers=headers)
-        flow = leg.flow
-        ClientRequest(self.b2bua.layer, bye, flow, _Ignore(), credentials=leg.credentials,
-                      resolve=lambda _uri: flow).start()
-
-    def _end(self, why: str, status: int = 0) -> None:
-        if self.state == "ended":
-            return
-        self.state = "ended"
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.record is not None:
-            self.b2bua.registry.end(self.record, why, status)
-        self.b2bua.finished(self)
-
-    # -- in-dialog requests -------------------------------------------------------------------
-
-    def other(self, leg: Leg) -> Leg | None:
-        """The leg across from ``leg`` (None while it rings)."""
-        if leg is self.caller:
-            return self.callee
-        return self.caller if leg is self.callee else None
-
-    def request_on(self, leg: Leg, txn: ServerTransaction, request: Request) -> None:
-        """An in-dialog request on ``leg``: answered, relayed to the other leg, or both."""
-        method = request.method
-        other = self.other(leg)
-        if method == "BYE":
-            txn.respond(make_response(request, 200))
-            if self.state == "ringing":
-                self.abort(487, None, 'SIP;cause=487;text="Caller hung up"', "bye")
-                return
-            if other is not None and other.dialog is not None:
-                reason = request.headers.get("reason") or ""
-                self._bye(other, reason)
-            if self.record is not None:
-                self.b2bua.registry.seen(self.record, leg is self.caller, request)
-            self._end("bye")
-            return
-        if method in NOT_RELAYED:
-            status, phrase = NOT_RELAYED[method]
-            txn.respond(make_response(request, status, phrase))
-            return
-        if self.state != "established" or other is None or other.dialog is None \
-                or leg.dialog is None:
-            txn.respond(make_response(request, 491 if method in TARGET_REFRESH else 481))
-            return
-        if not leg.dialog.received(request):
-            txn.respond(make_response(request, 500, "CSeq Out Of Order"))
-            return
-        if method == "INVITE":
-            txn.respond(make_response(request, 100))
-        out = legs.relayed(self.b2bua.locals, request, other)
-        assert self.b2bua.layer is not None
-        flow = other.flow
-        relay = _Relay(self, leg, other, txn)
-        relay.client = ClientRequest(self.b2bua.layer, out, flow, relay,
-                                     credentials=other.credentials, resolve=lambda _uri: flow,
-                                     ack_later=method == "INVITE" and not request.body).start()
-
-    def acked(self, leg: Leg, request: Request) -> None:
-        """The ACK of the box's 2xx on ``leg``: with a delayed offer it carries the answer,
-        acknowledged across on the other leg; an ACK without it ends the call (RFC 3264 §4)."""
-        other = self.other(leg)
-        if other is None or other.owed_ack is None:
-            return
-        client, other.owed_ack = other.owed_ack, None
-        body, content_type = legs.body_of(request)
-        client.acknowledge(body, content_type)
-        if not body:
-            self.hang_up(0, 'SIP;cause=488;text="No answer in ACK"')
-
-    def relayed_answer(self, leg: Leg, other: Leg, txn: ServerTransaction,
-                       response: Response | None, sent: ClientRequest | None) -> None:
-        """The other leg's answer to a relayed request (sent by ``sent``), handed back on
-        ``leg``."""
-        request = txn.request
-        if other.dialog is not None:
-            seq = (request if sent is None else sent.request).cseq.seq
-            other.dialog.local_seq = max(other.dialog.local_seq, seq)
-        if response is None:
-            txn.respond(make_response(request, 408))
-            return
-        status = response.status
-        if status in (401, 407):
-            status = 500  # a challenge is the other leg's business, never handed across
-        reply = legs.answer(self.b2bua.locals, txn, status, response.reason, leg.tag, response)
-        if status < 300 and request.method in TARGET_REFRESH:
-            if leg.dialog is not None:
-                leg.dialog.refresh_target(request)
-            if other.dialog is not None:
-                other.dialog.refresh_target(response)
-        if status < 300 and request.method == "INVITE" and self.b2bua.layer is not None:
-            if sent is not None and sent.awaiting_ack:
-                other.owed_ack = sent
-            leg.accepted = Accepted(self.b2bua.layer, txn, reply,
-                                    lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
-            return
-        txn.respond(reply)
+        super().hang_up(status, reason)
 
 
 class _BranchOutcome:
@@ -486,36 +370,3 @@ class _BranchOutcome:
 
     def on_timeout(self) -> None:
         self.call.final(self.branch, None, None)
-
-
-class _Relay:
-    """The outcome of an in-dialog request relayed to the other leg."""
-
-    def __init__(self, call: OutsideCall, leg: Leg, other: Leg, txn: ServerTransaction) -> None:
-        self.call, self.leg, self.other, self.txn = call, leg, other, txn
-        self.client: ClientRequest | None = None
-
-    def on_provisional(self, response: Response) -> None:
-        return None
-
-    def on_final(self, response: Response, dialog: Dialog | None) -> None:
-        self._done(response)
-
-    def on_timeout(self) -> None:
-        self._done(None)
-
-    def _done(self, response: Response | None) -> None:
-        self.call.relayed_answer(self.leg, self.other, self.txn, response, self.client)
-
-
-class _Ignore:
-    """The outcome of a request whose answer changes nothing (a CANCEL, the box's BYE)."""
-
-    def on_provisional(self, response: Response) -> None:
-        return None
-
-    def on_final(self, response: Response, dialog: Dialog | None) -> None:
-        return None
-
-    def on_timeout(self) -> None:
-        return None
