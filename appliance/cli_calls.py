@@ -57,8 +57,10 @@ def _read_password(password_stdin: bool) -> str:
 # -- how records are shown --------------------------------------------------------------------
 
 def server_text(host: str, port: int, transport: str) -> str:
-    """A server as ``--server`` reads it: ``host:port;transport=udp``."""
-    return f"{f'[{host}]' if ':' in host else host}:{port};transport={transport}"
+    """A server as ``--server`` reads it: ``host:port;transport=udp`` (port 0, a name found
+    by DNS SRV: ``host;transport=udp``)."""
+    where = f"[{host}]" if ":" in host else host
+    return f"{where}{f':{port}' if port else ''};transport={transport}"
 
 
 def _time(value: datetime | None) -> str:
@@ -75,8 +77,6 @@ def status_line(conn: Connection, status: ConnectionStatus | None) -> str:
         return f"registered until {_time(status.expires_at)}"
     if status.state == "failing":
         return f"failing: {status.last_answer or '?'} since {_time(status.since)}"
-    if status.state == "unsupported":
-        return f"unsupported: {status.last_answer}"
     return f"{status.state} since {_time(status.since)}"
 
 

@@ -38,7 +38,8 @@ PRESENCE_STATES: tuple[PresenceState, ...] = ("working", "on_break", "off")
 
 @dataclass(frozen=True)
 class Server:
-    """One server of a connection: host name or address, port, transport."""
+    """One server of a connection: host name or address, port (0: not given, so a name is
+    found by DNS SRV, RFC 3263), transport."""
 
     host: str
     port: int = 5060

@@ -9,12 +9,20 @@ CSeq one higher each time (§10.2.4). Digest challenges (MD5 or SHA-256, as the 
 are answered by ``ClientRequest``. The expiry granted is read from the 200
 (``granted_expires``) and the binding refreshed before it runs out (``refresh_delay``).
 
-A failure (no answer, a 3xx-6xx, a 2xx that keeps no binding of ours) moves on to the
-connection's next server at once; once every server has failed in a round it backs off
-(``backoff_delay``: 5 s doubling to 5 min, jitter from an injected random, a Retry-After
-honoured) and starts the next round at the first server. A 423 is tried again at once with
-its Min-Expires. Registered on another server than the first for ``failback_after`` s, a
-refresh tries the first again (and goes back to the one that works if it fails). ``stop``
+The connection's servers may be names (``sip/locate.py``, RFC 3263): the registration
+sends to their addresses as ``use`` last gave them (the trunk manager keeps them fresh from
+DNS; a target of IP literals has its addresses from the start), and reports a failed round
+(``on_round_failed``) so that the names are looked up again. With no address yet and a
+reason (the name does not resolve) a round fails with that reason as the last answer.
+
+A failure (no answer, a 3xx-6xx, a 2xx that keeps no binding of ours) moves on to the next
+address at once; once every address has failed in a round it backs off (``backoff_delay``:
+5 s doubling to 5 min, jitter from an injected random, a Retry-After honoured) and starts
+the next round at the first address. A 423 is tried again at once with its Min-Expires.
+Registered on another address than the first for ``failback_after`` s, a refresh tries the
+first again (and goes back to the one that works if it fails). Over TLS, the stream is
+opened first (``secure``: the provider's certificate checked) and a REGISTER is sent only
+once it is; a failed check is the round's answer ("certificate not trusted: ..."). ``stop``
 un-registers (Expires: 0). The password is never logged, shown, or kept in a repr.
 """
 
@@ -28,12 +36,13 @@ import random as random_mod
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from appliance.errors import ConfigError, SipParseError
 from appliance.sip.dialog import Dialog
+from appliance.sip.locate import HOST_NAME, TRANSPORTS, Address, literal
 from appliance.sip.message import Response, SipUri, make_request, parse_uri
 from appliance.sip.transaction import Peer, TimerHandle, TransactionLayer
 from appliance.sip.ua import ClientRequest, Credentials, new_branch
@@ -41,7 +50,6 @@ from appliance.sip.uri import format_host
 
 log = logging.getLogger(__name__)
 
-TRANSPORTS = ("udp", "tcp")
 MIN_REFRESH = 10.0  # never refresh more often than this
 REFRESH_MARGIN = 40.0  # refresh this long before expiry: more than a transaction timeout (32 s)
 BACKOFF_BASE = 5.0
@@ -53,22 +61,17 @@ USER_AGENT = "appliance"
 _DIGITS_RE = re.compile(r"\s*([0-9]{1,10})")
 
 
-class Server(NamedTuple):
-    """One of a connection's registrars: an IP literal, a port, ``udp`` or ``tcp``."""
-
-    host: str
-    port: int = 5060
-    transport: str = "udp"
-
-    def __str__(self) -> str:
-        return f"{self.transport}:{format_host(self.host)}:{self.port}"
+# A server as configured (host a name or an IP, port 0: not given) or an address found for it.
+Server = Address
+Secure = Callable[[Address, Callable[[str | None], None]], None]
 
 
 @dataclass(frozen=True)
 class TrunkTarget:
     """What a registration needs of a register-based connection (mapped from callplan's model).
 
-    ``auth_username`` "" means ``username``; ``servers`` are tried in order.
+    ``auth_username`` "" means ``username``; ``servers`` (IP addresses or host names, port 0
+    for a name: found by SRV) are tried in order.
     """
 
     name: str
@@ -89,16 +92,14 @@ class TrunkTarget:
         if not servers:
             raise ConfigError(f"{where}: servers: at least one is needed")
         for server in servers:
-            try:
-                ipaddress.ip_address(server.host)
-            except ValueError:
-                raise ConfigError(f"{where}: servers: {server.host!r} is not an IP address "
-                                  "(names are not resolved yet)") from None
-            if not 0 < server.port < 65536:
+            if not _is_address(server.host) and not HOST_NAME.fullmatch(server.host):
+                raise ConfigError(f"{where}: servers: {server.host!r} is not a host name or "
+                                  "an IP address")
+            if not 0 <= server.port < 65536:
                 raise ConfigError(f"{where}: servers: port {server.port} is out of range")
             if server.transport not in TRANSPORTS:
                 raise ConfigError(f"{where}: servers: transport {server.transport!r} is not "
-                                  "one of udp, tcp (TLS needs certificate checks, not yet)")
+                                  "one of udp, tcp, tls")
         for key, value in (("username", self.username), ("auth_username", self.auth_username)):
             if (key == "username" and not value) or not value.isprintable() or len(value) > 64:
                 raise ConfigError(f"{where}: {key}: 1-64 printable characters")
@@ -115,6 +116,21 @@ class TrunkTarget:
             raise ConfigError(f"{where}: expires: {low}..{high} seconds")
 
 
+    @property
+    def literal_addresses(self) -> tuple[Address, ...] | None:
+        """The addresses when every server is an IP literal (no lookup needed), else None."""
+        found = [literal(s.host, s.port, s.transport) for s in self.servers]
+        return tuple(a for a in found if a is not None) if None not in found else None
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class RegistrationStatus:
     """What the status page shows: state (registering | registered | failing | stopped), the
@@ -124,7 +140,7 @@ class RegistrationStatus:
 
     name: str
     state: str
-    server: Server | None
+    server: Address | None
     last_answer: str | None
     since: float
     expires_at: float | None
@@ -211,10 +227,10 @@ class _Attempt:
     """One REGISTER (and its digest retries) sent for a registration: a ``ClientRequest``
     outcome that reports back to its owner."""
 
-    def __init__(self, owner: TrunkRegistration, index: int, expires: int, contact: SipUri,
+    def __init__(self, owner: TrunkRegistration, server: Address, expires: int, contact: SipUri,
                  probe: bool) -> None:
         self.owner = owner
-        self.index = index
+        self.server = server
         self.expires = expires
         self.contact = contact
         self.probe = probe  # trying the first server again while registered on another
@@ -242,13 +258,20 @@ class TrunkRegistration:
                  clock: Callable[[], float] = time.time,
                  random: Callable[[], float] = random_mod.random,
                  failback_after: float = FAILBACK_AFTER,
-                 on_change: Callable[[RegistrationStatus], None] | None = None) -> None:
+                 on_change: Callable[[RegistrationStatus], None] | None = None,
+                 secure: Secure | None = None,
+                 on_round_failed: Callable[[], None] | None = None) -> None:
         """``sent_by(transport, host)`` gives our address toward a server, ``clock`` the
-        times in ``status``, ``random`` the backoff's jitter (0..1)."""
+        times in ``status``, ``random`` the backoff's jitter (0..1); ``secure(address,
+        done)`` opens a checked TLS stream and calls ``done(None)``, or ``done(why)``."""
         self.layer = layer
         self.target = target
         self.failback_after = failback_after
         self.on_change = on_change
+        self.on_round_failed = on_round_failed
+        self._secure = secure
+        self._addresses: tuple[Address, ...] = target.literal_addresses or ()
+        self._unresolved: str | None = None  # why there is no address (None: not known yet)
         self.contact_user = contact_user(target)
         self.call_id = secrets.token_hex(16)
         self._sent_by = sent_by
@@ -259,9 +282,10 @@ class TrunkRegistration:
         self._tag = secrets.token_hex(8)
         self._cseq = 0
         self._requested = target.expires
-        self._index = 0  # the server of the latest attempt
-        self._bound: int | None = None  # the server that granted the latest binding
-        self._tried: set[int] = set()  # servers failed in this round
+        self._last: Address | None = None  # the address of the latest attempt
+        self._bound: Address | None = None  # the address that granted the latest binding
+        self._tried: set[Address] = set()  # addresses failed in this round
+        self._waiting = False  # a round waits for addresses
         self._failures = 0  # failed rounds in a row
         self._on_other = 0.0  # seconds registered on a server other than the first
         self._current: _Attempt | None = None
@@ -283,19 +307,36 @@ class TrunkRegistration:
         """The current status (no secret in it)."""
         server = None
         if self._started:
-            index = self._bound if self._state == "registered" and self._bound is not None \
-                else self._index
-            server = self.target.servers[index]
+            server = self._bound if self._state == "registered" and self._bound is not None \
+                else self._last or (self._addresses[0] if self._addresses else None)
         return RegistrationStatus(self.target.name, self._state, server, self._answer,
                                   self._since, self._expires_at, self._next_at)
 
+    @property
+    def addresses(self) -> tuple[Address, ...]:
+        """The addresses registrations go to now, in order."""
+        return self._addresses
+
     def start(self) -> TrunkRegistration:
-        """Send the first REGISTER to the first server; returns self. Only once."""
+        """Send the first REGISTER to the first address; returns self. Only once."""
         if not self._started and not self._stopping:
             self._started = True
             self._set_state("registering")
-            self._send(0)
+            self._round()
         return self
+
+    def use(self, addresses: Sequence[Address], why: str | None = None) -> None:
+        """The servers' addresses as found now (``why`` there are none, when known). A round
+        waiting for addresses starts; a binding at an address no longer listed is renewed at
+        the first at its next refresh."""
+        first_reason = why is not None and self._unresolved is None
+        self._addresses = tuple(addresses)
+        self._unresolved = None if addresses else why
+        self._tried &= set(self._addresses)
+        if self._waiting and not self._stopping and self._current is None and \
+                (self._addresses or first_reason):
+            self._cancel_timer()
+            self._round()
 
     def stop(self, then: Callable[[], None] | None = None) -> None:
         """Stop refreshing and un-register (Expires: 0) where a binding may still live, then
@@ -315,13 +356,31 @@ class TrunkRegistration:
 
     # -- sending ------------------------------------------------------------------------------
 
-    def _send(self, index: int, *, probe: bool = False, expires: int | None = None) -> None:
-        """REGISTER at server ``index`` (``expires`` 0: un-register)."""
+    def _round(self) -> None:
+        """Start a round at the first address; with none, wait for ``use`` (or fail with
+        why there is none)."""
         self._timer = None
         self._next_at = None
-        server = self.target.servers[index]
+        self._waiting = False
+        if self._addresses:
+            self._send(self._addresses[0])
+            return
+        if self._unresolved is None:
+            self._waiting = True
+            self._notify()
+            return
+        self._answer = self._unresolved
+        self._last = None
+        self._waiting = True  # an address found ends the backoff at once
+        self._round_failed(self._unresolved, None)
+
+    def _send(self, server: Address, *, probe: bool = False, expires: int | None = None) -> None:
+        """REGISTER at ``server`` (``expires`` 0: un-register)."""
+        self._timer = None
+        self._next_at = None
         host, port = self._sent_by(server.transport, server.host)
-        params: dict[str, str | None] = {"transport": "tcp"} if server.transport == "tcp" else {}
+        params: dict[str, str | None] = \
+            {} if server.transport == "udp" else {"transport": server.transport}
         contact = SipUri("sip", self.contact_user, None, host, port, params)
         aor = SipUri("sip", self.target.username, None, self.target.domain)
         wanted = self._requested if expires is None else expires
@@ -333,13 +392,27 @@ class TrunkRegistration:
             from_=f"<{aor}>;tag={self._tag}", to=f"<{aor}>", call_id=self.call_id,
             cseq=self._cseq, contact=f"<{contact}>",
             headers=[("Expires", str(wanted)), ("User-Agent", USER_AGENT)])
-        attempt = _Attempt(self, index, wanted, contact, probe)
-        self._index = index
+        attempt = _Attempt(self, server, wanted, contact, probe)
+        self._last = server
         self._current = attempt
         peer = Peer(server.transport, server.host, server.port)
         attempt.client = ClientRequest(self.layer, request, peer, attempt,
                                        credentials=self._credentials)
-        attempt.client.start()
+        if server.transport != "tls":
+            attempt.client.start()
+        elif self._secure is None:
+            self._answered(attempt, None, "TLS is not set up")
+        else:
+            self._secure(server, functools.partial(self._secured, attempt))
+
+    def _secured(self, attempt: _Attempt, why: str | None) -> None:
+        """The checked TLS stream for ``attempt`` is open (``why`` None), or is not."""
+        if attempt is not self._current or attempt.client is None:
+            return
+        if why is None:
+            attempt.client.start()
+        else:
+            self._answered(attempt, None, why)
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
         self._cancel_timer()
@@ -353,14 +426,17 @@ class TrunkRegistration:
 
     # -- answers ------------------------------------------------------------------------------
 
-    def _answered(self, attempt: _Attempt, response: Response | None) -> None:
-        """The final answer to ``attempt`` (None: no answer in time)."""
+    def _answered(self, attempt: _Attempt, response: Response | None,
+                  why: str | None = None) -> None:
+        """The final answer to ``attempt`` (None: no answer in time, or ``why`` it was not
+        sent)."""
         if attempt is not self._current:
             return
         self._current = None
         if attempt.client is not None:  # the digest retries used CSeqs too
             self._cseq = max(self._cseq, attempt.client.request.cseq.seq)
-        answer = "timeout" if response is None else f"{response.status} {response.reason}"
+        answer = (why or "timeout") if response is None \
+            else f"{response.status} {response.reason}"
         granted = 0
         if response is not None and response.status < 300 and not attempt.unregister:
             granted = granted_expires(response, attempt.contact, attempt.expires)
@@ -386,17 +462,18 @@ class TrunkRegistration:
                 self._requested = wanted
                 self._answer = answer
                 log.info("trunk %s: %s asks for at least %d s", self.target.name,
-                         self.target.servers[attempt.index], wanted)
-                self._later(0, lambda: self._send(attempt.index, probe=attempt.probe))
+                         attempt.server, wanted)
+                self._later(0, lambda: self._send(attempt.server, probe=attempt.probe))
                 return
         retry_after = None if response is None else _seconds_header(response, "retry-after")
         self._failed(attempt, answer, retry_after)
 
     def _registered(self, attempt: _Attempt, granted: int, answer: str) -> None:
-        moved = self._bound != attempt.index
-        if moved or attempt.index == 0:
+        moved = self._bound != attempt.server
+        first = bool(self._addresses) and attempt.server == self._addresses[0]
+        if moved or first:
             self._on_other = 0.0
-        self._bound = attempt.index
+        self._bound = attempt.server
         self._failures = 0
         self._tried.clear()
         self._answer = answer
@@ -404,56 +481,66 @@ class TrunkRegistration:
         if self._stopping:
             return
         delay = refresh_delay(granted)
-        if attempt.index != 0:
+        if not first:
             self._on_other += delay
         if self._state != "registered" or moved:
             log.info("trunk %s: registered at %s for %d s", self.target.name,
-                     self.target.servers[attempt.index], granted)
+                     attempt.server, granted)
         self._later(delay, self._refresh)
         self._set_state("registered")
 
     def _refresh(self) -> None:
-        index = self._bound if self._bound is not None else 0
-        if index != 0 and self._on_other >= self.failback_after:
+        bound = self._bound
+        if bound is None or bound not in self._addresses:
+            self._round()  # DNS moved the servers: register where they are now
+        elif bound != self._addresses[0] and self._on_other >= self.failback_after:
             self._on_other = 0.0
-            self._send(0, probe=True)
+            self._send(self._addresses[0], probe=True)
         else:
-            self._send(index)
+            self._send(bound)
 
     def _failed(self, attempt: _Attempt, answer: str, retry_after: int | None) -> None:
         self._answer = answer
-        server = self.target.servers[attempt.index]
-        if attempt.probe and self._bound is not None:
+        server = attempt.server
+        bound = self._bound
+        if attempt.probe and bound is not None:
             log.info("trunk %s: %s still fails (%s); staying on %s", self.target.name,
-                     server, answer, self.target.servers[self._bound])
-            bound = self._bound
+                     server, answer, bound)
             self._later(0, lambda: self._send(bound))
             self._notify()
             return
         if self._state != "failing":
             log.warning("trunk %s: registration at %s failed: %s", self.target.name,
                         server, answer)
-        self._tried.add(attempt.index)
-        count = len(self.target.servers)
-        for step in range(1, count):
-            index = (attempt.index + step) % count
-            if index not in self._tried:
-                self._later(0, functools.partial(self._send, index))
+        self._tried.add(server)
+        order = self._addresses
+        start = order.index(server) + 1 if server in order else 0
+        for step in range(len(order)):
+            candidate = order[(start + step) % len(order)]
+            if candidate not in self._tried:
+                self._later(0, functools.partial(self._send, candidate))
                 self._set_state("failing")
                 return
+        self._round_failed(answer, retry_after)
+
+    def _round_failed(self, answer: str, retry_after: int | None) -> None:
+        """Every address failed (or there is none): back off, and have names looked up."""
         self._tried.clear()
         self._failures += 1
         delay = backoff_delay(self._failures, self._random(), retry_after)
         log.info("trunk %s: every server failed (%s); next round in %.0f s",
                  self.target.name, answer, delay)
-        self._later(delay, lambda: self._send(0))
+        self._later(delay, self._round)
         self._set_state("failing")
+        if self.on_round_failed is not None:
+            self.on_round_failed()
 
     def _unregister(self) -> None:
         """Send Expires: 0 where the latest binding may still live, else finish."""
         live = (self._bound is not None and self._expires_at is not None
                 and self._expires_at > self._clock())
         if live and self._bound is not None:
+            self._waiting = False
             self._send(self._bound, expires=0)
         else:
             self._finish()

@@ -11,7 +11,7 @@ from datetime import date
 from typing import TypeVar
 
 from appliance.callplan import hours, numbers
-from appliance.callplan.model import DESTINATION_KINDS, Destination, Server
+from appliance.callplan.model import DESTINATION_KINDS, TRANSPORTS, Destination, Server
 from appliance.directory import rules
 from appliance.errors import ValidationError
 
@@ -106,7 +106,9 @@ def credential(value: str | None, field: str, size: int) -> str | None:
 
 
 def server(value: Server | str) -> Server:
-    """A server: ``host``, ``host:port`` or ``[v6]:port``, optionally ``;transport=tcp``."""
+    """A server: ``host``, ``host:port`` or ``[v6]:port``, optionally ``;transport=tcp``. No
+    port: an address gets its transport's (5060, TLS 5061), a name 0 (found by DNS SRV,
+    RFC 3263)."""
     if isinstance(value, Server):
         host, port, transport = value.host, str(value.port), str(value.transport)
     else:
@@ -116,16 +118,21 @@ def server(value: Server | str) -> Server:
                 f"servers: write host[:port][;transport=udp|tcp|tls], got {value!r}",
                 "servers")
         host = match["host"].strip("[]")
-        port, transport = match["port"] or "5060", match["transport"] or "udp"
+        port, transport = match["port"] or "0", match["transport"] or "udp"
+    kind = choice(transport, TRANSPORTS, "servers")
     try:
         host = str(ipaddress.ip_address(host))
+        named = False
     except ValueError:
         if not _HOST.fullmatch(host):
             raise ValidationError(f"servers: {host!r} is not a host name or address",
                                   "servers") from None
         host = host.lower().rstrip(".")
-    return Server(host, whole(port, "servers", 1, 65535),
-                  choice(transport, ("udp", "tcp", "tls"), "servers"))
+        named = True
+    number = 0 if port == "0" else whole(port, "servers", 1, 65535)
+    if not number and not named:
+        number = 5061 if kind == "tls" else 5060
+    return Server(host, number, kind)
 
 
 def servers(values: Iterable[Server | str]) -> tuple[Server, ...]:

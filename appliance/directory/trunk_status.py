@@ -13,15 +13,17 @@ from sqlalchemy import delete, insert, select
 from appliance.store import Store
 from appliance.store.callplan_tables import connection_status
 
-STATES = ("registering", "registered", "failing", "stopped", "unsupported")
+STATES = ("registering", "registered", "failing", "stopped")
 
 
 @dataclass(frozen=True)
 class ConnectionStatus:
     """A connection's registration as last written: state (one of ``STATES``), the server
-    in use (``udp:203.0.113.5:5060``), the provider's last answer (``401 Unauthorized``,
-    ``timeout``; for ``unsupported`` why), since when the state holds, when the binding ends,
-    when the next REGISTER is due, and when the daemon wrote this."""
+    in use (``udp:203.0.113.5:5060``, ``udp:192.0.2.1:5060 (sip.example.net)`` for one
+    found by DNS), the provider's last answer (``401 Unauthorized``, ``timeout``, or why
+    nothing was sent: ``the name X does not resolve``, ``certificate not trusted: ...``),
+    since when the state holds, when the binding ends, when the next REGISTER is due, and
+    when the daemon wrote this."""
 
     name: str
     state: str

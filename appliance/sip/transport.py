@@ -8,6 +8,13 @@ message stalls for ``slow`` seconds. A double-CRLF keep-alive is answered with a
 counts as activity only on a stream that carries a registration (RFC 5626 §4.4.1: it keeps
 a flow alive, not a connection that nobody uses). At most MAX_STREAMS streams in all and
 ``per_source`` from one address, so one host cannot take every slot.
+
+TLS streams the box opens: to a peer given to ``pin`` (a connection's provider) only after
+its certificate verified with that peer's context and names the pinned name (the hostname
+check; for an IP, its IP address SAN), and such a stream stays open while the pin holds;
+``open`` says why one could not be opened ("certificate not trusted: ..."), so nothing is
+ever sent over an unchecked stream to such a peer. To anyone else (phones, whose
+certificates are self-signed) without verification: the flow, not the name, is trusted.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from appliance.config import Listen
@@ -34,6 +41,7 @@ MAX_STREAMS = 4096
 READ_BATCH = 64
 MAX_BACKLOG = 4096
 RECEIVE_BUFFER = 4 * 1024 * 1024
+CONNECT_TIMEOUT = 5.0
 # Linux values (<linux/in.h>, <linux/in6.h>); Python's socket module does not export them.
 IP_MULTICAST_ALL = getattr(socket, "IP_MULTICAST_ALL", 49)
 IPV6_MULTICAST_ALL = getattr(socket, "IPV6_MULTICAST_ALL", 29)
@@ -155,6 +163,7 @@ class _Stream(asyncio.Protocol):
         self.partial_since: float | None = None
         self.checker: asyncio.TimerHandle | None = None
         self.counted = False  # holds one of the owner's stream slots
+        self.verified: str | None = None  # the name the server's certificate was checked for
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -176,7 +185,8 @@ class _Stream(asyncio.Protocol):
         now = time.monotonic()
         assert self.transport is not None and self.peer is not None
         stalled = self.partial_since is not None and now - self.partial_since > self.owner.slow
-        idle = now - self.last > self.owner.idle and not self.owner.keep(self.peer)
+        idle = now - self.last > self.owner.idle and not self.owner.keep(self.peer) \
+            and not self.owner.pinned_to(self.peer, self.verified)
         if stalled or idle:
             log.debug("sip %s: closing %s stream from %s", self.name,
                       "stalled" if stalled else "idle", self.peer.host)
@@ -233,6 +243,9 @@ class Transport:
         self._servers: list[asyncio.Server] = []
         self._client_tls: ssl.SSLContext | None = None
         self._pending: dict[Peer, list[bytes]] = {}
+        self._pinned: dict[Peer, tuple[str, ssl.SSLContext]] = {}
+        self._connecting: dict[Peer, asyncio.Future[str | None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def take_slot(self, host: str) -> bool:
         """Count a new stream from ``host``; False (nothing counted) when a cap is reached."""
@@ -275,41 +288,115 @@ class Transport:
             self._client_tls.verify_mode = ssl.CERT_NONE
         return dict(self.bound)
 
+    def pin(self, peers: Mapping[Peer, tuple[str, ssl.SSLContext]]) -> None:
+        """From now on a TLS stream to each of ``peers`` is opened only when its certificate
+        verifies with the peer's context and names the peer's name; replaces the previous
+        pins. A stream open to such a peer without that check is closed."""
+        self._pinned = dict(peers)
+        for peer in self._pinned:
+            self._usable(peer)
+
+    def pinned_to(self, peer: Peer, name: str | None) -> bool:
+        """Whether ``peer`` is pinned to ``name``."""
+        pinned = self._pinned.get(peer)
+        return pinned is not None and name is not None and pinned[0] == name
+
+    async def open(self, peer: Peer) -> str | None:
+        """Have a stream to ``peer`` open (nothing sent on it): None when it is, else why
+        not, e.g. "certificate not trusted: ..." for a pinned peer whose check failed."""
+        if peer.transport == "udp" or self._usable(peer) is not None:
+            return None
+        if not self._may_connect(peer):
+            return f"no {peer.transport.upper()} here"
+        future = self._connecting.get(peer) or self._start_connect(peer)
+        return await asyncio.shield(future)
+
     def send(self, data: bytes, peer: Peer) -> None:
         """Send to ``peer``: a datagram, or over its stream (opened on demand)."""
         if peer.transport == "udp":
             if self._udp is not None:
                 self._udp.sendto(data, (peer.host, peer.port))
             return
-        stream = self.streams.get(peer)
+        stream = self._usable(peer)
         if stream is not None and stream.transport is not None:
             stream.transport.write(data)
-            return
-        if peer.transport not in self.bound:
             return
         queued = self._pending.get(peer)
         if queued is not None:
             queued.append(data)
             return
-        self._pending[peer] = [data]
-        asyncio.get_running_loop().create_task(self._connect(peer))
-
-    async def _connect(self, peer: Peer) -> None:
-        loop = asyncio.get_running_loop()
-        context = self._client_tls if peer.transport == "tls" else None
-        try:
-            await asyncio.wait_for(loop.create_connection(
-                lambda: _Stream(self, peer.transport), peer.host, peer.port, ssl=context),
-                timeout=5)
-        except (OSError, TimeoutError, ssl.SSLError) as exc:
-            log.info("sip %s: cannot connect to %s:%d: %s", peer.transport, peer.host,
-                     peer.port, exc)
-            self._pending.pop(peer, None)
+        if not self._may_connect(peer):
             return
+        self._pending[peer] = [data]
+        if peer not in self._connecting:
+            self._start_connect(peer)
+
+    def _usable(self, peer: Peer) -> _Stream | None:
+        """The open stream to ``peer`` that may carry its messages; an unchecked stream to
+        a pinned peer is closed instead."""
         stream = self.streams.get(peer)
-        for data in self._pending.pop(peer, []):
-            if stream is not None and stream.transport is not None:
+        if stream is None or stream.transport is None or stream.transport.is_closing():
+            return None
+        pinned = self._pinned.get(peer) if peer.transport == "tls" else None
+        if pinned is not None and stream.verified != pinned[0]:
+            log.info("sip tls: closing a stream to %s not checked as %s", peer.host, pinned[0])
+            stream.transport.abort()
+            return None
+        return stream
+
+    def _may_connect(self, peer: Peer) -> bool:
+        if peer.transport == "tls" and peer in self._pinned:
+            return True
+        return peer.transport in self.bound
+
+    def _start_connect(self, peer: Peer) -> asyncio.Future[str | None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
+        self._connecting[peer] = future
+        task = loop.create_task(self._connect(peer, future))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return future
+
+    async def _connect(self, peer: Peer, future: asyncio.Future[str | None]) -> None:
+        """Open a stream to ``peer``, send what waited for it, and tell ``future`` why not."""
+        pinned = self._pinned.get(peer) if peer.transport == "tls" else None
+        why = await self._dial(peer, pinned)
+        self._connecting.pop(peer, None)
+        queued = self._pending.pop(peer, [])
+        stream = None if why else self._usable(peer)
+        if why is None and stream is None:
+            why = "cannot connect: too many streams"
+        if why is not None:
+            log.info("sip %s: cannot connect to %s:%d: %s", peer.transport, peer.host,
+                     peer.port, why)
+        elif stream is not None and stream.transport is not None:
+            for data in queued:
                 stream.transport.write(data)
+        if not future.done():
+            future.set_result(why)
+
+    async def _dial(self, peer: Peer, pinned: tuple[str, ssl.SSLContext] | None) -> str | None:
+        """Connect (and for TLS shake hands, checking a pinned peer's certificate); why not."""
+        loop = asyncio.get_running_loop()
+        context = pinned[1] if pinned else self._client_tls if peer.transport == "tls" else None
+        if peer.transport == "tls" and context is None:
+            return "TLS is not set up"
+        extra: dict[str, Any] = {"server_hostname": pinned[0]} if pinned else {}
+        try:
+            _, stream = await asyncio.wait_for(loop.create_connection(
+                lambda: _Stream(self, peer.transport), peer.host, peer.port, ssl=context,
+                **extra), timeout=CONNECT_TIMEOUT)
+        except ssl.SSLCertVerificationError as exc:
+            return f"certificate not trusted: {exc.verify_message or exc.reason}"
+        except ssl.SSLError as exc:
+            return f"TLS handshake failed: {exc.reason or type(exc).__name__}"
+        except TimeoutError:
+            return f"cannot connect: no answer in {CONNECT_TIMEOUT:.0f} s"
+        except OSError as exc:
+            return f"cannot connect: {exc.strerror or type(exc).__name__}"
+        stream.verified = pinned[0] if pinned else None
+        return None
 
     async def stop(self) -> None:
         """Close every socket and stream."""
@@ -317,6 +404,8 @@ class Transport:
             self._udp.close()
         for server in self._servers:
             server.close()
+        for task in list(self._tasks):
+            task.cancel()
         for stream in list(self.streams.values()):
             if stream.transport is not None:
                 stream.transport.abort()

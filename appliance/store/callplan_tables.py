@@ -50,8 +50,8 @@ connection_status = Table(
     "connection_status",
     metadata,
     Column("name", String(32), primary_key=True),
-    Column("state", String(12), nullable=False),  # registering|registered|failing|stopped|
-    Column("server", String(300)),                # unsupported
+    Column("state", String(12), nullable=False),  # registering|registered|failing|stopped
+    Column("server", String(300)),
     Column("last_answer", String(200)),
     Column("since", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime()),
@@ -66,7 +66,7 @@ connection_servers = Table(
     Column("connection_id", Integer, ForeignKey("connections.id"), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("host", String(253), nullable=False),
-    Column("port", Integer, nullable=False),
+    Column("port", Integer, nullable=False),  # 0: not given (a name: found by DNS SRV)
     Column("transport", String(3), nullable=False),  # udp | tcp | tls
 )
 

@@ -42,8 +42,7 @@ FORMAT_LABELS = {"e164_plus": N_("E.164 with + (+84912345678)"),
 KIND_LABELS = {"register": N_("Register: the box registers with the provider"),
                "ip": N_("IP: calls accepted from listed addresses")}
 STATE_LABELS = {"registering": N_("registering"), "registered": N_("registered"),
-                "failing": N_("failing"), "stopped": N_("stopped"),
-                "unsupported": N_("not supported yet"), "": N_("not running")}
+                "failing": N_("failing"), "stopped": N_("stopped"), "": N_("not running")}
 NO_ANSWER_LABELS = {"continue": N_("Go on with the number's routing"),
                     "mobile": N_("Ring the person's mobile")}
 _SPLIT = re.compile(r"[\s,]+")
@@ -129,8 +128,9 @@ def _plan() -> CallPlanDirectory:
 
 
 def _server(host: str, port: int, transport: str) -> str:
-    return f"{f'[{host}]' if ':' in host else host}:{port}" + ("" if transport == "udp"
-                                           else f";transport={transport}")
+    where = f"[{host}]" if ":" in host else host
+    return where + (f":{port}" if port else "") + ("" if transport == "udp"
+                                                   else f";transport={transport}")
 
 
 def status_view(conn: Connection, status: ConnectionStatus | None) -> dict[str, Any]:
@@ -146,8 +146,6 @@ def status_view(conn: Connection, status: ConnectionStatus | None) -> dict[str, 
     elif status is not None and state == "failing":
         detail = _("%(answer)s since %(when)s", answer=status.last_answer or "?",
                    when=_clock(status.since))
-    elif status is not None and state == "unsupported":
-        detail = status.last_answer or ""
     elif status is None:
         detail = _("The daemon's SIP part has not started it.")
     return {"state": state or "stopped", "label": label, "detail": detail}

@@ -60,7 +60,7 @@ def test_connection_round_trip_with_failover_order(plan: CallPlanDirectory,
     trunk(plan, caller_id="028 3812 3456", codecs=["pcma", "G722"], max_calls=4,
           allowed_extensions=["101"], allowed_groups=["sales"], prefix="*123*")
     got = plan.get_connection("vnpt")
-    assert got.servers == (Server("sip.vnpt.test", 5060, "udp"),
+    assert got.servers == (Server("sip.vnpt.test", 0, "udp"),
                            Server("sip2.vnpt.test", 5080, "tcp"))
     assert (got.caller_id, got.codecs, got.max_calls, got.prefix) == (
         "+842838123456", ("PCMA", "G722"), 4, "*123*")

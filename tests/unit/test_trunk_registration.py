@@ -467,9 +467,10 @@ def test_no_password_in_reprs_status_or_logs(caplog: pytest.LogCaptureFixture) -
 
 
 @pytest.mark.parametrize(("change", "key"), [
-    ({"servers": (Server("sip.example.net", 5060),)}, "servers"),
-    ({"servers": (Server("127.0.0.1", 5061, "tls"),)}, "servers"),
-    ({"servers": (Server("127.0.0.1", 0),)}, "servers"),
+    ({"servers": (Server("sip example.net", 5060),)}, "servers"),
+    ({"servers": (Server("-sip.example.net", 5060),)}, "servers"),
+    ({"servers": (Server("127.0.0.1", 5061, "sctp"),)}, "servers"),
+    ({"servers": (Server("127.0.0.1", 65536),)}, "servers"),
     ({"servers": ()}, "servers"),
     ({"username": ""}, "username"),
     ({"password": "a\r\nb"}, "password"),
@@ -491,3 +492,98 @@ def test_plain_tuples_are_taken_as_servers() -> None:
     tgt = TrunkTarget("carrier", (("127.0.0.1", 5080, "udp"),),  # type: ignore[arg-type]
                       "u", "p", "trunk.test")
     assert tgt.servers == (FIRST,) and isinstance(tgt.servers[0], Server)
+
+
+# -- servers by name, TLS ---------------------------------------------------------------------
+
+NAMED = Server("sip.trunk.test", 0, "udp")
+ALPHA = Server("192.0.2.1", 5070, "udp", "sip.trunk.test")
+BETA = Server("192.0.2.2", 5080, "udp", "sip.trunk.test")
+
+
+def test_a_named_server_waits_for_its_addresses_then_registers_there() -> None:
+    r = rig(target(NAMED))
+    assert r.reg.target.literal_addresses is None
+    r.reg.start()
+    assert r.registers() == [] and r.reg.status.state == "registering"
+    r.reg.use([ALPHA, BETA])
+    assert r.last()[1] == Peer("udp", "192.0.2.1", 5070)
+    request, _ = r.last()
+    assert str(request.uri) == "sip:trunk.test"  # the AOR's domain, not the address
+    r.accept(granted=60)
+    assert r.reg.status.server == ALPHA
+    assert str(r.reg.status.server) == "udp:192.0.2.1:5070 (sip.trunk.test)"
+
+
+def test_a_name_that_does_not_resolve_fails_the_round_and_asks_again() -> None:
+    asked: list[int] = []
+    r = rig(target(NAMED))
+    r.reg.on_round_failed = lambda: asked.append(1)
+    r.reg.start()
+    r.reg.use([], "the name sip.trunk.test does not resolve")
+    status = r.reg.status
+    assert status.state == "failing" and r.registers() == [] and asked == [1]
+    assert status.last_answer == "the name sip.trunk.test does not resolve"
+    assert status.next_at == r.timers.now + backoff_delay(1, 0.0) and status.server is None
+    r.reg.use([], "the name sip.trunk.test does not resolve")  # the same: no new round
+    assert asked == [1]
+    r.reg.use([BETA])  # found: registers at once, not after the backoff
+    assert r.last()[1].host == "192.0.2.2"
+
+
+def test_every_address_failing_asks_for_the_names_again_and_moves_with_them() -> None:
+    asked: list[int] = []
+    r = rig(target(NAMED))
+    r.reg.on_round_failed = lambda: asked.append(1)
+    r.reg.use([ALPHA, BETA])
+    r.reg.start()
+    r.reply(503)
+    r.timers.advance(0)
+    assert r.last()[1].host == "192.0.2.2" and asked == []
+    r.reply(503)
+    r.timers.advance(0)
+    assert asked == [1] and r.reg.status.state == "failing"
+    moved = Server("192.0.2.3", 5090, "udp", "sip.trunk.test")
+    r.reg.use([moved])
+    r.timers.advance(backoff_delay(1, 0.0))
+    assert r.last()[1].host == "192.0.2.3"
+    r.accept(granted=60)
+    # DNS moves it again while registered: the refresh registers at the new address.
+    r.reg.use([ALPHA])
+    r.timers.advance(30.1)
+    assert r.last()[1].host == "192.0.2.1"
+
+
+def test_tls_opens_the_checked_stream_before_any_register() -> None:
+    tls = Server("192.0.2.7", 5061, "tls", "sip.trunk.test")
+    opened: list[tuple[Server, object]] = []
+    r = rig(target(Server("sip.trunk.test", 0, "tls")))
+    r.reg._secure = lambda address, done: opened.append((address, done))
+    r.reg.use([tls])
+    r.reg.start()
+    assert [a for a, _ in opened] == [tls] and r.registers() == []
+    done = opened[0][1]
+    done(None)  # type: ignore[operator]
+    request, peer = r.last()
+    assert peer == Peer("tls", "192.0.2.7", 5061)
+    assert str(request.headers.get("via")).startswith("SIP/2.0/TLS ")
+    assert ";transport=tls" in str(request.headers.get("contact"))
+
+
+def test_a_certificate_that_does_not_verify_fails_without_a_register() -> None:
+    tls = Server("192.0.2.7", 5061, "tls", "sip.trunk.test")
+    r = rig(target(Server("sip.trunk.test", 0, "tls")))
+    r.reg._secure = lambda address, done: done(
+        "certificate not trusted: unable to get local issuer certificate")
+    r.reg.use([tls])
+    r.reg.start()
+    status = r.reg.status
+    assert r.registers() == [] and status.state == "failing" and status.server == tls
+    assert status.last_answer == "certificate not trusted: unable to get local issuer certificate"
+    assert status.next_at is not None
+
+
+def test_tls_without_a_way_to_check_it_is_refused() -> None:
+    r = rig(target(Server("192.0.2.7", 5061, "tls")))
+    r.reg.start()
+    assert r.registers() == [] and r.reg.status.last_answer == "TLS is not set up"
