@@ -14,7 +14,11 @@ daemon edge, which prints one line (never to a network peer)::
      │    └── ConflictError     the value is taken, or the state forbids the change
      ├── SipError               the SIP layer
      │    └── SipParseError     bytes that are not a well-formed SIP message
-     └── ProvisioningError      a provisioning file cannot be produced
+     ├── ProvisioningError      a provisioning file cannot be produced
+     └── MediaError             the media plane (rtpengine and its ng protocol)
+          ├── MediaProtocolError      bytes that are not bencode/ng, or rtpengine refused
+          ├── MediaTimeoutError       rtpengine did not answer within the retry budget
+          └── MediaUnavailableError   no media session to be had now (limit, rtpengine down)
 """
 
 from __future__ import annotations
@@ -70,3 +74,26 @@ class SipParseError(SipError):
 
 class ProvisioningError(ApplianceError):
     """A provisioning file cannot be produced."""
+
+
+class MediaError(ApplianceError):
+    """An error of the media plane."""
+
+
+class MediaProtocolError(MediaError):
+    """Malformed bencode or ng bytes, or rtpengine answered ``result: error``.
+
+    ``reason`` keeps rtpengine's ``error-reason`` for the log, never for a network peer.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class MediaTimeoutError(MediaError):
+    """rtpengine did not answer a command within the retry budget."""
+
+
+class MediaUnavailableError(MediaError):
+    """No media session can be had now: the session limit, rtpengine's load limit, or down."""
