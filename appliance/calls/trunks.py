@@ -6,11 +6,12 @@ callplan's ``Routing``, which ``calls/plans.py`` keeps loaded from the store).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from appliance.callplan import numbers
 from appliance.callplan.inbound import Routing
 from appliance.callplan.model import Connection, Number
+from appliance.sip.locate import Address
 from appliance.sip.message import SipUri
 
 # Outside answers passed to the inside caller as they are; others are mapped (``inside_status``).
@@ -22,15 +23,20 @@ def listed(routing: Routing) -> list[Connection]:
     return [routing.connections[key] for key in sorted(routing.connections)]
 
 
-def connection_from(routing: Routing, host: str) -> Connection | None:
+def connection_from(routing: Routing, host: str,
+                    resolved: Callable[[Connection], Iterable[Address]] | None = None
+                    ) -> Connection | None:
     """The connection a message from ``host`` comes from: one of a register connection's
-    servers, or inside an ip connection's allowed sources; None for anyone else."""
+    servers (as configured, or an address ``resolved`` found for one by DNS), or inside an
+    ip connection's allowed sources; None for anyone else."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
     for conn in listed(routing):
-        if conn.kind == "register" and any(s.host == host for s in conn.servers):
+        if conn.kind == "register" and (
+                any(s.host == host for s in conn.servers) or (resolved is not None and any(
+                    ipaddress.ip_address(a.host) == address for a in resolved(conn)))):
             return conn
         if conn.kind == "ip" and any(address in ipaddress.ip_network(net)
                                      for net in conn.allowed_sources):

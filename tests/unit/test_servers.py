@@ -1,12 +1,14 @@
 """The connections' servers kept resolved (``calls/servers.py``) on a table DNS: addresses at
 once for IPs, a name looked up when followed, TTLs clamped, the last good addresses kept
-when DNS fails, a failover asking again, a name that never resolved saying why."""
+when DNS fails, a failover asking again, a name that never resolved saying why, and a call
+in from an address DNS gave matched to its connection."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
+from appliance.callplan.inbound import Routing
 from appliance.callplan.model import Connection, Server
 from appliance.calls.servers import (
     RETRY_CAP,
@@ -16,6 +18,7 @@ from appliance.calls.servers import (
     keep_for,
     retry_after,
 )
+from appliance.calls.trunks import connection_from
 from appliance.sip.locate import Address
 from tests.unit.dns_fakes import FakeDns
 
@@ -113,6 +116,27 @@ def test_a_name_that_never_resolved_says_why_and_forgotten_names_stop() -> None:
         book.failed([NAMED])
         await asyncio.sleep(0.05)
         assert len(dns.asked) == asked and book.error([NAMED]) is None
+        await book.close()
+
+    asyncio.run(main())
+
+
+def test_a_call_from_an_address_dns_gave_a_connection_s_name_is_from_that_connection() -> None:
+    dns = FakeDns()
+    dns.a("sip.example.test", "192.0.2.5", "2001:db8::5")
+    other = Connection(2, "pbx", "ip", (Server("192.0.2.50"),), allowed_sources=("192.0.2.50",))
+    routing = Routing(connections={1: CONN, 2: other})
+
+    async def main() -> None:
+        book = ServerBook(dns)
+        book.keep(CONN.servers)
+        await until(lambda: len(book.resolved(CONN)) == 3)
+        assert connection_from(routing, "192.0.2.5", book.resolved) is CONN
+        assert connection_from(routing, "2001:db8:0::5", book.resolved) is CONN
+        assert connection_from(routing, "192.0.2.99", book.resolved) is CONN  # configured IP
+        assert connection_from(routing, "192.0.2.50", book.resolved) is other
+        assert connection_from(routing, "192.0.2.6", book.resolved) is None
+        assert connection_from(routing, "192.0.2.5") is None  # without the book: IPs only
         await book.close()
 
     asyncio.run(main())
