@@ -654,6 +654,12 @@ from appliance import cli_queues  # noqa: E402  (it uses the helpers above)
 
 cli_queues.register(cli)
 
+# -- missed-call callbacks (appliance/cli_callbacks.py) ---------------------------------------
+
+from appliance import cli_callbacks  # noqa: E402  (it uses the helpers above)
+
+cli_callbacks.register(cli)
+
 
 def main() -> None:
     """Console entry point."""

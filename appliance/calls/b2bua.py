@@ -102,6 +102,10 @@ class B2BUA:
         self.ring_timeout = ring_timeout
         self.layer: TransactionLayer | None = None
         self.features: FeatureCodes | None = None  # *70/*71, once the service wires them
+        # Missed-call callbacks (calls/callbacks.py): told of each outside call nobody
+        # answered, and of each new outside caller.
+        self.on_missed: Callable[[OutsideCall], None] | None = None
+        self.on_caller: Callable[[str], None] | None = None
         self.legs: dict[tuple[str, str], tuple[Bridge, Leg]] = {}
         self.ringing: dict[int, OutsideCall] = {}  # id(the caller's INVITE transaction)
         self.live: set[Bridge] = set()
@@ -290,6 +294,8 @@ class B2BUA:
         self.live.discard(call)
         if isinstance(call, OutsideCall):
             self.ringing.pop(id(call.server), None)
+            if call.direction == "in" and call.callee is None and self.on_missed is not None:
+                self.on_missed(call)
         for leg in call.all_legs():
             self.untrack(leg)
 
@@ -310,6 +316,8 @@ class B2BUA:
         call.record.direction = "outbound" if direction == "out" else "inbound"
         self.live.add(call)
         self.ringing[id(txn)] = call
+        if direction == "in" and self.on_caller is not None:
+            self.on_caller(request.from_.uri.user or "")
         self.track(a, call)
         txn.respond(make_response(request, 100))
         return call

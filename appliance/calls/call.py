@@ -75,6 +75,9 @@ class OutsideCall(Bridge):
                 continue
             step = self.steps.pop(0)
             self.queue = None
+            if isinstance(step, (plan.RingExtension, plan.RingQueue)) and self.missed_by is None:
+                self.missed_by = f"extension:{step.extension}" if isinstance(
+                    step, plan.RingExtension) else f"queue:{step.queue}"
             if isinstance(step, plan.RingExtension) and self._ring((step.extension,),
                                                                    step.seconds):
                 return

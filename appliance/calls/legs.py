@@ -112,11 +112,11 @@ def body_of(message: Request | Response) -> tuple[bytes, str | None]:
 
 
 def invite(locals_: SentBy, leg: Leg, uri: str, *, from_user: str, from_host: str,
-           to: str, display: str | None, source: Request,
+           to: str, display: str | None, source: Request | Response | None,
            headers: tuple[tuple[str, str], ...] = ()) -> Request:
     """A new INVITE for ``leg`` to ``uri``, From ``display <sip:from_user@from_host>``, To
-    ``to``, with ``source``'s SDP body (passed end to end)."""
-    body, content_type = body_of(source)
+    ``to``, with ``source``'s SDP body (passed end to end; None: no offer)."""
+    body, content_type = body_of(source) if source is not None else (b"", None)
     return make_request(
         "INVITE", uri, via=via(locals_, leg.flow),
         from_=f"{quoted(display)}<sip:{from_user}@{from_host}>;tag={leg.tag}", to=to,

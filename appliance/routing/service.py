@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from appliance.calls.b2bua import B2BUA
+from appliance.calls.callbacks import Callbacks
 from appliance.calls.features import FeatureCodes, StorePresence
 from appliance.calls.history_writer import CallLog
 from appliance.calls.plans import CHANGES, PlanCache
@@ -156,6 +157,7 @@ class SipService:
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
         self.b2bua.features = FeatureCodes(StorePresence(ctx.store, self.workers))
+        self.callbacks = Callbacks(ctx.store, self.workers, self.b2bua)
         self.router.outside = self.b2bua
         # Every call into the history, the live ones published (calls/history_writer.py).
         self.call_log = CallLog(ctx.store, self.router.control, self.cache)
@@ -208,6 +210,7 @@ class SipService:
         await self.trunks.start()
         self.ctx.bus.subscribe("connection.", self.trunks.on_event)
         await self.call_log.start()
+        await self.callbacks.start()
         self.ctx.bus.subscribe(call_history.HANGUP_EVENT, self.call_log.on_hangup)
         self._tasks = [asyncio.create_task(self._writer(), name="sip-bindings"),
                        asyncio.create_task(self._housekeeping(), name="sip-housekeeping")]
@@ -219,6 +222,7 @@ class SipService:
         """Un-register trunks (for up to UNREGISTER_WAIT s), write pending bindings, close
         the sockets."""
         await self.trunks.stop()
+        await self.callbacks.stop()
         if self._registrations:
             await asyncio.wait([self.stop_registration(r) for r in list(self._registrations)],
                                timeout=UNREGISTER_WAIT)
