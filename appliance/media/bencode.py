@@ -4,8 +4,8 @@
 with ``str`` or ``bytes`` keys (written in sorted order); ``decode`` gives ints, ``bytes``,
 lists and dicts with ``bytes`` keys. Anything malformed raises ``MediaProtocolError``:
 truncation, leading zeros, ``-0``, ints past 64 bits, lengths past the end, duplicate keys,
-non-string keys, trailing bytes, and nesting deeper than ``max_depth``. Dictionary keys need not be sorted on input: rtpengine
-says itself that it does not honour that rule.
+non-string keys, trailing bytes, and nesting deeper than ``max_depth``. Dictionary keys need
+not be sorted on input: rtpengine says itself that it does not honour that rule.
 """
 
 from __future__ import annotations

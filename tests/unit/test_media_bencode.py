@@ -14,7 +14,8 @@ from appliance.media.bencode import MAX_DEPTH, decode, encode
 
 
 def test_encodes_each_type() -> None:
-    assert encode(0) == b"i0e" and encode(-42) == b"i-42e" and encode(2**63) == b"i9223372036854775808e"
+    assert encode(0) == b"i0e" and encode(-42) == b"i-42e"
+    assert encode(2**63) == b"i9223372036854775808e"
     assert encode(b"") == b"0:" and encode(b"spam") == b"4:spam"
     assert encode("Nguyễn") == b"8:" + "Nguyễn".encode()
     assert encode([1, "a", [b"b"]]) == b"li1e1:al1:bee" and encode(()) == b"le"

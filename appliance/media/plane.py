@@ -1,0 +1,173 @@
+"""The media plane as the call logic sees it: SDP in, SDP out, prompts played, sessions ended.
+
+``MediaPlane`` is the typed interface (tests of the call logic give it a fake); ``RtpenginePlane``
+is the real one over the ng client. A session is one call-id; a new call-id past
+``max_sessions`` raises MediaUnavailableError before rtpengine is asked, so the caller answers 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from appliance.errors import MediaError, MediaUnavailableError
+from appliance.media.bencode import Encodable
+from appliance.media.codecs import CodecOps
+from appliance.media.ng import NgClient
+
+log = logging.getLogger("appliance.media")
+
+
+@dataclass(frozen=True)
+class MediaFlags:
+    """What an offer or answer asks of rtpengine beside anchoring the media.
+
+    ``codecs``: the connection's codec policy (``codecs.codec_policy``), offers only;
+    ``inject_dtmf``: let ``play DTMF`` send digits (rtpengine needs it on offer and answer);
+    ``extra``: further rtpengine flags by their ng names.
+    """
+
+    codecs: CodecOps | None = None
+    inject_dtmf: bool = False
+    extra: tuple[str, ...] = field(default=())
+
+    def to_ng(self) -> dict[str, Encodable]:
+        """The ng keys: SDP origin and session c= rewritten, ICE candidates removed, codecs."""
+        flags = [*(("inject-DTMF",) if self.inject_dtmf else ()), *self.extra]
+        options: dict[str, Encodable] = {"replace": ["origin", "session-connection"],
+                                         "ICE": "remove"}
+        if flags:
+            options["flags"] = flags
+        codec = self.codecs.to_ng() if self.codecs else {}
+        if codec:
+            options["codec"] = codec
+        return options
+
+
+PLAIN = MediaFlags()
+
+
+class MediaPlane(Protocol):
+    """What the call logic needs of the media plane; every method may raise MediaError."""
+
+    @property
+    def sessions(self) -> int:
+        """Media sessions (call-ids) open now."""
+        ...
+
+    @property
+    def max_sessions(self) -> int:
+        """The limit on open sessions; a new one past it raises MediaUnavailableError."""
+        ...
+
+    async def offer(self, call_id: str, from_tag: str, sdp: str,
+                    flags: MediaFlags = PLAIN) -> str:
+        """Anchor ``from_tag``'s offer; return the SDP to send on (rtpengine's addresses).
+        A new call-id past the limit, or rtpengine down: MediaUnavailableError (answer 503)."""
+        ...
+
+    async def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: str,
+                     flags: MediaFlags = PLAIN) -> str:
+        """Anchor ``to_tag``'s answer to the offer of ``from_tag``; return the SDP to send
+        back to the offerer."""
+        ...
+
+    async def delete(self, call_id: str) -> None:
+        """End the call's media and free its session; never raises (a call's end must not
+        fail on its media: rtpengine times out what it did not hear of)."""
+        ...
+
+    async def play(self, call_id: str, from_tag: str, file: Path, repeat: int = 1) -> float | None:
+        """Play ``file`` (WAV or MP3) ``repeat`` times to the participant ``from_tag`` (an
+        offer alone is enough); the seconds one pass lasts, None if rtpengine cannot tell."""
+        ...
+
+    async def stop(self, call_id: str, from_tag: str) -> None:
+        """Stop what ``play`` started for ``from_tag``."""
+        ...
+
+
+class RtpenginePlane:
+    """MediaPlane over rtpengine's ng protocol, with the session limit kept here."""
+
+    def __init__(self, client: NgClient, max_sessions: int,
+                 running: Callable[[], bool] = lambda: True) -> None:
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be at least 1, got {max_sessions}")
+        self.client = client
+        self._max = max_sessions
+        self._running = running
+        self._calls: set[str] = set()
+
+    @property
+    def sessions(self) -> int:
+        """Media sessions (call-ids) open now."""
+        return len(self._calls)
+
+    @property
+    def max_sessions(self) -> int:
+        """The limit on open sessions."""
+        return self._max
+
+    def forget_all(self) -> None:
+        """Drop every session without telling rtpengine (it restarted and has none)."""
+        if self._calls:
+            log.warning("media: %d sessions lost with rtpengine's restart", len(self._calls))
+        self._calls.clear()
+
+    def _check_running(self) -> None:
+        if not self._running():
+            raise MediaUnavailableError("rtpengine is not running")
+
+    async def offer(self, call_id: str, from_tag: str, sdp: str,
+                    flags: MediaFlags = PLAIN) -> str:
+        """Anchor an offer; MediaUnavailableError past the limit or while rtpengine is down."""
+        self._check_running()
+        new = call_id not in self._calls
+        if new:
+            if len(self._calls) >= self._max:
+                raise MediaUnavailableError(f"media session limit reached ({self._max})")
+            self._calls.add(call_id)  # reserved before the await: concurrent offers count
+        try:
+            reply = await self.client.offer(call_id, from_tag, sdp, flags.to_ng())
+        except BaseException:
+            if new:
+                self._calls.discard(call_id)
+            raise
+        return reply.sdp
+
+    async def answer(self, call_id: str, from_tag: str, to_tag: str, sdp: str,
+                     flags: MediaFlags = PLAIN) -> str:
+        """Anchor an answer; MediaProtocolError for a call rtpengine does not know."""
+        self._check_running()
+        options = flags.to_ng()
+        options.pop("codec", None)  # rtpengine reads codec ops in offers only
+        reply = await self.client.answer(call_id, from_tag, to_tag, sdp, options)
+        return reply.sdp
+
+    async def delete(self, call_id: str) -> None:
+        """End the call's media; logs and swallows what rtpengine answers or fails to."""
+        self._calls.discard(call_id)
+        try:
+            warning = await self.client.delete(call_id)
+        except MediaError as exc:
+            log.warning("media: delete of call %s: %s (%s)", call_id, exc,
+                        getattr(exc, "reason", None) or "no reason")
+            return
+        if warning:
+            log.debug("media: delete of call %s: %s", call_id, warning)
+
+    async def play(self, call_id: str, from_tag: str, file: Path, repeat: int = 1) -> float | None:
+        """Play ``file`` to ``from_tag``; the seconds of one pass."""
+        self._check_running()
+        # rtpengine opens the file itself, relative to its own working folder: give it absolute.
+        reply = await self.client.play_media(call_id, from_tag, Path(file).resolve(), repeat)
+        return reply.duration
+
+    async def stop(self, call_id: str, from_tag: str) -> None:
+        """Stop a playback."""
+        self._check_running()
+        await self.client.stop_media(call_id, from_tag)
