@@ -33,8 +33,16 @@ bench: $(VENV)/.test-stamp
 deps-run:
 	@$(MAKE) --no-print-directory _apt PKGS="$(DEB_RUN)"
 
+# rtpengine-daemon enables its package's own service for the next boot (its config binds every
+# interface, ng on 2223): the appliance runs an rtpengine of its own, so that one is disabled.
 deps-test:
 	@$(MAKE) --no-print-directory _apt PKGS="$(DEB_TEST)"
+	@if command -v systemctl >/dev/null 2>&1 && { systemctl is-enabled --quiet rtpengine-daemon \
+	    2>/dev/null || systemctl is-active --quiet rtpengine-daemon 2>/dev/null; }; then \
+	  echo "disabling the rtpengine-daemon package's own service (the appliance runs its own)"; \
+	  $(SUDO) systemctl disable --quiet rtpengine-daemon; \
+	  $(SUDO) systemctl stop rtpengine-daemon 2>/dev/null || true; \
+	fi
 
 # Installs only the packages that are missing; apt-get update only when something is. Packaged
 # services (kamailio, postgresql, rtpengine) are kept from starting while they install
