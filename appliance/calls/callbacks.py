@@ -76,7 +76,7 @@ class Callbacks:
         """A new outside call from ``from_user``: their pending job is dropped."""
         customer = decide.callable_number(from_user)
         if customer is not None:
-            self._spawn(self._dropped(customer))
+            self._spawn(self._dropped(customer, datetime.now(UTC)))
 
     async def _missed(self, missed: Missed) -> None:
         rule = await self.workers.run(self.directory.rule, missed.did)
@@ -87,9 +87,9 @@ class Callbacks:
         log.info("callbacks: job %d: call %s back about %s at %s (%s)", job.id, job.customer,
                  job.did, job.due_at.isoformat(timespec="seconds"), job.target)
 
-    async def _dropped(self, customer: str) -> None:
+    async def _dropped(self, customer: str, at: datetime) -> None:
         count = await self.workers.run(self.directory.drop_for_customer, customer,
-                                       "the customer called again")
+                                       "the customer called again", at)
         if count:
             log.info("callbacks: %s called again: %d job(s) dropped", customer, count)
 

@@ -120,17 +120,19 @@ class CallbackDirectory(DirectoryBase):
             return Job(int(key[0]), new.customer, new.did, new.target, "pending", 0,
                        new.max_attempts, new.interval, new.due_at, new.missed_call)
 
-    def drop_for_customer(self, customer: str, why: str) -> int:
-        """The customer called again: their pending jobs are dropped (how many)."""
+    def drop_for_customer(self, customer: str, why: str, before: datetime) -> int:
+        """The customer called again at ``before``: their pending jobs made before then are
+        dropped (how many; a job their new call made stays)."""
         with self.store.write() as db:
-            return self._drop_open(db, customer, why, self.clock(), only_pending=True)
+            return int(db.execute(update(callbacks).where(
+                callbacks.c.customer == customer, callbacks.c.state == "pending",
+                callbacks.c.created_at < before).values(
+                state="dropped", outcome=why[:80], updated_at=self.clock())).rowcount)
 
     @staticmethod
-    def _drop_open(db: Any, customer: str, why: str, now: datetime,
-                   only_pending: bool = False) -> int:
-        states = ("pending",) if only_pending else OPEN
+    def _drop_open(db: Any, customer: str, why: str, now: datetime) -> int:
         return int(db.execute(update(callbacks).where(
-            callbacks.c.customer == customer, callbacks.c.state.in_(states)).values(
+            callbacks.c.customer == customer, callbacks.c.state.in_(OPEN)).values(
             state="dropped", outcome=why[:80], updated_at=now)).rowcount)
 
     def take_due(self, limit: int = 4) -> list[Job]:

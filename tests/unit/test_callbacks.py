@@ -123,7 +123,9 @@ def test_a_job_is_taken_when_due_and_finished_and_one_per_customer(
     assert jobs.take_due() == []  # not due yet
     again = jobs.jobs("pending")[0]
     assert again.attempts == 1 and again.outcome == "nobody answered inside"
-    assert jobs.drop_for_customer("+84909123456", "the customer called again") == 1
+    assert jobs.drop_for_customer("+84909123456", "the customer called again", NOW) == 0
+    assert jobs.drop_for_customer("+84909123456", "the customer called again",
+                                  NOW + timedelta(days=2)) == 1
     assert jobs.jobs("pending") == []
 
 
