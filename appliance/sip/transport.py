@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 import socket
 import ssl
 import time
@@ -394,7 +395,8 @@ class Transport:
         except TimeoutError:
             return f"cannot connect: no answer in {CONNECT_TIMEOUT:.0f} s"
         except OSError as exc:
-            return f"cannot connect: {exc.strerror or type(exc).__name__}"
+            # asyncio's text names the address; the errno's says what happened.
+            return f"cannot connect: {os.strerror(exc.errno) if exc.errno else 'failed'}"
         stream.verified = pinned[0] if pinned else None
         return None
 

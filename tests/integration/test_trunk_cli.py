@@ -8,6 +8,7 @@ carrier's binding gone); ``number add`` refusals; the password nowhere but its c
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from appliance.config import load
 from appliance.store import open_store
 from appliance.store.tables import audit, events
 from tests.integration.conftest import RunningDaemon, appliance
-from tests.integration.sip_helpers import sip_config, start_sip_daemon
+from tests.integration.sip_helpers import free_port, sip_config, start_sip_daemon
 from tests.integration.test_trunk_registration import (
     DOMAIN,
     USERS,
@@ -144,19 +145,29 @@ def test_a_connection_added_in_the_cli_registers_fails_and_unregisters(
     assert PASSWORD not in text and WRONG not in text
 
 
-def test_a_connection_the_engine_cannot_serve_says_why(
+def test_a_connection_that_cannot_register_says_why(
         office: tuple[Path, RunningDaemon]) -> None:
     config, _ = office
-    cli(config, "trunk", "add", "named", "--server", "sip.provider.example", "--username",
-        "u1", "--password-stdin", stdin="named-pw\n")
-    shown = wait_for(config, "named", "unsupported", 10)
-    assert "not supported yet" in shown["status"] and "sip.provider.example" in shown["status"]
-    cli(config, "trunk", "add", "secure", "--server", "127.0.0.1:5061;transport=tls",
+    port = free_port(socket.SOCK_STREAM)  # nothing listens there
+    cli(config, "trunk", "add", "secure", "--server", f"127.0.0.1:{port};transport=tls",
         "--username", "u2", "--password-stdin", stdin="tls-pw\n")
-    assert "TLS" in wait_for(config, "secure", "unsupported", 10)["status"]
+    shown = wait_for(config, "secure", "failing", 10)
+    assert shown["status"].startswith("failing: cannot connect: Connection refused since ")
+    assert shown["registration"]["server"] == f"tls:127.0.0.1:{port}"
+    assert shown["servers"] == [f"127.0.0.1:{port};transport=tls"]
+    # No port: an address gets its transport's default (TLS 5061); a name keeps none (SRV).
+    default = show_added(config, "default", "127.0.0.9;transport=tls")
+    assert default["servers"] == ["127.0.0.9:5061;transport=tls"]
     ip = cli(config, "trunk", "add", "pbx", "--kind", "ip", "--server", "127.0.0.9",
              "--source", "127.0.0.9").stdout
     assert "ip (no registration)" in ip and "password_set        False" in ip
+
+
+def show_added(config: Path, name: str, server: str) -> dict[str, Any]:
+    """An ip connection with ``server`` added, as ``trunk show --json`` reads it back."""
+    cli(config, "trunk", "add", name, "--kind", "ip", "--server", server, "--source",
+        "127.0.0.10")
+    return show(config, name)
 
 
 def test_number_add_refusals_are_one_line_naming_the_field(
