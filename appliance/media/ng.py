@@ -3,8 +3,8 @@
 A datagram is a cookie, one space, and a bencoded dictionary; the reply carries the same
 cookie. rtpengine caches its reply per cookie, so a retransmission (same cookie) is answered
 again rather than done twice. ``result: error`` raises MediaProtocolError (its
-``error-reason`` kept in ``.reason`` for the log); ``result: load limit`` raises
-MediaUnavailableError; no answer after every try raises MediaTimeoutError.
+``error-reason`` kept in ``.reason`` for the log); ``result: load limit`` and running out of
+RTP ports raise MediaUnavailableError; no answer after every try raises MediaTimeoutError.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ log = logging.getLogger("appliance.media")
 DEFAULT_TIMEOUTS = (0.5, 1.0, 2.0)  # seconds waited after each of the three sends
 MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4
 Options = Mapping[str, Encodable]
+OUT_OF_PORTS = "Ran out of ports"  # the RTP port range is used up (or the address is not ours)
 
 
 # -- the codec (no I/O) -----------------------------------------------------------------------
@@ -91,6 +92,8 @@ def check_result(command: str, reply: Mapping[str, Value]) -> None:
     result = text(reply, "result")
     if result == "error":
         reason = text(reply, "error-reason") or "no reason given"
+        if reason == OUT_OF_PORTS:
+            raise MediaUnavailableError(f"rtpengine refused {command!r}: {reason}")
         raise MediaProtocolError(f"rtpengine refused {command!r}", reason=reason)
     if result == "load limit":
         raise MediaUnavailableError(f"rtpengine refused {command!r}: {text(reply, 'message')}")

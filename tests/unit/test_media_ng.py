@@ -82,6 +82,8 @@ def test_results_checked() -> None:
     assert refused.value.reason == "Unknown call-id" and "Unknown" not in str(refused.value)
     with pytest.raises(MediaUnavailableError):
         ng.check_result("offer", {"result": b"load limit", "message": b"Parallel session limit"})
+    with pytest.raises(MediaUnavailableError):
+        ng.check_result("offer", {"result": b"error", "error-reason": b"Ran out of ports"})
     for reply in ({"result": b"pong"}, {}, {"result": b"maybe"}, {"result": 1}):
         with pytest.raises(MediaProtocolError):
             ng.check_result("offer", reply)  # type: ignore[arg-type]
