@@ -128,10 +128,13 @@ def invite(locals_: SentBy, leg: Leg, uri: str, *, from_user: str, from_host: st
 def answer(locals_: SentBy, txn: ServerTransaction, status: int, reason: str | None,
            tag: str, source: Response | None = None) -> Response:
     """The box's answer on the caller's leg to ``txn``'s request, with ``tag`` as To tag,
-    the box's Contact on 1xx/2xx to INVITE or UPDATE, and ``source``'s body and relayed
-    headers (an answer from the other leg)."""
+    the request's Record-Route set and the box's Contact on 1xx/2xx to INVITE (Contact to
+    UPDATE too), and ``source``'s body and relayed headers (an answer from the other leg)."""
     request = txn.request
     headers: list[tuple[str, str]] = []
+    if status > 100 and status < 300 and request.method == "INVITE" and not request.to.tag:
+        # §12.1.1: an answer that makes the dialog carries the request's Record-Route set.
+        headers += [("Record-Route", value) for value in request.headers.get_all("record-route")]
     if status > 100 and status < 300 and request.method in ("INVITE", "UPDATE"):
         headers.append(("Contact", contact(locals_, txn.peer)))
     body = b""

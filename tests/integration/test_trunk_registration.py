@@ -46,7 +46,8 @@ MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 DOMAIN = "trunk.test"
 # The carrier's subscribers: (username, password).
 USERS = {"refresh": ("84281000001", "md5-trunk-pw-1"), "wrong": ("84281000002", "right-pw-2"),
-         "failover": ("84281000003", "sha-trunk-pw-3"), "tcp": ("84281000004", "tcp-pw-4")}
+         "failover": ("84281000003", "sha-trunk-pw-3"), "tcp": ("84281000004", "tcp-pw-4"),
+         "calls": ("842873009999", "calls-pw-5")}
 REGISTER_LINE = re.compile(r"carrier-register user=(\S+) callid=(\S+) cseq=(\d+) "
                            r"expires=(\S+) auth=(.*)$")
 
@@ -60,14 +61,15 @@ class Carrier:
     folder: Path
     log: Path
     ctl: Path
+    host: str = "127.0.0.1"
 
     @property
     def server(self) -> Server:
-        return Server("127.0.0.1", self.port, "udp")
+        return Server(self.host, self.port, "udp")
 
     @property
     def tcp_server(self) -> Server:
-        return Server("127.0.0.1", self.port, "tcp")
+        return Server(self.host, self.port, "tcp")
 
     def registers(self, call_id: str) -> list[tuple[int, str, str]]:
         """(CSeq, Expires, Authorization) of each REGISTER it received with ``call_id``."""
@@ -100,8 +102,10 @@ def _install_kamailio() -> None:
         pytest.skip("kamailio not installed (Debian package kamailio; run as root to install)")
 
 
-def start_carrier(folder: Path, algorithm: str) -> Carrier:
-    """Kamailio on a free UDP port of 127.0.0.1, challenging with ``algorithm``."""
+def start_carrier(folder: Path, algorithm: str, *, cfg_template: Path = CARRIER_CFG,
+                  host: str = "127.0.0.1", values: dict[str, str] | None = None) -> Carrier:
+    """Kamailio from ``cfg_template`` on a free UDP port of ``host``, challenging with
+    ``algorithm``; ``values`` fill the template's further @NAMES@."""
     folder.mkdir(parents=True)
     db = folder / "db"
     db.mkdir()
@@ -114,9 +118,10 @@ def start_carrier(folder: Path, algorithm: str) -> Carrier:
     port = free_port()
     ctl = folder / "ctl"
     cfg = folder / "kamailio.cfg"
-    text = CARRIER_CFG.read_text()
+    text = cfg_template.read_text()
     for name, value in (("PORT", str(port)), ("MODULES", f"{MODULES}/"), ("CTL", str(ctl)),
-                        ("DB", str(db)), ("ALGORITHM", algorithm)):
+                        ("DB", str(db)), ("ALGORITHM", algorithm), ("HOST", host),
+                        *(values or {}).items()):
         text = text.replace(f"@{name}@", value)
     cfg.write_text(text)
     log = folder / "kamailio.log"
@@ -124,7 +129,7 @@ def start_carrier(folder: Path, algorithm: str) -> Carrier:
         process = subprocess.Popen(["kamailio", "-f", str(cfg), "-DD", "-E", "-m", "64",
                                     "-P", str(folder / "kamailio.pid")],
                                    stdout=out, stderr=subprocess.STDOUT)
-    carrier = Carrier(process, port, folder, log, ctl)
+    carrier = Carrier(process, port, folder, log, ctl, host)
     deadline = time.monotonic() + 15
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -135,7 +140,7 @@ def start_carrier(folder: Path, algorithm: str) -> Carrier:
                          + b";branch=z9hG4bKprobe" + secrets.token_hex(4).encode()
                          + b"\r\nFrom: <sip:p@x>;tag=1\r\nTo: <sip:p@x>\r\nCall-ID: p\r\n"
                          b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
-                         ("127.0.0.1", port))
+                         (host, port))
             try:
                 probe.recv(4096)
             except TimeoutError:

@@ -527,3 +527,30 @@ def test_a_ringing_server_that_says_busy_is_not_failed_over() -> None:
     box.receive(reply(first, 180), CARRIER)
     box.receive(reply(first, 486), CARRIER)
     assert not box.sent(BACKUP) and box.answers(PHONE)[-1] == 486
+
+
+def test_the_callers_record_route_set_is_in_the_answers_and_its_dialog() -> None:
+    box = Box()
+    register_102(box)
+    request = make_request(
+        "INVITE", "sip:+842873001234@127.0.0.1:5060", via="SIP/2.0/UDP 127.0.0.2:5080;"
+        "branch=z9hG4bK-rr", from_="<sip:0909123456@127.0.0.2>;tag=outside",
+        to="<sip:+842873001234@127.0.0.1>", call_id="rr-call", cseq=1,
+        contact="<sip:0909123456@127.0.0.9:5090>", body=SDP, content_type="application/sdp")
+    request.headers.add("Record-Route", "<sip:127.0.0.2:5080;lr>")
+    box.receive(request, CARRIER)
+    desk = box.sent(DESK, "INVITE")[0]
+    assert desk.headers.get("record-route") is None  # the box's own leg has its own route
+    box.receive(reply(desk, 180, tag="d"), DESK)
+    box.receive(reply(desk, 200, tag="d", body=SDP, contact="<sip:102@127.0.0.1:6002>"), DESK)
+    answers = [m for m, p in box.wire.sent if isinstance(m, Response) and p == CARRIER
+               and m.status in (180, 200)]
+    assert answers and all(m.headers.get("record-route") == "<sip:127.0.0.2:5080;lr>"
+                           for m in answers)
+    bye = make_request("BYE", "sip:b2bua@127.0.0.1:5060", via="SIP/2.0/UDP 127.0.0.1:6002;"
+                       "branch=z9hG4bK-rrb", from_=str(reply(desk, 200, tag="d").to),
+                       to=str(desk.from_), call_id=desk.call_id, cseq=2)
+    box.receive(bye, DESK)
+    carrier_bye, = box.sent(CARRIER, "BYE")
+    assert str(carrier_bye.uri) == "sip:0909123456@127.0.0.9:5090"
+    assert carrier_bye.headers.get("route") == "<sip:127.0.0.2:5080;lr>"
