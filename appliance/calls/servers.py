@@ -50,6 +50,13 @@ def retry_after(failures: int) -> float:
     return min(RETRY_CAP, RETRY_BASE * 2.0 ** min(max(failures, 1) - 1, 16))
 
 
+def configured(conn: Connection) -> list[Address]:
+    """The addresses of ``conn``'s servers given by IP, in order (no lookup: what a caller
+    without a ``ServerBook`` can use)."""
+    found = [literal(s.host, s.port, s.transport) for s in conn.servers]
+    return [a for a in found if a is not None]
+
+
 @dataclass
 class _Entry:
     key: Key

@@ -15,6 +15,7 @@ from appliance.calls.servers import (
     TTL_CEILING,
     TTL_FLOOR,
     ServerBook,
+    configured,
     keep_for,
     retry_after,
 )
@@ -42,6 +43,7 @@ def test_ttls_are_clamped_and_failures_back_off() -> None:
 
 
 def test_an_ip_server_needs_no_lookup_and_a_name_is_looked_up_once_followed() -> None:
+    assert configured(CONN) == [Address("192.0.2.99", 5080, "tcp")]
     dns = FakeDns()
     dns.srv("_sip._udp.sip.example.test", (10, 0, 5070, "a.example.test"))
     dns.a("a.example.test", "192.0.2.1")
