@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from appliance.callplan.model import Connection, Server
 from appliance.sip.locate import Address, Dns, Located, SystemDns, literal, locate
+from appliance.sip.uri import format_host
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,13 @@ def configured(conn: Connection) -> list[Address]:
     without a ``ServerBook`` can use)."""
     found = [literal(s.host, s.port, s.transport) for s in conn.servers]
     return [a for a in found if a is not None]
+
+
+def uri_host(address: Address) -> str:
+    """The host part a request through ``address`` names (Request-URI, To, From): the
+    server's name when it was found by DNS (RFC 3263: the name is the target, the address
+    only where it is sent), else ``ip:port``."""
+    return address.name or f"{format_host(address.host)}:{address.port}"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from appliance.calls.servers import (
     configured,
     keep_for,
     retry_after,
+    uri_host,
 )
 from appliance.calls.trunks import connection_from
 from appliance.sip.locate import Address
@@ -44,6 +45,9 @@ def test_ttls_are_clamped_and_failures_back_off() -> None:
 
 def test_an_ip_server_needs_no_lookup_and_a_name_is_looked_up_once_followed() -> None:
     assert configured(CONN) == [Address("192.0.2.99", 5080, "tcp")]
+    assert uri_host(Address("192.0.2.99", 5080, "tcp")) == "192.0.2.99:5080"
+    assert uri_host(Address("2001:db8::9", 5060)) == "[2001:db8::9]:5060"
+    assert uri_host(Address("192.0.2.1", 5070, "udp", "sip.example.test")) == "sip.example.test"
     dns = FakeDns()
     dns.srv("_sip._udp.sip.example.test", (10, 0, 5070, "a.example.test"))
     dns.a("a.example.test", "192.0.2.1")
