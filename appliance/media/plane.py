@@ -75,6 +75,13 @@ class MediaPlane(Protocol):
         back to the offerer."""
         ...
 
+    async def answer_here(self, call_id: str, from_tag: str, sdp: str,
+                          flags: MediaFlags = PLAIN) -> str:
+        """Anchor an offer the box answers itself (greeting, IVR, voicemail: one leg); return
+        the SDP to answer the caller with. The caller's audio is not relayed back to it
+        (on an offer alone rtpengine echoes it); ``play`` still reaches it."""
+        ...
+
     async def delete(self, call_id: str) -> None:
         """End the call's media and free its session; never raises (a call's end must not
         fail on its media: rtpengine times out what it did not hear of)."""
@@ -147,6 +154,17 @@ class RtpenginePlane:
         options.pop("codec", None)  # rtpengine reads codec ops in offers only
         reply = await self.client.answer(call_id, from_tag, to_tag, sdp, options)
         return reply.sdp
+
+    async def answer_here(self, call_id: str, from_tag: str, sdp: str,
+                          flags: MediaFlags = PLAIN) -> str:
+        """Offer, then block the call's relayed media (what rtpengine plays is not blocked)."""
+        answer = await self.offer(call_id, from_tag, sdp, flags)
+        try:
+            await self.client.block_media(call_id)
+        except BaseException:
+            await self.delete(call_id)
+            raise
+        return answer
 
     async def delete(self, call_id: str) -> None:
         """End the call's media; logs and swallows what rtpengine answers or fails to."""

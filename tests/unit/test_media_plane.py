@@ -170,3 +170,23 @@ def test_play_gives_seconds_and_an_absolute_path(tmp_path: Path) -> None:
 def test_limit_must_be_positive() -> None:
     with pytest.raises(ValueError):
         RtpenginePlane(Scripted(), 0)
+
+
+def test_answer_here_blocks_the_echo_and_cleans_up_on_failure() -> None:
+    client = Scripted()
+    plane = RtpenginePlane(client, 1)
+    assert "m=audio" in str(run(plane.answer_here("c1", "a", "v=0")))
+    assert [c["command"] for c in client.sent] == ["offer", "block media"]
+    assert client.sent[1] == {"command": "block media", "call-id": "c1"}
+
+    class BlockFails(Scripted):
+        async def request(self, command: Mapping[str, Encodable]) -> dict[str, Value]:
+            if command["command"] == "block media":
+                raise MediaTimeoutError("silent")
+            return await super().request(command)
+
+    failing = BlockFails()
+    plane = RtpenginePlane(failing, 1)
+    with pytest.raises(MediaTimeoutError):
+        run(plane.answer_here("c1", "a", "v=0"))
+    assert plane.sessions == 0 and failing.sent[-1]["command"] == "delete"
