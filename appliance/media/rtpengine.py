@@ -101,10 +101,14 @@ def _ours(pid: int, config_file: Path) -> bool:
 def _check_addresses(s: RtpengineSettings) -> None:
     """OSError when the ng address is taken or the RTP address is not this host's: rtpengine
     would exit on the first, and start but fail every offer ("Ran out of ports") on the second."""
-    for host, port in ((s.ng.host, s.ng.port), (s.interface, 0)):
+    for host, port, what in ((s.ng.host, s.ng.port, "ng port"), (s.interface, 0, "RTP address")):
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind((host, port))
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                shown = str(Listen(host, port)) if port else host
+                raise OSError(exc.errno, f"rtpengine's {what} {shown}: {exc.strerror}") from exc
 
 
 class RtpengineRunner:
