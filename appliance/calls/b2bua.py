@@ -57,10 +57,12 @@ from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
 from appliance.calls.legs import Branch, Leg
+from appliance.calls.servers import configured
 from appliance.calls.trunks import connection_from, dialled_user, listed, office_number
 from appliance.directory import Extension
 from appliance.routing.calls import CallRegistry
 from appliance.routing.registrar import Binding
+from appliance.sip.locate import Address
 from appliance.sip.message import Request, make_response
 from appliance.sip.transaction import ServerTransaction, TransactionLayer
 from appliance.sip.ua import Credentials
@@ -102,6 +104,10 @@ class B2BUA:
         self.ring_timeout = ring_timeout
         self.layer: TransactionLayer | None = None
         self.features: FeatureCodes | None = None  # *70/*71, once the service wires them
+        # Where a connection's servers are now (the trunk manager's DNS cache once wired; by
+        # default the servers given by IP), and who to tell when all of them failed.
+        self.addresses: Callable[[Connection], list[Address]] = configured
+        self.servers_failed: Callable[[Connection], None] = lambda conn: None
         # Missed-call callbacks (calls/callbacks.py): told of each outside call nobody
         # answered, and of each new outside caller.
         self.on_missed: Callable[[OutsideCall], None] | None = None
@@ -140,7 +146,8 @@ class B2BUA:
             self.registry.refused(request, txn.peer, caller.number, user, result.status,
                                   direction="outbound")
             return True
-        if self._unsupported(txn):
+        if self._unsupported(txn) or self._unresolved(txn, caller.number, user,
+                                                      result.connection):
             return True
         call = self._start(txn, "out", caller.number, result.number)
         self.stats["outbound"] += 1
@@ -159,7 +166,7 @@ class B2BUA:
         conn, number = admitted
         plan = inbound_plan.plan(number, inbound_plan.InboundCall(
             request.from_.uri.user or "", request.to.uri.user, dialled_user(request.uri)),
-            self.now(), replace(plans, state=self.call_state()))
+            self.now(), replace(plans, state=self.call_state()) if plans.queues else plans)
         call = self._start(txn, "in", None, "")
         call.connections.add(conn.id)
         call.did = number.did
@@ -177,7 +184,7 @@ class B2BUA:
         """The connection and office number of a call from outside; True when it was
         refused (answered), False when it is no call from outside."""
         users = (request.to.uri.user, dialled_user(request.uri))
-        conn = connection_from(plans, txn.peer.host)
+        conn = connection_from(plans, txn.peer.host, self.addresses)
         if conn is None:
             if office_number(plans, users) is None:
                 return False
@@ -333,6 +340,18 @@ class B2BUA:
         """A connection's call refused before it rang: into the call history."""
         self.registry.refused(request, txn.peer, None, dialled_user(request.uri), status,
                               outcome, direction="inbound", connection=conn.name)
+
+    def _unresolved(self, txn: ServerTransaction, caller: str, user: str,
+                    conn: Connection) -> bool:
+        """A call out through a connection whose servers DNS has not found: 503."""
+        if self.addresses(conn):
+            return False
+        log.info("sip: call from %s through %s refused: its servers are not resolved", caller,
+                 conn.name)
+        self._refuse(txn, 503, "Connection Not Resolved")
+        self.registry.refused(txn.request, txn.peer, caller, user, 503, direction="outbound",
+                              connection=conn.name)
+        return True
 
     def _unsupported(self, txn: ServerTransaction) -> bool:
         """RFC 3261 §8.2.2.3: a Require the box does not support gets 420."""

@@ -21,7 +21,7 @@ from appliance.routing.calls import Leg as RecordLeg
 from appliance.routing.proxy import cancel_for
 from appliance.sip.dialog import Dialog
 from appliance.sip.message import Request, Response, make_response
-from appliance.sip.transaction import Peer, ServerTransaction
+from appliance.sip.transaction import ServerTransaction
 from appliance.sip.ua import Accepted, ClientRequest
 from appliance.sip.uri import format_host
 
@@ -133,7 +133,7 @@ class OutsideCall(Bridge):
 
     def _forward(self, step: plan.ForwardOut) -> bool:
         conn = self.b2bua.connection(step.connection_id)
-        if conn is None:
+        if conn is None or not self.b2bua.addresses(conn):
             return False
         limit = conn.max_calls
         if limit and self.b2bua.in_use().get(conn.id, 0) >= limit + (conn.id in self.connections):
@@ -154,23 +154,16 @@ class OutsideCall(Bridge):
         a failover). A server that does not answer in FAILOVER_AFTER seconds, or refuses
         with a FAILOVER_STATUSES answer, hands the call to the next one."""
         b2bua = self.b2bua
-        server = conn.servers[server_index]
-        peer = Peer(server.transport, server.host, server.port)
-        leg = Leg("outside", peer, legs.new_call_id(b2bua.locals, peer), legs.token(),
-                  credentials=b2bua.credentials(conn), connection_id=conn.id)
-        domain = f"{format_host(server.host)}:{server.port}"
-        params = "" if server.transport == "udp" else f";transport={server.transport}"
-        from_user = presented or conn.username or "anonymous"
-        headers: list[tuple[str, str]] = []
-        if presented:
-            headers.append(("P-Asserted-Identity", f"<sip:{presented}@{domain}>"))
-        if diversion:
-            headers.append(("Diversion", f"<sip:{diversion}@{domain}>;reason=unconditional;"
-                                         "counter=1"))
-        invite = legs.invite(b2bua.locals, leg, f"sip:{number}@{domain}{params}",
-                             from_user=from_user, from_host=domain,
-                             to=f"<sip:{number}@{domain}>", display=display,
-                             source=self.server.request, headers=tuple(headers))
+        addresses = b2bua.addresses(conn)
+        if server_index >= len(addresses):  # callers check first; a lookup may have emptied it
+            self.abort(503, None, 'SIP;cause=503;text="Connection not resolved"', "failed")
+            return
+        address = addresses[server_index]
+        leg = legs.outside(b2bua.locals, address, b2bua.credentials(conn), conn.id)
+        invite = legs.outside_invite(b2bua.locals, leg, address, number,
+                                     from_user=presented or conn.username or "anonymous",
+                                     presented=presented, display=display,
+                                     source=self.server.request, diversion=diversion)
         self.connections.add(conn.id)
         record = self.record
         if record is not None:
@@ -180,11 +173,11 @@ class OutsideCall(Bridge):
                 record.direction = "forwarded"
             b2bua.registry.notify(record)
         branch = Branch(leg)
-        if server_index + 1 < len(conn.servers):
+        if server_index + 1 < len(addresses):
             def failover() -> None:
                 log.info("sip: call %s: %s server %s:%d failed, trying the next",
-                         self.server.request.call_id[:32], conn.name, server.host,
-                         server.port)
+                         self.server.request.call_id[:32], conn.name, address.host,
+                         address.port)
                 self.dial_out(conn, number, presented=presented, display=display,
                               seconds=0, diversion=diversion, server_index=server_index + 1)
             branch.failover = failover
@@ -193,6 +186,13 @@ class OutsideCall(Bridge):
         self._send_branch(branch, invite)
         if seconds:
             self._arm(seconds)
+
+    def _servers_failed(self, branch: Branch) -> None:
+        """The last server of a connection failed too: its names are looked up again."""
+        conn_id = branch.leg.connection_id
+        conn = self.b2bua.connection(conn_id) if conn_id is not None else None
+        if conn is not None:
+            self.b2bua.servers_failed(conn)
 
     def _silent(self, branch: Branch) -> None:
         """FAILOVER_AFTER seconds without a provisional: that server is given up."""
@@ -271,11 +271,12 @@ class OutsideCall(Bridge):
         self.b2bua.untrack(branch.leg)
         if branch.cancel_wanted or self.state != "ringing" or branch not in self.branches:
             return
-        if branch.failover is not None and not branch.provisional and \
-                status in FAILOVER_STATUSES:
-            failover, branch.failover = branch.failover, None
-            failover()
-            return
+        if not branch.provisional and status in FAILOVER_STATUSES:
+            if branch.failover is not None:
+                failover, branch.failover = branch.failover, None
+                failover()
+                return
+            self._servers_failed(branch)
         self.failures.append(status)
         if any(not b.final and not b.cancel_wanted for b in self.branches):
             return  # others still ring

@@ -128,17 +128,14 @@ class CallbackCall(Bridge):
                 other.cancel_wanted = True
                 self._cancel(other)
         conn, b2bua = self.conn, self.b2bua
-        server = conn.servers[0]
-        peer = Peer(server.transport, server.host, server.port)
-        leg = Leg("outside", peer, legs.new_call_id(b2bua.locals, peer), legs.token(),
-                  credentials=b2bua.credentials(conn), connection_id=conn.id)
-        domain = f"{format_host(server.host)}:{server.port}"
-        params = "" if server.transport == "udp" else f";transport={server.transport}"
-        invite = legs.invite(b2bua.locals, leg, f"sip:{self.customer}@{domain}{params}",
-                             from_user=self.presented, from_host=domain,
-                             to=f"<sip:{self.customer}@{domain}>", display=None,
-                             source=response, headers=(
-                                 ("P-Asserted-Identity", f"<sip:{self.presented}@{domain}>"),))
+        addresses = b2bua.addresses(conn)
+        if not addresses:
+            self._fail(f"the servers of {conn.name} are not resolved")
+            return
+        leg = legs.outside(b2bua.locals, addresses[0], b2bua.credentials(conn), conn.id)
+        invite = legs.outside_invite(b2bua.locals, leg, addresses[0], self.customer,
+                                     from_user=self.presented, presented=self.presented,
+                                     display=None, source=response)
         self.connections.add(conn.id)
         self.outside = Branch(leg)
         b2bua.track(leg, self)

@@ -116,8 +116,8 @@ class Callbacks:
         routing = b2bua.routing()
         number = routing.numbers.get(job.did)
         conn = routing.connections.get(number.connection_id) if number is not None else None
-        if number is None or conn is None or not conn.servers:
-            self._finished(job, False, f"{job.did} is no longer an office number")
+        if number is None or conn is None or not b2bua.addresses(conn):
+            self._finished(job, False, f"{job.did}: no office number or no server to call")
             return
         if conn.max_calls and b2bua.in_use().get(conn.id, 0) >= conn.max_calls:
             self._finished(job, False, f"{conn.name} is at its call limit")

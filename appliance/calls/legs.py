@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from appliance.calls.servers import uri_host
 from appliance.sip.dialog import Dialog
+from appliance.sip.locate import Address
 from appliance.sip.message import Request, Response, make_request, make_response
 from appliance.sip.transaction import Peer, ServerTransaction
 from appliance.sip.ua import Accepted, ClientRequest, Credentials, new_branch
@@ -123,6 +125,34 @@ def invite(locals_: SentBy, leg: Leg, uri: str, *, from_user: str, from_host: st
         call_id=leg.call_id, cseq=1, contact=contact(locals_, leg.flow),
         headers=(*headers, ("Allow", ALLOW), ("User-Agent", USER_AGENT)), body=body,
         content_type=content_type)
+
+
+def outside(locals_: SentBy, address: Address, credentials: Credentials | None,
+            connection_id: int) -> Leg:
+    """A new leg toward a connection's server at ``address``."""
+    peer = address.peer
+    return Leg("outside", peer, new_call_id(locals_, peer), token(), credentials=credentials,
+               connection_id=connection_id)
+
+
+def outside_invite(locals_: SentBy, leg: Leg, address: Address, number: str, *,
+                   from_user: str, presented: str | None, display: str | None,
+                   source: Request | Response | None, diversion: str | None = None
+                   ) -> Request:
+    """The INVITE of ``leg`` for ``number`` (written as its connection wants) through
+    ``address``: From ``from_user``, ``P-Asserted-Identity`` the ``presented`` office number,
+    ``Diversion`` the office number a forwarded call was for (RFC 5806), ``source``'s SDP."""
+    domain = uri_host(address)
+    params = "" if address.transport == "udp" else f";transport={address.transport}"
+    headers: list[tuple[str, str]] = []
+    if presented:
+        headers.append(("P-Asserted-Identity", f"<sip:{presented}@{domain}>"))
+    if diversion:
+        headers.append(("Diversion", f"<sip:{diversion}@{domain}>;reason=unconditional;"
+                                     "counter=1"))
+    return invite(locals_, leg, f"sip:{number}@{domain}{params}", from_user=from_user,
+                  from_host=domain, to=f"<sip:{number}@{domain}>", display=display,
+                  source=source, headers=tuple(headers))
 
 
 def answer(locals_: SentBy, txn: ServerTransaction, status: int, reason: str | None,

@@ -154,6 +154,7 @@ class CallRegistry:
         self.linger = linger
         self.clock = clock
         self.calls: OrderedDict[tuple[str, str], Call] = OrderedDict()
+        self._live: dict[tuple[str, str], Call] = {}  # those not ended, for ``live()``
         self._ended: deque[tuple[float, tuple[str, str]]] = deque()
         self.observer: CallObserver | None = None
 
@@ -167,6 +168,7 @@ class CallRegistry:
         call = self._new(invite, flow, caller, callee, proxy)
         self.calls.pop(call.key, None)
         self.calls[call.key] = call
+        self._live[call.key] = call
         while len(self.calls) > self.limit:
             self._evict()
         self.notify(call)
@@ -269,6 +271,8 @@ class CallRegistry:
         if call.state == "ended":
             return
         call.state, call.ended_at, call.reason, call.proxy = "ended", self.clock(), reason, None
+        if self._live.get(call.key) is call:
+            del self._live[call.key]
         call.status = status or call.status
         call.invite = call.answer = call.caller.dialog = None  # what is kept is small
         if call.callee is not None:
@@ -278,7 +282,8 @@ class CallRegistry:
 
     def live(self) -> list[Call]:
         """Every call not ended."""
-        return [c for c in self.calls.values() if c.state != "ended"]
+        calls = self.calls
+        return [c for key, c in self._live.items() if calls.get(key) is c]
 
     def involving(self, extension: str, host: str | None = None) -> list[tuple[Call, str]]:
         """The live calls with a side on ``extension`` (reached at ``host``, when given), and
@@ -323,7 +328,9 @@ class CallRegistry:
             if call is not None and call.state == "ended":
                 del self.calls[key]
                 return
-        self.calls.popitem(last=False)  # the oldest live call: its signed route still serves
+        key, call = self.calls.popitem(last=False)  # the oldest live call: its route serves on
+        if self._live.get(key) is call:
+            del self._live[key]
 
 
 def late_answer(forwarded: Request, response: Response,

@@ -163,6 +163,8 @@ class SipService:
         self.call_log = CallLog(ctx.store, self.router.control, self.cache)
         # A registration per register connection in the store, kept in step by its events.
         self.trunks = TrunkManager(self, ctx.store, self.workers)
+        self.b2bua.addresses = self.trunks.resolved
+        self.b2bua.servers_failed = lambda conn: self.trunks.servers.failed(conn.servers)
         self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
                                         registrar=self.registrar, control=self.router.control,
                                         persist=self.persist, key=lambda: self.router.signer.key,

@@ -554,3 +554,31 @@ def test_the_callers_record_route_set_is_in_the_answers_and_its_dialog() -> None
     carrier_bye, = box.sent(CARRIER, "BYE")
     assert str(carrier_bye.uri) == "sip:0909123456@127.0.0.9:5090"
     assert carrier_bye.headers.get("route") == "<sip:127.0.0.2:5080;lr>"
+
+
+def test_a_call_out_goes_to_the_address_dns_found_naming_the_server() -> None:
+    from appliance.sip.locate import Address
+    box = Box()
+    failed: list[str] = []
+    box.b2bua.addresses = lambda conn: [Address("127.0.0.2", 5080, "udp", "sip.carrier.test"),
+                                        Address("127.0.0.3", 5080, "udp", "sip.carrier.test")]
+    box.b2bua.servers_failed = lambda conn: failed.append(conn.name)
+    box.dial("0912345678")
+    out, = box.sent(CARRIER, "INVITE")
+    assert str(out.uri) == "sip:84912345678@sip.carrier.test"
+    assert out.headers.get("p-asserted-identity") == "<sip:842873001234@sip.carrier.test>"
+    box.receive(make_response(out, 503), CARRIER)
+    second = Peer("udp", "127.0.0.3", 5080)
+    again, = box.sent(second, "INVITE")
+    assert str(again.uri) == "sip:84912345678@sip.carrier.test" and failed == []
+    box.receive(make_response(again, 503), second)
+    assert failed == ["carrier"]  # every address failed: the names are looked up again
+
+
+def test_a_call_out_through_a_connection_dns_has_not_found_is_503() -> None:
+    box = Box()
+    box.b2bua.addresses = lambda conn: []
+    box.dial("0912345678")
+    answer = last_response(box.wire)
+    assert (answer.status, answer.reason) == (503, "Connection Not Resolved")
+    assert box.sent(CARRIER) == []
