@@ -5,12 +5,16 @@ proxied calls and Kamailio proxying the same calls, in one run.
   ``--held`` calls at once to the office number, each held ``--hold`` seconds, answered by a
   registered SIPp phone; the daemon's RSS is read while they are up (target <= 120 MiB).
 - outside: the same carrier calls, stepped up until the first rate with a failed call or a
-  retransmission; p99 set-up time (INVITE to 200, target < 100 ms).
+  retransmission; p99 set-up time (INVITE to 200, target < 100 ms) at that rate, and the
+  highest rate whose p99 stayed under 100 ms.
 - proxied: extension-to-extension calls through the same daemon (``sip_rate.py``'s calls).
 - kamailio: Kamailio 5.6 (memory-only usrloc, 4 workers) proxying those calls.
 Targets: outside >= 0.5x proxied and >= 0.25x kamailio. Everything runs on 127.0.0.x.
 
-    python bench/outside_calls.py [--seconds 3] [--held 100] [--hold 60] [--keep]
+    python bench/outside_calls.py [--seconds 3] [--held 100] [--hold 60] [--only outside]
+                                  [--keep]
+
+``--held 0`` skips the held calls; ``--only outside`` the proxied and Kamailio runs.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sip_rate as sr
@@ -33,6 +38,7 @@ from tests.integration.sip_helpers import start_sip_daemon
 
 CARRIER_HOST = "127.0.0.2"
 DID = "+842873001234"
+P99_TARGET_MS = 100.0
 
 
 def carrier(target: tuple[str, int], port: int, *args: str) -> list[str]:
@@ -83,11 +89,30 @@ def held_calls(target: tuple[str, int], folder: Path, pid: int, count: int,
     return process.returncode == 0, highest
 
 
+def outside_sweep(make: Callable[[int], list[str]], folder: Path, seconds: float
+                  ) -> tuple[int, float | None, int]:
+    """``sip_rate.sweep`` for the outside calls: (the highest rate with zero failures, its
+    p99, the highest rate whose p99 was under P99_TARGET_MS)."""
+    best, best_p99, fast = 0, None, 0
+    for rate in sr.CALL_RATES:
+        ok, p99 = sr.run_step(make(rate), folder, seconds)
+        print(f"  outside calls: {rate}/s {'ok' if ok else 'FAILED'}, p99 {sr.ms(p99)}",
+              flush=True)
+        if not ok:
+            break
+        best, best_p99 = rate, p99
+        if p99 is not None and p99 < P99_TARGET_MS:
+            fast = rate
+    return best, best_p99, fast
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="load per step")
     parser.add_argument("--held", type=int, default=100, help="concurrent calls held")
     parser.add_argument("--hold", type=float, default=60.0, help="seconds they are held")
+    parser.add_argument("--only", choices=("all", "outside"), default="all",
+                        help="outside: skip the proxied and Kamailio runs")
     parser.add_argument("--keep", action="store_true", help="keep the run folder")
     args = parser.parse_args()
     if shutil.which("sipp") is None:
@@ -103,6 +128,7 @@ def main() -> None:
     office(config, inside[0], carrier_port)
     daemon = start_sip_daemon(config)
     results: dict[str, tuple[int, float | None]] = {}
+    held_ok, held_rss, fast = True, 0, 0
     try:
         host, _, port = daemon.ports["sip_udp"].rpartition(":")
         target = (host, int(port))
@@ -120,26 +146,29 @@ def main() -> None:
                                  stdin=subprocess.DEVNULL)
         try:
             time.sleep(0.5)
-            print(f"held: {args.held} calls from the carrier up for {args.hold:.0f} s",
-                  flush=True)
-            held_ok, held_rss = held_calls(target, run, daemon.process.pid, args.held,
-                                           args.hold)
-            print(f"  held: {'ok' if held_ok else 'FAILED'}, daemon RSS up to {held_rss} MiB",
-                  flush=True)
+            if args.held:
+                print(f"held: {args.held} calls from the carrier up for {args.hold:.0f} s",
+                      flush=True)
+                held_ok, held_rss = held_calls(target, run, daemon.process.pid, args.held,
+                                               args.hold)
+                print(f"  held: {'ok' if held_ok else 'FAILED'}, daemon RSS up to "
+                      f"{held_rss} MiB", flush=True)
             print("outside (carrier -> connection -> B2BUA -> phone):", flush=True)
-            results["outside"] = sr.sweep("outside calls", sr.CALL_RATES, lambda r: carrier(
+            best, best_p99, fast = outside_sweep(lambda r: carrier(
                 target, sr.free_port(), "-r", str(r), "-m", str(int(r * args.seconds)),
                 "-l", str(r * 4)), run, args.seconds)
+            results["outside"] = (best, best_p99)
         finally:
             phone.terminate()
             phone.wait(10)
-        proxied = sr.measure("appliance", target, folder / "run-proxied", users, args.seconds,
-                             "calls")
-        results["proxied"] = (proxied.calls or 0, proxied.call_p99)
+        if args.only == "all":
+            proxied = sr.measure("appliance", target, folder / "run-proxied", users,
+                                 args.seconds, "calls")
+            results["proxied"] = (proxied.calls or 0, proxied.call_p99)
         peak = sr.peak_rss_kib(daemon.process.pid) // 1024
     finally:
         daemon.stop()
-    if sr.kamailio_ready(["kamailio"]):
+    if args.only == "all" and sr.kamailio_ready(["kamailio"]):
         kamailio = sr.start_kamailio(folder / "kamailio", users, False,
                                      sr.KAMAILIO_CHILDREN["kamailio"])
         try:
@@ -150,11 +179,13 @@ def main() -> None:
             kamailio.process.terminate()
             kamailio.process.wait(10)
     print("\nresult (highest rate with zero failed calls, p99 at that rate):")
-    print(f"  held: {args.held} outside calls for {args.hold:.0f} s "
-          f"{'ok' if held_ok else 'FAILED'}, daemon RSS up to {held_rss} MiB")
+    if args.held:
+        print(f"  held: {args.held} outside calls for {args.hold:.0f} s "
+              f"{'ok' if held_ok else 'FAILED'}, daemon RSS up to {held_rss} MiB")
     for name, (rate, p99) in results.items():
         what = "set-up" if name == "outside" else "response"
         print(f"  {name + ':':10} {rate}/s, p99 {what} {sr.ms(p99)}")
+    print(f"  outside calls with p99 set-up under {P99_TARGET_MS:.0f} ms: up to {fast}/s")
     print(f"  daemon peak RSS over its whole run: {peak} MiB")
     outside = results["outside"][0]
     for name in ("proxied", "kamailio"):

@@ -40,13 +40,18 @@ pytestmark = pytest.mark.integration
 class Baresip:
     """One baresip process and its ctrl_tcp connection (netstring JSON)."""
 
-    def __init__(self, home: Path, account: Account, registrar: tuple[str, int]) -> None:
+    def __init__(self, home: Path, account: Account | None, registrar: tuple[str, int], *,
+                 host: str = "127.0.0.1", sip_port: int | None = None,
+                 user: str = "outside") -> None:
+        """A phone registering ``account`` at ``registrar``; without an account, ``user`` on
+        ``host``:``sip_port`` registering nowhere (an outside caller or callee)."""
         home.mkdir()
         self.home = home
         ctrl = free_port(socket.SOCK_STREAM)
+        self.sip_port = sip_port or free_port()
         (home / "config").write_text(f"""
 poll_method epoll
-sip_listen 127.0.0.1:{free_port()}
+sip_listen {host}:{self.sip_port}
 ctrl_tcp_listen 127.0.0.1:{ctrl}
 audio_player aubridge,nil
 audio_source ausine,440
@@ -66,12 +71,13 @@ module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
 """, encoding="utf-8")
-        host, port = registrar
+        target, port = registrar
         (home / "accounts").write_text(
-            f"<sip:{account.number}@{host}:{port};transport=udp>;auth_pass={account.password};"
-            "regint=600\n", encoding="utf-8")
+            f"<sip:{account.number}@{target}:{port};transport=udp>;auth_pass={account.password};"
+            "regint=600\n" if account is not None else
+            f"<sip:{user}@{host}:{self.sip_port};transport=udp>;regint=0\n", encoding="utf-8")
         self.log = (home / "out.log").open("w")
-        self.process = subprocess.Popen([need("baresip"), "-f", str(home), "-n", "127.0.0.1"],
+        self.process = subprocess.Popen([need("baresip"), "-f", str(home), "-n", host],
                                         stdout=self.log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
         self.buffer = b""
