@@ -1,6 +1,6 @@
 """What a part of the daemon looks like to ``daemon.py``: a context in, a Service out.
 
-Each part (``sip``, ``provisioning``, ``discovery``, ``web``) has a module
+Each part (``media``, ``sip``, ``provisioning``, ``discovery``, ``web``) has a module
 ``appliance/<part>/service.py`` (the SIP part: ``appliance/routing/service.py``) with
 ``create(ctx: ServiceContext) -> Service``. The daemon
 imports it only when the part is enabled, starts the parts in ``PARTS`` order, and stops
@@ -55,9 +55,10 @@ class ServiceContext:
         return sip if isinstance(sip, Notifier) else None
 
 
-# Start order: SIP first (provisioning pushes NOTIFY through it and discovery's PnP shares
-# its socket), the web last (it shows what the others report).
-PARTS = ("sip", "provisioning", "discovery", "web")
+# Start order: media first (the call logic in the SIP part anchors calls on it), then SIP
+# (provisioning pushes NOTIFY through it and discovery's PnP shares its socket), the web last
+# (it shows what the others report).
+PARTS = ("media", "sip", "provisioning", "discovery", "web")
 # Where a part's ``create`` lives when not in ``appliance/<part>/service.py``: the SIP part is
 # wired by the routing layer, so that ``sip/`` stays the protocol alone.
 MODULES = {"sip": "appliance.routing.service"}

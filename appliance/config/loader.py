@@ -21,6 +21,7 @@ from appliance.config.readers import (
     backup,
     discovery,
     events,
+    media,
     path_of,
     provisioning,
     sip,
@@ -64,7 +65,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
            overrides: Mapping[str, Any] | None = None) -> Config:
     tables = _merge(raw, overrides or {})
     known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery",
-             "backup")
+             "backup", "media")
     s = {name: Section(name, tables.pop(name, {})) for name in known}
     if tables:
         raise ConfigError(f"unknown config section: {', '.join(sorted(tables))}")
@@ -82,6 +83,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
         provisioning=provisioning(s["provisioning"], base),
         discovery=discovery(s["discovery"]),
         backup=backup(s["backup"], base),
+        media=media(s["media"], base),
         source=source,
         raw=raw,
         overrides=dict(overrides or {}),

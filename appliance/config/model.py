@@ -103,6 +103,7 @@ class SipConfig:
     tcp_idle: float = 900.0  # seconds before an idle stream without bindings is closed
     ring_timeout: float = 60.0  # seconds a call rings before the caller gets 480
     tcp_per_source: int = 32  # TCP/TLS connections per source address (of 4096 in all)
+    trunk_ca_file: Path | None = None  # CAs (PEM) trusted for connections' TLS besides the system's
 
     @property
     def effective_realm(self) -> str:
@@ -182,6 +183,19 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class MediaConfig:
+    """The media plane: rtpengine run by the daemon in userspace, with a config of its own."""
+
+    enabled: bool = False  # until calls use it
+    ng_listen: Listen = Listen("127.0.0.1", 22223)  # rtpengine's control port, loopback only
+    interface: str = "127.0.0.1"  # where RTP is bound and what the SDP advertises (the LAN's)
+    rtp_port_min: int = 30000  # even: RTP on even ports, RTCP on the odd one above
+    rtp_port_max: int = 30999
+    max_sessions: int = 100  # calls with media at once; a new one past it gets 503
+    rtpengine: Path = Path("/usr/bin/rtpengine")  # Debian's rtpengine-daemon
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole appliance config."""
 
@@ -194,6 +208,7 @@ class Config:
     provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig)
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
     source: Path | None = None
     # The file's TOML as read, and the admin page's overrides laid over it (see with_overrides).
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -11,6 +11,7 @@ from appliance.config.model import (
     DiscoveryConfig,
     EventsConfig,
     Listen,
+    MediaConfig,
     ProvisioningConfig,
     SipConfig,
     SnmpV3User,
@@ -210,6 +211,7 @@ def sip(s: Section, base: Path) -> SipConfig:
         tcp_idle=s.number("tcp_idle", d.tcp_idle, 1.0, 86_400.0),
         ring_timeout=s.number("ring_timeout", d.ring_timeout, 5.0, 600.0),
         tcp_per_source=count("tcp_per_source", d.tcp_per_source, 1, 1024),
+        trunk_ca_file=file("trunk_ca_file"),
     )
     if not cfg.min_expires <= cfg.default_expires <= cfg.max_expires:
         raise ConfigError("sip.default_expires: must lie between sip.min_expires and "
@@ -356,3 +358,61 @@ def backup(s: Section, base: Path) -> BackupConfig:
     return BackupConfig(nightly=s.boolean("nightly", True), at=f"{int(hour):02d}:{minute}",
                         keep=int(keep),
                         folder=path_of(folder, base, "backup.folder") if folder else None)
+
+
+PORTS_PER_SESSION = 4  # an anchored call: RTP and RTCP on each of its two sides
+
+
+def media(s: Section, base: Path) -> MediaConfig:
+    d = MediaConfig
+
+    def whole(key: str, default: int, low: int, high: int) -> int:
+        value = s.number(key, default, low, high)
+        if value != int(value):
+            raise ConfigError(f"{s.key(key)}: expected a whole number, got {value!r}")
+        return int(value)
+
+    ng = s.listen("ng_listen", d.ng_listen)
+    try:
+        loopback = ipaddress.ip_address(ng.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"{s.key('ng_listen')}: rtpengine's control port has no password, "
+                          f"so it must be on 127.0.0.1 or ::1, got {str(ng)!r}")
+    if ng.port == 0:
+        raise ConfigError(f"{s.key('ng_listen')}: needs a fixed port (the daemon must know "
+                          f"where to reach rtpengine), got {str(ng)!r}")
+    interface = s.string("interface", d.interface)
+    try:
+        address = ipaddress.ip_address(interface)
+    except ValueError:
+        raise ConfigError(f"{s.key('interface')}: expected the IP address RTP is bound to, "
+                          f"got {interface!r}") from None
+    if address.is_unspecified or address.is_multicast:
+        raise ConfigError(f"{s.key('interface')}: must be one address of this box, not "
+                          f"{interface!r} (never every interface)")
+    low = whole("rtp_port_min", d.rtp_port_min, 1024, 65535)
+    high = whole("rtp_port_max", d.rtp_port_max, 1024, 65535)
+    if low % 2:
+        raise ConfigError(f"{s.key('rtp_port_min')}: must be even (RTP on even ports, RTCP on "
+                          f"the odd one above), got {low}")
+    if low >= high:
+        raise ConfigError(f"{s.key('rtp_port_max')}: must be above rtp_port_min ({low}), "
+                          f"got {high}")
+    sessions = whole("max_sessions", d.max_sessions, 1, 10_000)
+    if (high - low + 1) < sessions * PORTS_PER_SESSION:
+        raise ConfigError(f"{s.key('max_sessions')}: {sessions} calls need "
+                          f"{sessions * PORTS_PER_SESSION} RTP ports, rtp_port_min to "
+                          f"rtp_port_max give {high - low + 1}")
+    enabled = s.boolean("enabled", d.enabled)
+    program = s.string("rtpengine", str(d.rtpengine))
+    if not program or "\x00" in program:
+        raise ConfigError(f"{s.key('rtpengine')}: expected the path of the rtpengine program, "
+                          f"got {program!r}")
+    binary = path_of(program, base, s.key("rtpengine"))
+    if enabled and not binary.is_file():
+        raise ConfigError(f"{s.key('rtpengine')}: no such file {str(binary)!r} (install the "
+                          f"Debian package rtpengine-daemon)")
+    return MediaConfig(enabled=enabled, ng_listen=ng, interface=str(address), rtp_port_min=low,
+                       rtp_port_max=high, max_sessions=sessions, rtpengine=binary)
