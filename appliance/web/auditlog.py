@@ -83,6 +83,9 @@ ACTIONS = {
     "contact.set": N_("Contact set"),
     "contact.removed": N_("Contact removed"),
     "presence.set": N_("Presence set"),
+    "callback.rule_set": N_("Callbacks set for a number"),
+    "callback.rule_removed": N_("Callbacks removed from a number"),
+    "callback.dropped": N_("Callback dropped"),
 }
 FIELD_LABELS = {
     "name": N_("name"), "mobile": N_("mobile number"), "permission": N_("call permission"),
@@ -104,6 +107,8 @@ FIELD_LABELS = {
     "ring_timeout": N_("ring time"), "members": N_("members"), "strategy": N_("strategy"),
     "ring_time": N_("ring time"), "timeout": N_("timeout"), "fallback": N_("fallback"),
     "ring_busy": N_("ring busy members"),
+    # missed-call callbacks (appliance/directory/callbacks.py)
+    "delay": N_("delay"), "attempts": N_("attempts"), "interval": N_("interval"),
 }
 REASONS = {
     "dismissed": N_("the employee was dismissed"), "unassigned": N_("the extension was freed"),
