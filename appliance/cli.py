@@ -21,7 +21,12 @@ from appliance import config as config_mod
 from appliance import localtime
 from appliance.backup import upgrade_with_backup
 from appliance.directory import UNSET, Directory, access
-from appliance.directory.rules import PERMISSIONS, PHONE_STATES, RECEIVE_METHODS
+from appliance.directory.rules import (
+    EXTENSION_NO_ANSWER,
+    PERMISSIONS,
+    PHONE_STATES,
+    RECEIVE_METHODS,
+)
 from appliance.errors import ApplianceError, MigrationError
 from appliance.store import Store, current_revision, head_revision, open_store
 from appliance.version import app_version
@@ -281,10 +286,18 @@ def ext_add(number: str, config_path: str | None, as_json: bool, **fields: Any) 
 @ext.command("edit")
 @click.argument("number")
 @extension_options
+@click.option("--no-answer", type=click.Choice(EXTENSION_NO_ANSWER, case_sensitive=False),
+              help="A call from an office number not answered here: as the number says, "
+                   "go on with its routing, or the employee's mobile.")
+@click.option("--no-answer-connection", metavar="CONNECTION",
+              help="Connection to the mobile ('' : the number's).")
+@click.option("--ring-timeout", metavar="SECONDS",
+              help="Seconds this extension rings, 5-600 ('' : the number's ring time).")
 @config_option
 @json_option
 def ext_edit(number: str, config_path: str | None, as_json: bool, **fields: Any) -> None:
-    """Change an extension's fields ('' clears name, supervisor, group, description)."""
+    """Change an extension's fields ('' clears name, supervisor, group, description, the
+    no-answer connection and ring time)."""
     given = {k: v for k, v in fields.items() if v is not None}
     _emit(_directory(config_path).update_extension(number, **given).to_dict(), as_json)
 

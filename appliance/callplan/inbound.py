@@ -5,13 +5,15 @@ The number's routing, each step switchable on the number:
 (b) ``contacts_map``: a known caller's employee rings (skipped if (a) rang them);
 (c) the destination, while the number's hours are open (or it has none);
 (d) the after-hours destination instead of (c) while they are closed (none set: (c)).
-A person is rung for the number's ring timeout on their extension, or, when they receive
-calls on their mobile, their mobile through the number's connection; with ``no_answer``
-``mobile`` their mobile is tried next through the chosen connection. A queue rings its
-rounds (``queues.schedule``), then its fallback; a queue with nobody to ring goes straight
-to its fallback. An outside destination that is an office number follows that number's
-routing (c)/(d). Only extensions assigned to an active employee are ever rung or forwarded
-to; an extension already rung in this call is not rung again. The plan always ends with
+A person is rung for their extension's ring time (none set: the number's) on their
+extension, or, when they receive calls on their mobile, their mobile through the number's
+connection. When the extension does not answer, its own ``no_answer`` decides (``number``:
+the number's): ``mobile`` tries their mobile next through the extension's chosen connection,
+else the number's chosen one, else the number's own; ``continue`` goes on with the routing.
+A queue rings its rounds (``queues.schedule``), then its fallback; a queue with nobody to
+ring goes straight to its fallback. An outside destination that is an office number follows
+that number's routing (c)/(d). Only extensions assigned to an active employee are ever rung
+or forwarded to; an extension already rung in this call is not rung again. The plan always ends with
 a hang-up (``480``).
 """
 
@@ -137,14 +139,15 @@ class _Planner:
         self.steps: list[Step] = []
         self.rung: set[str] = set()
 
-    def forward(self, e164: str, conn_id: int, why: Why, ext: str | None = None) -> None:
+    def forward(self, e164: str, conn_id: int, why: Why, ext: str | None = None,
+                seconds: int | None = None) -> None:
         conn = self.routing.connections.get(conn_id)
         if conn is None:
             return
         plan = self.routing.numbering
         self.steps.append(ForwardOut(
             number=numbers.write_e164(e164, conn.number_format, plan), e164=e164,
-            connection_id=conn.id, seconds=self.number.ring_timeout,
+            connection_id=conn.id, seconds=seconds or self.number.ring_timeout,
             presented=numbers.write_e164(self.number.did, conn.number_format, plan),
             why=why, extension=ext))
 
@@ -154,14 +157,17 @@ class _Planner:
         self.rung.add(ext.number)
         mobile = None if ext.mobile is None else numbers.e164(
             "+" + ext.mobile, self.routing.numbering)
+        seconds = ext.ring_timeout or self.number.ring_timeout
         if ext.receive == "mobile":
             if mobile is not None:
-                self.forward(mobile, self.number.connection_id, why, ext.number)
+                self.forward(mobile, self.number.connection_id, why, ext.number, seconds)
             return
-        self.steps.append(RingExtension(ext.number, self.number.ring_timeout, why))
-        if self.number.no_answer == "mobile" and mobile is not None:
-            conn = self.number.no_answer_connection or self.number.connection_id
-            self.forward(mobile, conn, "no_answer", ext.number)
+        self.steps.append(RingExtension(ext.number, seconds, why))
+        action = self.number.no_answer if ext.no_answer == "number" else ext.no_answer
+        if action == "mobile" and mobile is not None:
+            conn = (ext.no_answer_connection or self.number.no_answer_connection
+                    or self.number.connection_id)
+            self.forward(mobile, conn, "no_answer", ext.number, seconds)
 
     def destination(self, dest: Destination, why: Why, seen: frozenset[str]) -> None:
         if len(seen) > MAX_DEPTH:

@@ -200,6 +200,9 @@ class ExtensionView:
     active: bool
     receive: Receive = "desk"
     mobile: str | None = None
+    no_answer: Literal["number", "continue", "mobile"] = "number"
+    no_answer_connection: int | None = None
+    ring_timeout: int | None = None
 
     @property
     def reachable(self) -> bool:

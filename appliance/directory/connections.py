@@ -262,6 +262,8 @@ class ConnectionsMixin(DirectoryBase):
             )).scalars())
             users += db.execute(select(queues.c.name).where(
                 queues.c.fallback_connection == cid)).scalars().all()
+            users += [f"extension {n}" for n in db.execute(select(extensions.c.number).where(
+                extensions.c.no_answer_connection == cid)).scalars()]
             if users:
                 raise ConflictError(
                     f"connection: {current.name!r} is used by {', '.join(users)}; "

@@ -205,11 +205,14 @@ class CallPlanDirectory(ConnectionsMixin, OfficeMixin):
     def directory_view(self) -> DirectoryView:
         """Every extension with its holder's state, receive method and mobile."""
         query = select(extensions.c.number, extensions.c.employee_id, extensions.c.receive,
-                       employees.c.status, employees.c.mobile).outerjoin(
+                       extensions.c.no_answer, extensions.c.no_answer_connection,
+                       extensions.c.ring_timeout, employees.c.status,
+                       employees.c.mobile).outerjoin(
             employees, employees.c.id == extensions.c.employee_id)
         with self.store.read() as db:
             return DirectoryView({row.number: ExtensionView(
-                row.number, row.employee_id, row.status == "active", row.receive, row.mobile)
+                row.number, row.employee_id, row.status == "active", row.receive, row.mobile,
+                row.no_answer, row.no_answer_connection, row.ring_timeout)
                 for row in db.execute(query)})
 
     def routing(self, numbering: NumberPlan = VIETNAM) -> Routing:

@@ -12,6 +12,7 @@ from appliance.directory.core import DirectoryBase, extension_record
 from appliance.directory.records import Dismissal, Employee, Extension
 from appliance.errors import ConflictError, NotFoundError, ValidationError
 from appliance.store import journal
+from appliance.store.callplan_tables import connections
 from appliance.store.tables import employees, extensions
 
 
@@ -134,7 +135,8 @@ class PeopleMixin(DirectoryBase):
             return self._extension(conn, clean)
 
     def update_extension(self, number: str, **changes: Any) -> Extension:
-        """Change any of name, permission, receive, supervisor, group, description."""
+        """Change any of name, permission, receive, supervisor, group, description,
+        no_answer, no_answer_connection (a connection's name), ring_timeout."""
         clean = rules.extension_number(number)
         values = self._extension_values(clean, **changes)
         now = self.clock()
@@ -224,7 +226,7 @@ class PeopleMixin(DirectoryBase):
     @staticmethod
     def _extension_values(number: str, **fields: Any) -> dict[str, Any]:
         """Validate the editable extension fields that were given."""
-        checks: dict[str, Callable[[Any], str | None]] = {
+        checks: dict[str, Callable[[Any], str | int | None]] = {
             "name": rules.memorable_name,
             "permission": rules.permission,
             "receive": rules.receive_method,
@@ -232,6 +234,10 @@ class PeopleMixin(DirectoryBase):
             "description": rules.description,
             "supervisor": lambda v: None if v in (None, "") else rules.extension_number(
                 v, "supervisor"),
+            "no_answer": rules.extension_no_answer,
+            "ring_timeout": rules.ring_timeout,
+            # a name, made an id by ``_check_references``
+            "no_answer_connection": lambda v: None if v in (None, "") else str(v).strip(),
         }
         unknown = set(fields) - set(checks)
         if unknown:
@@ -247,7 +253,16 @@ class PeopleMixin(DirectoryBase):
     def _check_references(
         self, conn: Connection, number: str, values: dict[str, Any], employee_id: int | None
     ) -> None:
-        """Supervisor exists, name is free, mobile receive has a mobile number."""
+        """Supervisor exists, name is free, mobile receive has a mobile number, the no-answer
+        connection exists (its name becomes its id)."""
+        if values.get("no_answer_connection") is not None:
+            conn_name = values["no_answer_connection"]
+            found = conn.execute(select(connections.c.id).where(
+                connections.c.name == conn_name)).scalar()
+            if found is None:
+                raise NotFoundError(f"no_answer_connection: no connection named {conn_name!r}",
+                                    "no_answer_connection")
+            values["no_answer_connection"] = found
         supervisor = values.get("supervisor")
         if supervisor is not None and not conn.execute(
                 select(extensions.c.number).where(extensions.c.number == supervisor)).first():

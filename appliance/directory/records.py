@@ -44,6 +44,9 @@ class Extension:
     sip_password: str
     password_changed_at: datetime
     created_at: datetime
+    no_answer: str = "number"
+    no_answer_connection: int | None = None
+    ring_timeout: int | None = None
 
     def to_dict(self, with_secret: bool = False) -> dict[str, Any]:
         """A JSON-ready view; the SIP password only when ``with_secret``."""

@@ -10,6 +10,8 @@ from appliance.errors import ValidationError
 
 PERMISSIONS = ("internal", "local", "mobile", "international")
 RECEIVE_METHODS = ("desk", "app", "both", "mobile")
+# What a call from an office number does when the extension does not answer.
+EXTENSION_NO_ANSWER = ("number", "continue", "mobile")
 PHONE_STATES = ("discovered", "assigned", "disabled")
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 GENERATED_PASSWORD_LENGTH = 24  # 24 of 62 symbols: about 143 bits
@@ -120,6 +122,22 @@ def permission(value: str) -> str:
 def receive_method(value: str) -> str:
     """How calls reach the person."""
     return choice(value, RECEIVE_METHODS, "receive")
+
+
+def extension_no_answer(value: str) -> str:
+    """``number`` (as the office number says), ``continue`` or ``mobile``."""
+    return choice(value, EXTENSION_NO_ANSWER, "no_answer")
+
+
+def ring_timeout(value: int | str | None) -> int | None:
+    """An extension's own ring time in seconds, 5 to 600; None or '': the number's."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or not 5 <= int(text) <= 600:
+        raise ValidationError(f"ring_timeout: whole seconds from 5 to 600, got {value!r}",
+                              "ring_timeout")
+    return int(text)
 
 
 def permits(level: str, needed: str) -> bool:

@@ -72,6 +72,12 @@ extensions = Table(
     Column("number_group", String(32)),
     Column("description", String(200)),
     Column("receive", String(6), nullable=False),  # desk | app | both | mobile
+    # When a call from an office number is not answered here: ``number`` (as the number
+    # says), ``continue`` or ``mobile``; the connection (connections.id, checked by the
+    # directory) and ring time None: the number's.
+    Column("no_answer", String(8), nullable=False, server_default="number"),
+    Column("no_answer_connection", Integer),
+    Column("ring_timeout", Integer),
     Column("employee_id", Integer, ForeignKey("employees.id"), unique=True),
     Column("sip_username", String(32), nullable=False, unique=True),
     Column("sip_password", String(64), nullable=False),

@@ -10,7 +10,8 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from markupsafe import Markup
 
 from appliance.directory import Employee, Extension
-from appliance.directory.rules import PERMISSIONS, RECEIVE_METHODS
+from appliance.directory.office import CallPlanDirectory
+from appliance.directory.rules import EXTENSION_NO_ANSWER, PERMISSIONS, RECEIVE_METHODS
 from appliance.errors import DirectoryError, NotFoundError
 from appliance.web import hooks, reach
 from appliance.web.common import (
@@ -27,6 +28,13 @@ from appliance.web.i18n import N_, _
 
 bp = Blueprint("extensions", __name__)
 FIELDS = ("name", "permission", "receive", "supervisor", "group", "description")
+# Only on an existing extension's page: calls from office numbers it does not answer.
+NO_ANSWER_FIELDS = ("no_answer", "no_answer_connection", "ring_timeout")
+NO_ANSWER_LABELS = {
+    "number": N_("As the office number says"),
+    "continue": N_("Go on with the number's routing"),
+    "mobile": N_("Forward to the employee's mobile"),
+}
 PERMISSION_LABELS = {
     "internal": N_("Internal: other extensions only"),
     "local": N_("Local: also local numbers"),
@@ -66,8 +74,12 @@ def _free_people() -> list[tuple[int, str]]:
             if e.extension is None]
 
 
-def _form_values() -> dict[str, str]:
-    return {k: request.form.get(k, "").strip() for k in FIELDS}
+def _form_values(fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    return {k: request.form.get(k, "").strip() for k in fields}
+
+
+def _connection_names() -> dict[int, str]:
+    return {c.id: c.name for c in CallPlanDirectory(store()).list_connections()}
 
 
 @bp.get("/extensions")
@@ -116,7 +128,10 @@ def show(number: str) -> Any:
     errors: Errors = {}
     values = _values(ext, holder)
     if request.method == "POST":
-        values = {**_form_values(), "mobile": request.form.get("mobile", "").strip()}
+        # a form without the no-answer fields leaves them as they are
+        values = {**values, **_form_values(FIELDS), "mobile": request.form.get(
+            "mobile", "").strip(), **{k: request.form[k].strip() for k in NO_ANSWER_FIELDS
+                                      if k in request.form}}
         if _save(ext, holder, values, errors):
             flash(_("Saved."), "success")
             return redirect(url_for("extensions.show", number=number))
@@ -132,6 +147,8 @@ def _page(ext: Extension, holder: Employee | None, errors: Errors, values: dict[
                 people=_free_people(), phones=phones,
                 registrations=hooks.bindings(store()).get(ext.number, []),
                 password_errors=password_errors or {}, typed_password=typed_password,
+                no_answers=[(a, _(NO_ANSWER_LABELS[a])) for a in EXTENSION_NO_ANSWER],
+                connections=[(n, n) for n in _connection_names().values()],
                 **_choices(ext.number)), 400 if bad else 200
 
 
@@ -139,6 +156,8 @@ def _values(ext: Extension, holder: Employee | None) -> dict[str, str]:
     return {"name": ext.name or "", "permission": ext.permission, "receive": ext.receive,
             "supervisor": ext.supervisor or "", "group": ext.group or "",
             "description": ext.description or "",
+            "no_answer": ext.no_answer, "ring_timeout": str(ext.ring_timeout or ""),
+            "no_answer_connection": _connection_names().get(ext.no_answer_connection or 0, ""),
             "mobile": holder.mobile or "" if holder else ""}
 
 
@@ -154,7 +173,8 @@ def _save(ext: Extension, holder: Employee | None, values: dict[str, str],
         return False
     before = _values(ext, holder)
     # Only what differs goes to the directory, so the audit log names only what changed.
-    fields = {k: values[k] or None for k in FIELDS if values[k] != before[k]}
+    fields = {k: values[k] or None for k in FIELDS + NO_ANSWER_FIELDS
+              if k in values and values[k] != before[k]}
     if fields and attempt(errors, lambda: d.update_extension(ext.number, **fields)) is None:
         return False
     if holder is not None and mobile_changed and mobile is None:

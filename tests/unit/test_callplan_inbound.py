@@ -147,6 +147,42 @@ def test_no_answer_forwards_to_the_mobile_through_the_chosen_connection() -> Non
     assert [type(s) for s in no_mobile[:2]] == [RingExtension, RingQueue]
 
 
+def test_the_extension_s_own_no_answer_setting_overrides_the_number_s() -> None:
+    def routing_with(**own: object) -> Routing:
+        ext = replace(DIRECTORY.extensions["101"], **own)  # type: ignore[arg-type]
+        return replace(ROUTING, directory=DirectoryView({**DIRECTORY.extensions, "101": ext}))
+
+    call = InboundCall("0903999999", to_user="101")
+    # The number goes on with its routing; the extension wants its mobile, on its connection,
+    # after its own ring time (the mobile rung as long).
+    mine = inbound.plan(MAIN, call, OPEN, routing_with(
+        no_answer="mobile", no_answer_connection=2, ring_timeout=8)).steps
+    assert mine[:2] == (
+        RingExtension("101", 8, "to_header"),
+        ForwardOut(number="0912345678", e164="+84912345678", connection_id=2, seconds=8,
+                   presented="02838123456", why="no_answer", extension="101"),
+    )
+    # No connection of its own: the number's chosen one, else the number's own.
+    chosen = inbound.plan(replace(MAIN, no_answer_connection=2), call, OPEN,
+                          routing_with(no_answer="mobile")).steps
+    assert isinstance(chosen[1], ForwardOut) and chosen[1].connection_id == 2
+    own = inbound.plan(MAIN, call, OPEN, routing_with(no_answer="mobile")).steps
+    assert isinstance(own[1], ForwardOut) and own[1].connection_id == 1
+    # The number forwards to mobiles; this extension says go on: the queue comes next.
+    stay = inbound.plan(replace(MAIN, no_answer="mobile"), call, OPEN,
+                        routing_with(no_answer="continue")).steps
+    assert stay[0] == RingExtension("101", 20, "to_header")
+    assert isinstance(stay[1], RingQueue)
+    # "number": the number's setting, as before.
+    same = inbound.plan(replace(MAIN, no_answer="mobile"), call, OPEN, routing_with()).steps
+    assert isinstance(same[1], ForwardOut) and same[1].why == "no_answer"
+    # Receive on mobile: rung there for the extension's own ring time.
+    ext102 = replace(DIRECTORY.extensions["102"], ring_timeout=30)
+    far = inbound.plan(MAIN, InboundCall("x", to_user="102"), OPEN, replace(
+        ROUTING, directory=DirectoryView({**DIRECTORY.extensions, "102": ext102}))).steps
+    assert isinstance(far[0], ForwardOut) and far[0].seconds == 30
+
+
 def test_an_extension_already_rung_is_not_rung_again() -> None:
     number = replace(MAIN, destination=Destination("extension", "101"))
     got = steps(number, InboundCall("0903999999", to_user="101"))

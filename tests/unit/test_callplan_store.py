@@ -314,3 +314,48 @@ def test_the_password_is_never_shown_back(plan: CallPlanDirectory) -> None:
     got = trunk(plan)
     assert SECRET not in repr(got) and SECRET not in repr(plan.routing())
     assert SECRET not in repr(replace(plan.get_connection("vnpt"), name="x"))
+
+
+def test_an_extension_s_own_no_answer_round_trips_and_reaches_routing(
+        plan: CallPlanDirectory, directory: Directory, staff: dict[str, int]) -> None:
+    trunk(plan)
+    trunk(plan, "viettel", number_format="national")
+    got = directory.update_extension("101", no_answer="Mobile", no_answer_connection="viettel",
+                                     ring_timeout="12")
+    viettel = plan.get_connection("viettel").id
+    assert (got.no_answer, got.no_answer_connection, got.ring_timeout) == (
+        "mobile", viettel, 12)
+    view = plan.routing().directory.reachable("101")
+    assert view is not None and (view.no_answer, view.no_answer_connection,
+                                 view.ring_timeout) == ("mobile", viettel, 12)
+    # A fresh extension follows the number; '' clears back to the number's.
+    assert directory.get_extension("102").no_answer == "number"
+    cleared = directory.update_extension("101", no_answer_connection="", ring_timeout="")
+    assert (cleared.no_answer_connection, cleared.ring_timeout) == (None, None)
+    # Bad values are refused by field name and change nothing.
+    directory.update_extension("101", no_answer_connection="viettel")
+    for field, value, error in (("no_answer", "voicemail", ValidationError),
+                                ("ring_timeout", "3", ValidationError),
+                                ("ring_timeout", "ten", ValidationError),
+                                ("no_answer_connection", "nope", NotFoundError)):
+        with pytest.raises(error) as caught:
+            directory.update_extension("101", **{field: value})
+        assert caught.value.field == field
+    assert directory.get_extension("101").no_answer_connection == viettel
+    # A connection an extension forwards through is not removed from under it.
+    with pytest.raises(ConflictError, match="extension 101"):
+        plan.remove_connection("viettel")
+
+
+def test_extensions_upgrade_to_0010n_following_their_numbers(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(store, "0009k")
+    with store.write() as conn:
+        conn.execute(text(
+            "INSERT INTO extensions (number, permission, receive, sip_username, sip_password,"
+            " password_changed_at, created_at) VALUES ('101', 'internal', 'both', '101',"
+            " 'x', '2026-12-01 00:00:00.000000', '2026-12-01 00:00:00.000000')"))
+    upgrade(store)
+    ext = Directory(store).get_extension("101")
+    assert (ext.no_answer, ext.no_answer_connection, ext.ring_timeout) == ("number", None, None)
+    store.dispose()

@@ -239,3 +239,35 @@ def test_settings_lists_stored_firmware_images(client: FlaskClient, app: Flask,
         image, "yealink", "SIP-T46U", "108.86.0.95", "test", utcnow())
     html = text(client.get("/settings"))
     assert "yealink SIP-T46U 108.86.0.95 (2,048 bytes)" in html
+
+
+def test_extension_no_answer_setting_on_its_page(client: FlaskClient, web: type,
+                                                 directory: Directory) -> None:
+    from appliance.directory.office import CallPlanDirectory
+    plan = CallPlanDirectory(directory.store)
+    plan.add_connection("viettel", "ip", ["sip.viettel.test"], allowed_sources=["192.0.2.1"])
+    worker = directory.add_employee("Worker", "84912345678")
+    directory.add_extension("101")
+    directory.assign_extension("101", worker.id)
+    page = text(client.get("/extensions/101"))
+    assert 'name="no_answer"' in page and '<option value="viettel"' in page
+    base = {"name": "", "permission": "internal", "receive": "both", "supervisor": "",
+            "group": "", "description": "", "mobile": "84912345678"}
+    response = web.post(client, "/extensions/101", {
+        **base, "no_answer": "mobile", "no_answer_connection": "viettel", "ring_timeout": "15"})
+    assert response.status_code == 302
+    ext = directory.get_extension("101")
+    assert (ext.no_answer, ext.ring_timeout) == ("mobile", 15)
+    assert ext.no_answer_connection == plan.get_connection("viettel").id
+    # shown back as saved; a bad ring time is refused next to its field, nothing changed
+    assert 'value="15"' in text(client.get("/extensions/101"))
+    response = web.post(client, "/extensions/101", {**base, "no_answer": "mobile",
+                                                    "ring_timeout": "2"})
+    assert response.status_code == 400 and 'id="ring_timeout-error"' in text(response)
+    assert directory.get_extension("101").ring_timeout == 15
+    # empty: back to the number's
+    response = web.post(client, "/extensions/101", {**base, "no_answer": "number",
+                                                    "no_answer_connection": "",
+                                                    "ring_timeout": ""})
+    ext = directory.get_extension("101")
+    assert (ext.no_answer, ext.no_answer_connection, ext.ring_timeout) == ("number", None, None)
