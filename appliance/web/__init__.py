@@ -66,6 +66,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         audit,
         auth,
         bans,
+        callbacks,
         calls,
         connections,
         dashboard,
@@ -108,7 +109,8 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.jinja_env.globals["time_zone"] = lambda: common.config().provisioning.timezone
     app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
-                   settings, users, bans, transfer, connections, queues, calls):
+                   settings, users, bans, transfer, connections, queues, calls,
+                   callbacks):
         app.register_blueprint(module.bp)
     app.before_request(_guard)
     app.after_request(_security_headers)

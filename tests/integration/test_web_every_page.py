@@ -141,7 +141,8 @@ def _pages(directory: Directory) -> list[str]:
             "/sip/bans", "/users", "/settings", "/transfer", "/account/password",
             "/connections", "/connections/new", "/connections/viettel", "/numbers/new",
             "/numbers/+842838123456", "/calls", "/calls?outcome=missed&direction=inbound",
-            "/queues", "/queues/new", "/queues/sales"]
+            "/queues", "/queues/new", "/queues/sales", "/callbacks",
+            "/callbacks?state=pending"]
 
 
 # The page's text as read, without code (commands, CSV columns, addresses stay as they are).
