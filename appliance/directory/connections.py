@@ -92,6 +92,15 @@ def _domain(value: str | None) -> str | None:
     return clean or None
 
 
+def connection_id(db: Db, name: str, field: str = "connection") -> int:
+    """The id of the connection named ``name``; unknown: NotFoundError on ``field``."""
+    clean = pr.name(name, field)
+    found = db.execute(select(connections.c.id).where(connections.c.name == clean)).scalar()
+    if found is None:
+        raise NotFoundError(f"{field}: no connection named {clean!r}", field)
+    return int(found)
+
+
 class ConnectionsMixin(DirectoryBase):
     """Connections, numbers and queue groups."""
 
@@ -327,7 +336,7 @@ class ConnectionsMixin(DirectoryBase):
             value, _, via = value.partition("@")
         dest = pr.destination(value, field)
         if via:
-            dest = Destination(dest.kind, dest.target, self._connection(db, via, field).id)
+            dest = Destination(dest.kind, dest.target, connection_id(db, via, field))
             if dest.kind != "outside":
                 raise ValidationError(f"{field}: only an outside number takes @connection",
                                       field)
@@ -352,7 +361,7 @@ class ConnectionsMixin(DirectoryBase):
         values: dict[str, Any] = {}
         for key, value in fields.items():
             if key == "connection":
-                values["connection_id"] = self._connection(db, value).id
+                values["connection_id"] = connection_id(db, value)
             elif key in ("destination", "after_hours"):
                 col = "dest" if key == "destination" else "after"
                 dest = None if value in (None, "") and key == "after_hours" else (
@@ -367,10 +376,9 @@ class ConnectionsMixin(DirectoryBase):
             elif key == "no_answer":
                 values[key] = pr.choice(value, NO_ANSWER_ACTIONS, key)
             elif key == "no_answer_connection":
-                values[key] = None if value in (None, "") else self._connection(
-                    db, value, key).id
+                values[key] = None if value in (None, "") else connection_id(db, value, key)
             else:
-                values[key] = pr.whole(value, key, 5, 600)
+                values[key] = pr.whole(value, key, *pr.RING_TIMEOUT)
         return values
 
     @staticmethod

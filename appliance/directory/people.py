@@ -7,12 +7,13 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, insert, select
 
+from appliance.directory import plan_rules as pr
 from appliance.directory import rules
+from appliance.directory.connections import connection_id
 from appliance.directory.core import DirectoryBase, extension_record
 from appliance.directory.records import Dismissal, Employee, Extension
 from appliance.errors import ConflictError, NotFoundError, ValidationError
 from appliance.store import journal
-from appliance.store.callplan_tables import connections
 from appliance.store.tables import employees, extensions
 
 
@@ -235,9 +236,10 @@ class PeopleMixin(DirectoryBase):
             "supervisor": lambda v: None if v in (None, "") else rules.extension_number(
                 v, "supervisor"),
             "no_answer": rules.extension_no_answer,
-            "ring_timeout": rules.ring_timeout,
+            "ring_timeout": lambda v: None if v in (None, "") else pr.whole(
+                v, "ring_timeout", *pr.RING_TIMEOUT),
             # a name, made an id by ``_check_references``
-            "no_answer_connection": lambda v: None if v in (None, "") else str(v).strip(),
+            "no_answer_connection": lambda v: None if v in (None, "") else str(v),
         }
         unknown = set(fields) - set(checks)
         if unknown:
@@ -256,13 +258,8 @@ class PeopleMixin(DirectoryBase):
         """Supervisor exists, name is free, mobile receive has a mobile number, the no-answer
         connection exists (its name becomes its id)."""
         if values.get("no_answer_connection") is not None:
-            conn_name = values["no_answer_connection"]
-            found = conn.execute(select(connections.c.id).where(
-                connections.c.name == conn_name)).scalar()
-            if found is None:
-                raise NotFoundError(f"no_answer_connection: no connection named {conn_name!r}",
-                                    "no_answer_connection")
-            values["no_answer_connection"] = found
+            values["no_answer_connection"] = connection_id(
+                conn, values["no_answer_connection"], "no_answer_connection")
         supervisor = values.get("supervisor")
         if supervisor is not None and not conn.execute(
                 select(extensions.c.number).where(extensions.c.number == supervisor)).first():

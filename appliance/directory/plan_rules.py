@@ -48,6 +48,9 @@ def choice(value: str, choices: tuple[T, ...], field: str) -> T:
     return next(c for c in choices if c == text)
 
 
+RING_TIMEOUT = (5, 600)  # seconds a person is rung: a number's, or an extension's own
+
+
 def whole(value: int | str, field: str, low: int, high: int) -> int:
     """A whole number from ``low`` to ``high``."""
     try:

@@ -129,17 +129,6 @@ def extension_no_answer(value: str) -> str:
     return choice(value, EXTENSION_NO_ANSWER, "no_answer")
 
 
-def ring_timeout(value: int | str | None) -> int | None:
-    """An extension's own ring time in seconds, 5 to 600; None or '': the number's."""
-    if value is None or value == "":
-        return None
-    text = str(value).strip()
-    if not text.isdigit() or not 5 <= int(text) <= 600:
-        raise ValidationError(f"ring_timeout: whole seconds from 5 to 600, got {value!r}",
-                              "ring_timeout")
-    return int(text)
-
-
 def permits(level: str, needed: str) -> bool:
     """True when permission ``level`` includes ``needed`` (each level includes those below)."""
     return PERMISSIONS.index(level) >= PERMISSIONS.index(needed)

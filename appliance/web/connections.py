@@ -127,6 +127,11 @@ def _plan() -> CallPlanDirectory:
     return CallPlanDirectory(store(), actor=f"web:{user().username}")
 
 
+def connection_names() -> dict[int, str]:
+    """Every connection's name, by id."""
+    return {c.id: c.name for c in CallPlanDirectory(store()).list_connections()}
+
+
 def _server(host: str, port: int, transport: str) -> str:
     where = f"[{host}]" if ":" in host else host
     return where + (f":{port}" if port else "") + ("" if transport == "udp"

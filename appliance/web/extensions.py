@@ -10,7 +10,6 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from markupsafe import Markup
 
 from appliance.directory import Employee, Extension
-from appliance.directory.office import CallPlanDirectory
 from appliance.directory.rules import EXTENSION_NO_ANSWER, PERMISSIONS, RECEIVE_METHODS
 from appliance.errors import DirectoryError, NotFoundError
 from appliance.web import hooks, reach
@@ -24,6 +23,7 @@ from appliance.web.common import (
     page,
     store,
 )
+from appliance.web.connections import connection_names
 from appliance.web.i18n import N_, _
 
 bp = Blueprint("extensions", __name__)
@@ -78,10 +78,6 @@ def _form_values(fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
     return {k: request.form.get(k, "").strip() for k in fields}
 
 
-def _connection_names() -> dict[int, str]:
-    return {c.id: c.name for c in CallPlanDirectory(store()).list_connections()}
-
-
 @bp.get("/extensions")
 def index() -> str:
     """Every extension, with who holds it (``show``: all, free or assigned)."""
@@ -126,13 +122,14 @@ def show(number: str) -> Any:
     ext = _extension(number)
     holder = directory().get_employee(ext.employee_id) if ext.employee_id else None
     errors: Errors = {}
-    values = _values(ext, holder)
+    before = _values(ext, holder)
+    values = before
     if request.method == "POST":
         # a form without the no-answer fields leaves them as they are
-        values = {**values, **_form_values(FIELDS), "mobile": request.form.get(
+        values = {**before, **_form_values(FIELDS), "mobile": request.form.get(
             "mobile", "").strip(), **{k: request.form[k].strip() for k in NO_ANSWER_FIELDS
                                       if k in request.form}}
-        if _save(ext, holder, values, errors):
+        if _save(ext, holder, values, before, errors):
             flash(_("Saved."), "success")
             return redirect(url_for("extensions.show", number=number))
     return _page(ext, holder, errors, values)
@@ -148,7 +145,7 @@ def _page(ext: Extension, holder: Employee | None, errors: Errors, values: dict[
                 registrations=hooks.bindings(store()).get(ext.number, []),
                 password_errors=password_errors or {}, typed_password=typed_password,
                 no_answers=[(a, _(NO_ANSWER_LABELS[a])) for a in EXTENSION_NO_ANSWER],
-                connections=[(n, n) for n in _connection_names().values()],
+                connections=[(n, n) for n in connection_names().values()],
                 **_choices(ext.number)), 400 if bad else 200
 
 
@@ -157,12 +154,12 @@ def _values(ext: Extension, holder: Employee | None) -> dict[str, str]:
             "supervisor": ext.supervisor or "", "group": ext.group or "",
             "description": ext.description or "",
             "no_answer": ext.no_answer, "ring_timeout": str(ext.ring_timeout or ""),
-            "no_answer_connection": _connection_names().get(ext.no_answer_connection or 0, ""),
+            "no_answer_connection": connection_names().get(ext.no_answer_connection or 0, ""),
             "mobile": holder.mobile or "" if holder else ""}
 
 
 def _save(ext: Extension, holder: Employee | None, values: dict[str, str],
-          errors: Errors) -> bool:
+          before: dict[str, str], errors: Errors) -> bool:
     """Save the fields; a new mobile goes first (receive=mobile may need it), a removed one
     last (it may no longer be needed)."""
     d = directory()
@@ -171,10 +168,9 @@ def _save(ext: Extension, holder: Employee | None, values: dict[str, str],
     if holder is not None and mobile_changed and mobile is not None \
             and attempt(errors, lambda: d.update_employee(holder.id, mobile=mobile)) is None:
         return False
-    before = _values(ext, holder)
     # Only what differs goes to the directory, so the audit log names only what changed.
     fields = {k: values[k] or None for k in FIELDS + NO_ANSWER_FIELDS
-              if k in values and values[k] != before[k]}
+              if values[k] != before[k]}
     if fields and attempt(errors, lambda: d.update_extension(ext.number, **fields)) is None:
         return False
     if holder is not None and mobile_changed and mobile is None:

@@ -17,7 +17,14 @@ from appliance.directory.office import CallPlanDirectory
 from appliance.errors import DirectoryError
 from appliance.web.auditlog import PRESENCE_LABELS
 from appliance.web.common import Errors, page, store
-from appliance.web.connections import _attempt, _dest_text, _flash_all, _plan, _posted
+from appliance.web.connections import (
+    _attempt,
+    _dest_text,
+    _flash_all,
+    _plan,
+    _posted,
+    connection_names,
+)
 from appliance.web.i18n import N_, _
 
 bp = Blueprint("queues", __name__)
@@ -51,7 +58,7 @@ def _holders() -> dict[str, str]:
 def index() -> str:
     """Every queue group, and every active employee's presence."""
     plan = CallPlanDirectory(store())
-    names = {c.id: c.name for c in plan.list_connections()}
+    names = connection_names()
     recorded = {p.employee_id: p for p in plan.list_presence()}
     people = Directory(store()).list_employees("active")
     return page("queues.html", queues=plan.list_queues(), holders=_holders(), names=names,
@@ -80,7 +87,7 @@ def _values(found: Queue | None) -> dict[str, str]:
     """The form's fields as text."""
     if found is None:
         return dict(DEFAULTS)
-    names = {c.id: c.name for c in CallPlanDirectory(store()).list_connections()}
+    names = connection_names()
     return {"name": found.name, "members": ", ".join(found.members),
             "strategy": found.strategy, "ring_time": str(found.ring_time),
             "timeout": str(found.timeout), "fallback": _dest_text(found.fallback, names),
