@@ -11,11 +11,14 @@ provisioning sends its check-sync NOTIFY through the SIP part), never through gl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from appliance.config import Config, Listen
 from appliance.events import EventBus
 from appliance.store import Store
+
+if TYPE_CHECKING:
+    from appliance.media.plane import MediaPlane
 
 
 class Service(Protocol):
@@ -53,6 +56,13 @@ class ServiceContext:
         """The SIP part, to send NOTIFYs through, when it runs."""
         sip = self.services.get("sip")
         return sip if isinstance(sip, Notifier) else None
+
+    def media_plane(self) -> MediaPlane | None:
+        """The media part's plane the calls are anchored in, when it runs."""
+        from appliance.media.service import MediaService  # it imports this module
+
+        media = self.services.get("media")
+        return media.plane if isinstance(media, MediaService) else None
 
 
 # Start order: media first (the call logic in the SIP part anchors calls on it), then SIP

@@ -34,9 +34,10 @@ and an answer while it rings).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol, cast
@@ -53,6 +54,7 @@ from appliance.callplan.model import (
     Queue,
 )
 from appliance.calls import legs
+from appliance.calls.anchor import Anchor
 from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
@@ -60,6 +62,7 @@ from appliance.calls.legs import Branch, Leg
 from appliance.calls.servers import configured
 from appliance.calls.trunks import connection_from, dialled_user, listed, office_number
 from appliance.directory import Extension
+from appliance.media.plane import MediaPlane
 from appliance.routing.calls import CallRegistry
 from appliance.routing.registrar import Binding
 from appliance.sip.locate import Address
@@ -104,6 +107,11 @@ class B2BUA:
         self.ring_timeout = ring_timeout
         self.layer: TransactionLayer | None = None
         self.features: FeatureCodes | None = None  # *70/*71, once the service wires them
+        # The media plane every call across a connection is anchored in (None: the SDP
+        # passes end to end), and how its work runs beside the SIP logic.
+        self.media: MediaPlane | None = None
+        self.spawn: Callable[[Coroutine[object, object, None]], None] = self._spawn
+        self._tasks: set[asyncio.Task[None]] = set()
         # Where a connection's servers are now (the trunk manager's DNS cache once wired; by
         # default the servers given by IP), and who to tell when all of them failed.
         self.addresses: Callable[[Connection], list[Address]] = configured
@@ -319,6 +327,8 @@ class B2BUA:
         a = Leg("inside" if direction == "out" else "outside", txn.peer, request.call_id,
                 legs.token(), extension=caller)
         call = OutsideCall(self, direction, txn, a)
+        if self.media is not None:
+            call.anchor = Anchor(self.media)
         call.record = self.registry.start(request, txn.peer, caller, callee, call)
         call.record.direction = "outbound" if direction == "out" else "inbound"
         self.live.add(call)
@@ -361,6 +371,17 @@ class B2BUA:
         txn.respond(make_response(txn.request, 420, headers=[("Unsupported",
                                                                ", ".join(tokens))]))
         return True
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        """Run ``work`` (a call's media step) on the loop, kept until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("media step of a call failed", exc_info=task.exception())
 
     @staticmethod
     def _refuse(txn: ServerTransaction, status: int, phrase: str) -> None:

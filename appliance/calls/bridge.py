@@ -7,10 +7,13 @@ in the ACK), the BYE that ends both, and the call's record in the registry. ``Ou
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from appliance.calls import legs
+from appliance.calls.anchor import Anchor, has_sdp
 from appliance.calls.legs import Leg
+from appliance.errors import MediaError
 from appliance.routing.calls import Call as Record
 from appliance.sip.dialog import TARGET_REFRESH, Dialog
 from appliance.sip.message import Request, Response, make_response
@@ -36,6 +39,7 @@ class Bridge:
         self.state = "ringing"
         self.connections: set[int] = set()
         self.record: Record | None = None
+        self.anchor: Anchor | None = None  # the call's media session, when media is anchored
         self._timer: TimerHandle | None = None
 
     def all_legs(self) -> list[Leg]:
@@ -75,7 +79,47 @@ class Bridge:
             self._timer = None
         if self.record is not None:
             self.b2bua.registry.end(self.record, why, status)
+        if self.anchor is not None:
+            self.b2bua.spawn(self.anchor.end())
         self.b2bua.finished(self)
+
+    # -- media --------------------------------------------------------------------------------
+
+    def through_media(self, message: Request | Response,
+                      work: Callable[[Anchor, bytes], Awaitable[bytes]],
+                      then: Callable[[bytes], None], failed: Callable[[], None]) -> None:
+        """``then(body)`` with ``message``'s body as the other leg must see it: at once when
+        the call's media is not anchored or the body is no SDP, else once ``work`` rewrote
+        it (not at all when the call ended meanwhile; ``failed()`` when the media plane
+        could not)."""
+        anchor = self.anchor
+        if anchor is None or not has_sdp(message):
+            then(message.body)
+            return
+        body = message.body
+
+        async def run() -> None:
+            try:
+                out = await work(anchor, body)
+            except MediaError as exc:
+                log.warning("media: call %s: %s", anchor.id, exc)
+                if self.state != "ended":
+                    failed()
+                return
+            if self.state != "ended":
+                then(out)
+            else:  # it ended while rtpengine worked: what the work made is freed too
+                await anchor.end()
+        self.b2bua.spawn(run())
+
+    def offered(self, sender: Leg, other: Leg, request: Request | None) -> Callable[
+            [Anchor, bytes], Awaitable[bytes]]:
+        """How a body from ``sender`` in answer to ``request`` (None: the body is in a
+        request) is rewritten for ``other``: the answer to an offer ``request`` carried, else
+        ``sender``'s own offer."""
+        if request is not None and has_sdp(request):
+            return lambda anchor, body: anchor.answer(other, sender, body)
+        return lambda anchor, body: anchor.offer(sender, body)
 
     # -- in-dialog requests -------------------------------------------------------------------
 
@@ -115,12 +159,19 @@ class Bridge:
         if method == "INVITE":
             txn.respond(make_response(request, 100))
         out = legs.relayed(self.b2bua.locals, request, other)
-        assert self.b2bua.layer is not None
-        flow = other.flow
-        relay = _Relay(self, leg, other, txn)
-        relay.client = ClientRequest(self.b2bua.layer, out, flow, relay,
-                                     credentials=other.credentials, resolve=lambda _uri: flow,
-                                     ack_later=method == "INVITE" and not request.body).start()
+
+        def send(body: bytes) -> None:
+            assert self.b2bua.layer is not None
+            out.body = body
+            flow = other.flow
+            relay = _Relay(self, leg, other, txn)
+            relay.client = ClientRequest(
+                self.b2bua.layer, out, flow, relay, credentials=other.credentials,
+                resolve=lambda _uri: flow, ack_later=method == "INVITE" and not request.body
+            ).start()
+        self.through_media(request, self.offered(leg, other, None), send,
+                           lambda: txn.respond(make_response(request, 500,
+                                                             "Media Unavailable")))
 
     def acked(self, leg: Leg, request: Request) -> None:
         """The ACK of the box's 2xx on ``leg``: with a delayed offer it carries the answer,
@@ -130,9 +181,19 @@ class Bridge:
             return
         client, other.owed_ack = other.owed_ack, None
         body, content_type = legs.body_of(request)
-        client.acknowledge(body, content_type)
         if not body:
+            client.acknowledge(body, content_type)
             self.hang_up(0, 'SIP;cause=488;text="No answer in ACK"')
+            return
+        self.through_media(request, lambda anchor, sdp: anchor.answer(other, leg, sdp),
+                           lambda sdp: client.acknowledge(sdp, content_type),
+                           lambda: self._media_lost(client))
+
+    def _media_lost(self, client: ClientRequest) -> None:
+        """The answer in an ACK could not be anchored: the 2xx is acknowledged (§13.2.2.4)
+        and the call hung up."""
+        client.acknowledge(b"", None)
+        self.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
 
     def relayed_answer(self, leg: Leg, other: Leg, txn: ServerTransaction,
                        response: Response | None, sent: ClientRequest | None) -> None:
@@ -154,13 +215,26 @@ class Bridge:
                 leg.dialog.refresh_target(request)
             if other.dialog is not None:
                 other.dialog.refresh_target(response)
-        if status < 300 and request.method == "INVITE" and self.b2bua.layer is not None:
-            if sent is not None and sent.awaiting_ack:
-                other.owed_ack = sent
-            leg.accepted = Accepted(self.b2bua.layer, txn, reply,
-                                    lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+        if status < 300 and request.method == "INVITE" and sent is not None \
+                and sent.awaiting_ack:
+            other.owed_ack = sent
+
+        def deliver(body: bytes) -> None:
+            reply.body = body
+            if status < 300 and request.method == "INVITE" and self.b2bua.layer is not None:
+                leg.accepted = Accepted(self.b2bua.layer, txn, reply,
+                                        lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+                return
+            txn.respond(reply)
+
+        def lost() -> None:
+            txn.respond(make_response(request, 500, "Media Unavailable"))
+            if status < 300 and request.method == "INVITE":
+                self.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
+        if status >= 300:
+            deliver(reply.body)
             return
-        txn.respond(reply)
+        self.through_media(response, self.offered(other, leg, request), deliver, lost)
 
 
 

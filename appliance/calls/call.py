@@ -204,14 +204,34 @@ class OutsideCall(Bridge):
         failover()
 
     def _send_branch(self, branch: Branch, invite: Request) -> None:
-        assert self.b2bua.layer is not None
+        """Send ``invite`` for ``branch``, its offer anchored first when the media is (toward
+        a connection with that connection's codecs)."""
         self.branches.append(branch)
         self.b2bua.track(branch.leg, self)
-        flow = branch.leg.flow
-        branch.client = ClientRequest(self.b2bua.layer, invite, flow, _BranchOutcome(self, branch),
-                                      credentials=branch.leg.credentials,
-                                      resolve=lambda _uri: flow, ack_later=not invite.body
-                                      ).start()
+        conn_id = branch.leg.connection_id
+        conn = self.b2bua.connection(conn_id) if conn_id is not None else None
+        codecs = conn.codecs if conn is not None else ()
+
+        def send(body: bytes) -> None:
+            if self.state != "ringing" or branch.cancel_wanted or branch not in self.branches:
+                branch.final = branch.final or 487  # given up while its offer was anchored
+                self.b2bua.untrack(branch.leg)
+                return
+            assert self.b2bua.layer is not None
+            invite.body = body
+            flow = branch.leg.flow
+            branch.client = ClientRequest(self.b2bua.layer, invite, flow,
+                                          _BranchOutcome(self, branch),
+                                          credentials=branch.leg.credentials,
+                                          resolve=lambda _uri: flow, ack_later=not invite.body
+                                          ).start()
+        self.through_media(invite, lambda anchor, sdp: anchor.offer(self.caller, sdp, codecs),
+                           send, self._no_media)
+
+    def _no_media(self) -> None:
+        """The media plane could not anchor the caller's offer: 503 (RFC 3261 §21.5.4)."""
+        self.abort(503, "Media Unavailable", 'SIP;cause=503;text="Media unavailable"',
+                   "no media")
 
     def _arm(self, seconds: float) -> None:
         assert self.b2bua.layer is not None
@@ -257,9 +277,24 @@ class OutsideCall(Bridge):
         if branch.cancel_wanted:
             self._send_cancel(branch, "")
             return
-        if self.state == "ringing" and response.status in (180, 181, 182, 183):
-            self.server.respond(legs.answer(self.b2bua.locals, self.server, response.status,
-                                            response.reason, self.caller.tag, response))
+        if self.state != "ringing" or response.status not in (180, 181, 182, 183):
+            return
+        reply = legs.answer(self.b2bua.locals, self.server, response.status, response.reason,
+                            self.caller.tag, response)
+
+        def relay(body: bytes) -> None:
+            if self.state == "ringing" and not self.server.final:
+                reply.body = body
+                self.server.respond(reply)
+        # Early media's SDP is an answer to the caller's offer (a delayed offer's is not
+        # anchored before the 2xx: it is dropped and the ringing relayed without it).
+        if self.anchor is not None and not self.server.request.body:
+            reply.body = b""
+            reply.headers.remove("content-type")
+            relay(b"")
+            return
+        self.through_media(response, self.offered(branch.leg, self.caller, self.server.request),
+                           relay, lambda: None)
 
     def final(self, branch: Branch, response: Response | None, dialog: Dialog | None) -> None:
         """A final answer on ``branch`` (None: no answer at all)."""
@@ -309,16 +344,28 @@ class OutsideCall(Bridge):
                 self.b2bua.untrack(other.leg)
         self.branches = [branch]
         b2bua = self.b2bua
-        assert b2bua.layer is not None
         ok = legs.answer(b2bua.locals, self.server, 200, None, self.caller.tag, response)
         try:
             self.caller.dialog = Dialog.uas(self.server.request, self.caller.tag)
         except Exception:  # no Contact in the caller's INVITE: the call cannot go on
             self.caller.dialog = None
-        self.caller.accepted = Accepted(b2bua.layer, self.server, ok,
-                                        lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
         self.state = "established"
-        b2bua.answered(self)
+
+        def answer(body: bytes) -> None:
+            assert b2bua.layer is not None
+            ok.body = body
+            self.caller.accepted = Accepted(
+                b2bua.layer, self.server, ok,
+                lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+            b2bua.answered(self)
+
+        def lost() -> None:
+            self._bye(leg, 'SIP;cause=503;text="Media unavailable"')
+            self.server.respond(make_response(self.server.request, 503, "Media Unavailable",
+                                              to_tag=self.caller.tag))
+            self._end("no media", 503)
+        self.through_media(response, self.offered(leg, self.caller, self.server.request),
+                           answer, lost)
         if self.queue is not None and leg.extension is not None:
             b2bua.queue_answered(self.queue, leg.extension)
         record = self.record

@@ -4,7 +4,8 @@ that offer goes to the customer through the connection, and the customer's answe
 in the employee's ACK (third-party call control, RFC 3725 flow I). Then it is a ``Bridge``.
 
 The employee is rung first so a customer is never called back into silence; the employee
-hears nothing while the customer's phone rings (no media plane yet).
+hears nothing while the customer's phone rings. With the media plane, the employee's offer
+and the customer's answer are anchored in it like any call through a connection.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from appliance.callplan.model import Connection
 from appliance.calls import legs
+from appliance.calls.anchor import Anchor
 from appliance.calls.bridge import Bridge, _Ignore
 from appliance.calls.legs import Branch, Leg
 from appliance.routing.calls import Leg as RecordLeg
@@ -63,6 +65,8 @@ class CallbackCall(Bridge):
         if not targets:
             return False
         b2bua.live.add(self)
+        if b2bua.media is not None:
+            self.anchor = Anchor(b2bua.media)
         for extension, binding in targets:
             leg = Leg("inside", binding.source, legs.new_call_id(b2bua.locals, binding.source),
                       legs.token(), extension=extension)
@@ -137,13 +141,21 @@ class CallbackCall(Bridge):
                                      from_user=self.presented, presented=self.presented,
                                      display=None, source=response)
         self.connections.add(conn.id)
-        self.outside = Branch(leg)
+        self.outside = outside = Branch(leg)
         b2bua.track(leg, self)
         self.record = record = b2bua.registry.start(invite, self.caller.flow,
                                                     self.caller.extension, self.customer, self)
         record.direction, record.connection = "outbound", conn.name
         record.dialled = self.customer
-        self.outside.client = self._send(self.outside, invite, ack_later=False)
+        employee = self.caller
+
+        def send(body: bytes) -> None:
+            if self.state != "ringing":
+                return
+            invite.body = body
+            outside.client = self._send(outside, invite, ack_later=False)
+        self.through_media(invite, lambda anchor, sdp: anchor.offer(employee, sdp, conn.codecs),
+                           send, lambda: self._fail("no media session for the call"))
         self._arm(RING_CUSTOMER, "the customer did not answer (no answer)")
         log.info("sip: callback: %s answered, calling %s through %s", self.caller.extension,
                  self.customer, conn.name)
@@ -156,12 +168,15 @@ class CallbackCall(Bridge):
         if self._ring_timer is not None:
             self._ring_timer.cancel()
             self._ring_timer = None
-        self.callee = self.outside.leg
-        owed = self.caller.owed_ack
+        self.callee = customer = self.outside.leg
+        owed, employee = self.caller.owed_ack, self.caller
         if owed is not None:  # the employee's offer, answered by the customer
             self.caller.owed_ack = None
-            body, content_type = legs.body_of(response)
-            owed.acknowledge(body, content_type)
+            content_type = legs.body_of(response)[1]
+            self.through_media(
+                response, lambda anchor, sdp: anchor.answer(employee, customer, sdp),
+                lambda body: owed.acknowledge(body, content_type),
+                lambda: self._media_lost(owed))
         self.state = "established"
         record = self.record
         if record is not None:

@@ -156,6 +156,7 @@ class SipService:
                            locals_=self, registry=self.router.registry,
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
+        self.b2bua.media = ctx.media_plane()  # calls across a connection anchored there
         self.b2bua.features = FeatureCodes(StorePresence(ctx.store, self.workers))
         self.callbacks = Callbacks(ctx.store, self.workers, self.b2bua)
         self.router.outside = self.b2bua
