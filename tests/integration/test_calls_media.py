@@ -1,0 +1,166 @@
+"""Outside calls anchored in the real rtpengine by the running daemon ([media] on): SIPp as
+the carrier on 127.0.0.2 calls an office number with RTP echo on, the phone (a socket of the
+test, registered by SIPp) answers; the SDP each side gets names rtpengine's ports, the
+phone's audio goes through rtpengine to the carrier and its echo comes back the same way,
+and the session is gone from rtpengine once the carrier hangs up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.media.ng import NgClient
+from appliance.sip.message import Request, make_response, parse
+from tests.integration.conftest import RunningDaemon
+from tests.integration.sip_helpers import (
+    Account,
+    add_accounts,
+    address,
+    free_port,
+    need,
+    register,
+    sip_config,
+    start_sip_daemon,
+)
+from tests.integration.test_calls_outside import (
+    CARRIER_HOST,
+    DID,
+    add_connection,
+    carrier_sipp,
+    finish,
+    free_port_on,
+)
+from tests.integration.test_media_rtpengine import RTPENGINE, free_range, free_udp_port
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not RTPENGINE.exists(), reason="needs rtpengine-daemon")]
+Office = tuple[dict[str, Account], int, RunningDaemon, tuple[int, int], int]
+
+
+@pytest.fixture()
+def office(tmp_path: Path) -> Iterator[Office]:
+    need("sipp")
+    config = sip_config(tmp_path)
+    low, high = free_range()
+    ng = free_udp_port()
+    with config.open("a") as f:
+        f.write(f'\n[media]\nenabled = true\nng_listen = "127.0.0.1:{ng}"\n'
+                f"rtp_port_min = {low}\nrtp_port_max = {high}\nmax_sessions = 10\n")
+    accounts = add_accounts(config, "102")
+    carrier_port = free_port_on(CARRIER_HOST)
+    add_connection(config, carrier_port)
+    daemon = start_sip_daemon(config)
+    yield accounts, carrier_port, daemon, (low, high), ng
+    daemon.stop()
+
+
+def audio_of(body: bytes) -> tuple[str, int]:
+    text = body.decode()
+    host = re.search(r"^c=IN IP4 (\S+)", text, re.M)
+    port = re.search(r"^m=audio (\d+) ", text, re.M)
+    assert host and port, text
+    return host.group(1), int(port.group(1))
+
+
+def receive_request(sock: socket.socket, method: str, seconds: float = 10) -> Request:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            data, _ = sock.recvfrom(65536)
+        except TimeoutError:
+            break
+        message = parse(data)
+        if isinstance(message, Request) and message.method == method:
+            return message
+    raise AssertionError(f"no {method} within {seconds} s")
+
+
+def answer(sock: socket.socket, request: Request, status: int, box: tuple[str, int],
+           body: bytes = b"") -> None:
+    port = sock.getsockname()[1]
+    headers = [("Contact", f"<sip:102@127.0.0.1:{port}>")]
+    if body:
+        headers.append(("Content-Type", "application/sdp"))
+    sock.sendto(make_response(request, status, to_tag="phone", headers=headers,
+                              body=body).to_bytes(), box)
+
+
+def rtp(seq: int) -> bytes:
+    return struct.pack("!BBHI", 0x80, 8, seq, seq * 160) + b"\x12\x34\x56\x78" + bytes(
+        [seq % 256]) * 160
+
+
+def sessions(ng: int) -> list[object]:
+    async def ask() -> list[object]:
+        client = NgClient("127.0.0.1", ng)
+        try:
+            reply = await client.request({"command": "list"})
+        finally:
+            client.close()
+        calls = reply.get("calls")
+        return list(calls) if isinstance(calls, list) else []
+    return asyncio.run(ask())
+
+
+def test_a_carrier_call_is_anchored_and_its_audio_goes_through_rtpengine(
+        office: Office, tmp_path: Path) -> None:
+    accounts, carrier_port, daemon, (low, high), ng = office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
+    carrier_media = free_port_on(CARRIER_HOST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        carrier = carrier_sipp("carrier_uac_call.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-d", "4000", "-rtp_echo", "-mp", str(carrier_media))
+        try:
+            invite = receive_request(sip, "INVITE")
+            host, port = audio_of(invite.body)
+            # The phone is offered rtpengine's port, not the carrier's.
+            assert host == "127.0.0.1" and low <= port <= high, invite.body
+            assert str(carrier_media).encode() not in invite.body
+            ours = (f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                    f"t=0 0\r\nm=audio {media.getsockname()[1]} RTP/AVP 8\r\n"
+                    "a=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n").encode()
+            answer(sip, invite, 180, target)
+            answer(sip, invite, 200, target, ours)
+            receive_request(sip, "ACK")
+            assert len(sessions(ng)) == 1  # one rtpengine session for the call
+            media.settimeout(0.02)
+            got: list[tuple[bytes, tuple[str, int]]] = []
+            for seq in range(50):
+                media.sendto(rtp(seq), (host, port))
+                with contextlib.suppress(TimeoutError):
+                    got.append(media.recvfrom(2048))
+            deadline = time.monotonic() + 1
+            while time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    got.append(media.recvfrom(2048))
+            # SIPp echoed what reached it; it came back from rtpengine's port for the phone.
+            assert len(got) >= 40, len(got)
+            assert {peer for _, peer in got} == {(host, port)}
+            assert {packet[12:] for packet, _ in got} <= {rtp(s)[12:] for s in range(50)}
+            bye = receive_request(sip, "BYE")
+            answer(sip, bye, 200, target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err
+    log = (tmp_path / "carrier-carrier_uac_call.xml.log").read_text(errors="replace")
+    sdp_200 = log[log.index("SIP/2.0 200"):]
+    host200, port200 = audio_of(sdp_200[sdp_200.index("v=0"):].split("\n\n")[0].encode())
+    assert host200 == "127.0.0.1" and low <= port200 <= high  # the carrier sends there too
+    deadline = time.monotonic() + 5
+    while sessions(ng) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions(ng) == []
