@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from appliance.calls.legs import Leg
 from appliance.errors import MediaError
-from appliance.media.codecs import codec_policy, sdp_codecs
+from appliance.media.codecs import codec_policy, policy_codecs, sdp_codecs
 from appliance.media.plane import PLAIN, MediaFlags, MediaPlane
 from appliance.sip.message import Request, Response
 
@@ -47,8 +47,9 @@ class Anchor:
             return known
         text = sdp.decode("utf-8", "replace")
         flags = PLAIN
-        if codecs:
-            ops = codec_policy(sdp_codecs(text), codecs)
+        usable = policy_codecs(codecs)
+        if usable:
+            ops = codec_policy(sdp_codecs(text), usable)
             if ops is None:  # only when transcoding is off; kept for the type
                 raise MediaError("no codec in common with the connection")
             flags = MediaFlags(codecs=ops)

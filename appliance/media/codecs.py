@@ -31,6 +31,21 @@ def codec_name(name: str) -> str:
     return canonical
 
 
+def policy_codecs(names: Iterable[str]) -> tuple[str, ...]:
+    """The codecs of a connection's list the policy acts on, in its order: ``CODECS`` only
+    (telephone-event is kept whenever offered anyway; a codec the box cannot transcode,
+    such as G.729, is left to the offer as it is)."""
+    found: list[str] = []
+    for name in names:
+        try:
+            canonical = codec_name(name)
+        except MediaError:
+            continue
+        if canonical not in found:
+            found.append(canonical)
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class CodecOps:
     """rtpengine's ``codec`` dictionary of an offer: each list as rtpengine names it."""

@@ -1,14 +1,17 @@
-"""Outside calls anchored in the real rtpengine by the running daemon ([media] on): SIPp as
+"""Outside calls anchored in the real rtpengine by the running daemon ([media] on). In: SIPp as
 the carrier on 127.0.0.2 calls an office number with RTP echo on, the phone (a socket of the
 test, registered by SIPp) answers; the SDP each side gets names rtpengine's ports, the
 phone's audio goes through rtpengine to the carrier and its echo comes back the same way,
-and the session is gone from rtpengine once the carrier hangs up."""
+and the session is gone from rtpengine once the carrier hangs up. Out: the phone (the test's
+socket, digest-authenticated) calls a mobile number, SIPp answers as the carrier with RTP
+echo on, and the same holds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import re
+import secrets
 import socket
 import struct
 import time
@@ -18,12 +21,14 @@ from pathlib import Path
 import pytest
 
 from appliance.media.ng import NgClient
-from appliance.sip.message import Request, make_response, parse
+from appliance.sip.message import Request, Response, make_request, make_response, parse
 from tests.integration.conftest import RunningDaemon
 from tests.integration.sip_helpers import (
     Account,
+    UdpClient,
     add_accounts,
     address,
+    credentials,
     free_port,
     need,
     register,
@@ -37,6 +42,7 @@ from tests.integration.test_calls_outside import (
     carrier_sipp,
     finish,
     free_port_on,
+    received_invite,
 )
 from tests.integration.test_media_rtpengine import RTPENGINE, free_range, free_udp_port
 
@@ -55,6 +61,7 @@ def office(tmp_path: Path) -> Iterator[Office]:
         f.write(f'\n[media]\nenabled = true\nng_listen = "127.0.0.1:{ng}"\n'
                 f"rtp_port_min = {low}\nrtp_port_max = {high}\nmax_sessions = 10\n")
     accounts = add_accounts(config, "102")
+    accounts |= add_accounts(config, "101", permission="international")
     carrier_port = free_port_on(CARRIER_HOST)
     add_connection(config, carrier_port)
     daemon = start_sip_daemon(config)
@@ -94,8 +101,8 @@ def answer(sock: socket.socket, request: Request, status: int, box: tuple[str, i
                               body=body).to_bytes(), box)
 
 
-def rtp(seq: int) -> bytes:
-    return struct.pack("!BBHI", 0x80, 8, seq, seq * 160) + b"\x12\x34\x56\x78" + bytes(
+def rtp(seq: int, payload_type: int = 8) -> bytes:
+    return struct.pack("!BBHI", 0x80, payload_type, seq, seq * 160) + b"\x12\x34\x56\x78" + bytes(
         [seq % 256]) * 160
 
 
@@ -160,6 +167,81 @@ def test_a_carrier_call_is_anchored_and_its_audio_goes_through_rtpengine(
     sdp_200 = log[log.index("SIP/2.0 200"):]
     host200, port200 = audio_of(sdp_200[sdp_200.index("v=0"):].split("\n\n")[0].encode())
     assert host200 == "127.0.0.1" and low <= port200 <= high  # the carrier sends there too
+    deadline = time.monotonic() + 5
+    while sessions(ng) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions(ng) == []
+
+
+def phone_request(method: str, ok: Response, port: int, cseq: int) -> bytes:
+    """An in-dialog request of the phone's call, from the 2xx the box gave it."""
+    contact = ok.contacts[0].uri
+    return make_request(method, str(contact), via=f"SIP/2.0/UDP 127.0.0.1:{port};"
+                        f"branch=z9hG4bK{secrets.token_hex(6)};rport", from_=str(ok.from_),
+                        to=str(ok.to), call_id=ok.call_id, cseq=cseq).to_bytes()
+
+
+def test_a_call_out_is_anchored_and_the_phones_audio_reaches_the_carrier(
+        office: Office, tmp_path: Path) -> None:
+    accounts, carrier_port, daemon, (low, high), ng = office
+    target = address(daemon)
+    carrier_media = free_port_on(CARRIER_HOST)
+    carrier = carrier_sipp("uas_call.xml", target, carrier_port, tmp_path, "-rtp_echo",
+                           "-mp", str(carrier_media))
+    phone = UdpClient(target)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+            media.bind(("127.0.0.1", 0))
+            body = (f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+                    f"t=0 0\r\nm=audio {media.getsockname()[1]} RTP/AVP 0\r\n"
+                    "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n")
+            uri = f"sip:0912345678@{target[0]}:{target[1]}"
+            call_id = secrets.token_hex(8)
+            sdp_type = "Content-Type: application/sdp"
+            phone.send(phone.request("INVITE", uri, user="101", call_id=call_id, body=body,
+                                     headers=sdp_type))
+            challenge = phone.final()
+            assert challenge is not None and challenge.status == 407
+            auth = credentials(challenge, "INVITE", uri, "101", accounts["101"].password)
+            phone.send(phone.request("INVITE", uri, user="101", call_id=call_id, cseq=2,
+                                     body=body, headers=f"{auth}\n{sdp_type}"))
+            ok = None
+            deadline = time.monotonic() + 10
+            while ok is None and time.monotonic() < deadline:
+                final = phone.final()
+                if final is not None and final.status == 200 and final.cseq.seq == 2:
+                    ok = final
+            assert ok is not None, "the call out was not answered"
+            host, port = audio_of(ok.body)
+            assert host == "127.0.0.1" and low <= port <= high, ok.body
+            phone.send(phone_request("ACK", ok, phone.port, 2))
+            media.settimeout(0.02)
+            got: list[tuple[bytes, tuple[str, int]]] = []
+            for seq in range(50):
+                media.sendto(rtp(seq, 0), (host, port))
+                with contextlib.suppress(TimeoutError):
+                    got.append(media.recvfrom(2048))
+            deadline = time.monotonic() + 1
+            while time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    got.append(media.recvfrom(2048))
+            assert len(got) >= 40, len(got)
+            assert {peer for _, peer in got} == {(host, port)}
+            phone.send(phone_request("BYE", ok, phone.port, 3))
+            bye_ok = None
+            deadline = time.monotonic() + 5  # the 407 of the first INVITE may come again
+            while bye_ok is None and time.monotonic() < deadline:
+                final = phone.final()
+                if final is not None and final.cseq.method == "BYE":
+                    bye_ok = final
+            assert bye_ok is not None and bye_ok.status == 200
+    finally:
+        phone.close()
+        code, err = finish(carrier)
+    assert code == 0, err
+    invite = received_invite(tmp_path / "carrier-uas_call.xml.log")
+    out_host, out_port = audio_of(invite[invite.index("v=0"):].encode())
+    assert out_host == "127.0.0.1" and low <= out_port <= high  # not the phone's own port
     deadline = time.monotonic() + 5
     while sessions(ng) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -240,3 +240,13 @@ def test_without_a_media_plane_the_sdp_passes_end_to_end() -> None:
     phone_ok = next(m for m, p in box.wire.sent if isinstance(m, Response) and p == PHONE
                     and m.status == 200)
     assert phone_ok.body == ok.body
+
+
+def test_a_connection_list_with_dtmf_and_codecs_the_box_cannot_transcode_still_calls_out(
+        ) -> None:
+    box = MediaBox(conn=replace(TRUNK, codecs=("G729", "PCMA", "PCMU", "telephone-event")))
+    box.dial("0912345678")
+    out, = box.sent(CARRIER, "INVITE")
+    ops = box.plane.flags[0].codecs
+    assert anchored(out.body) and ops is not None
+    assert ops.strip == ("all",) and ops.offer == ("PCMU",)  # the shared one, kept

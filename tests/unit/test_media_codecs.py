@@ -90,3 +90,12 @@ def test_duplicates_and_case_in_the_lists() -> None:
 def test_unknown_allowed_codec_raises() -> None:
     with pytest.raises(MediaError):
         codec_policy(["PCMU"], ["opus"])
+
+
+def test_policy_codecs_keeps_what_the_policy_can_act_on_in_order() -> None:
+    from appliance.media.codecs import policy_codecs
+
+    # A connection's stored list (directory/connections.py DEFAULT_CODECS and the like).
+    assert policy_codecs(["PCMA", "PCMU", "telephone-event"]) == ("PCMA", "PCMU")
+    assert policy_codecs(["G729", "g711a", "PCMA", "opus"]) == ("PCMA",)
+    assert policy_codecs(["G729", "telephone-event"]) == ()
