@@ -54,7 +54,6 @@ from appliance.callplan.model import (
     Queue,
 )
 from appliance.calls import legs
-from appliance.calls.anchor import Anchor
 from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
@@ -327,8 +326,6 @@ class B2BUA:
         a = Leg("inside" if direction == "out" else "outside", txn.peer, request.call_id,
                 legs.token(), extension=caller)
         call = OutsideCall(self, direction, txn, a)
-        if self.media is not None:
-            call.anchor = Anchor(self.media)
         call.record = self.registry.start(request, txn.peer, caller, callee, call)
         call.record.direction = "outbound" if direction == "out" else "inbound"
         self.live.add(call)

@@ -39,7 +39,8 @@ class Bridge:
         self.state = "ringing"
         self.connections: set[int] = set()
         self.record: Record | None = None
-        self.anchor: Anchor | None = None  # the call's media session, when media is anchored
+        # The call's media session: every B2BUA call is anchored when the box has a plane.
+        self.anchor = Anchor(b2bua.media) if b2bua.media is not None else None
         self._timer: TimerHandle | None = None
 
     def all_legs(self) -> list[Leg]:

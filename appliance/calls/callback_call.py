@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from appliance.callplan.model import Connection
 from appliance.calls import legs
-from appliance.calls.anchor import Anchor
 from appliance.calls.bridge import Bridge, _Ignore
 from appliance.calls.legs import Branch, Leg
 from appliance.routing.calls import Leg as RecordLeg
@@ -65,8 +64,6 @@ class CallbackCall(Bridge):
         if not targets:
             return False
         b2bua.live.add(self)
-        if b2bua.media is not None:
-            self.anchor = Anchor(b2bua.media)
         for extension, binding in targets:
             leg = Leg("inside", binding.source, legs.new_call_id(b2bua.locals, binding.source),
                       legs.token(), extension=extension)
