@@ -118,6 +118,31 @@ def sessions(ng: int) -> list[object]:
     return asyncio.run(ask())
 
 
+def echoed(media: socket.socket, to: tuple[str, int],
+           payload_type: int) -> list[tuple[bytes, tuple[str, int]]]:
+    """Send 50 RTP packets (20 ms apart) to ``to``; every packet ``media`` got meanwhile and
+    within a second after, with who sent it."""
+    media.settimeout(0.02)
+    got: list[tuple[bytes, tuple[str, int]]] = []
+    for seq in range(50):
+        media.sendto(rtp(seq, payload_type), to)
+        with contextlib.suppress(TimeoutError):
+            got.append(media.recvfrom(2048))
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            got.append(media.recvfrom(2048))
+    return got
+
+
+def no_sessions_left(ng: int, seconds: float = 5) -> bool:
+    """Whether rtpengine has no session within ``seconds`` (a bound wait)."""
+    deadline = time.monotonic() + seconds
+    while sessions(ng) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return sessions(ng) == []
+
+
 def test_a_carrier_call_is_anchored_and_its_audio_goes_through_rtpengine(
         office: Office, tmp_path: Path) -> None:
     accounts, carrier_port, daemon, (low, high), ng = office
@@ -144,16 +169,7 @@ def test_a_carrier_call_is_anchored_and_its_audio_goes_through_rtpengine(
             answer(sip, invite, 200, target, ours)
             receive_request(sip, "ACK")
             assert len(sessions(ng)) == 1  # one rtpengine session for the call
-            media.settimeout(0.02)
-            got: list[tuple[bytes, tuple[str, int]]] = []
-            for seq in range(50):
-                media.sendto(rtp(seq), (host, port))
-                with contextlib.suppress(TimeoutError):
-                    got.append(media.recvfrom(2048))
-            deadline = time.monotonic() + 1
-            while time.monotonic() < deadline:
-                with contextlib.suppress(TimeoutError):
-                    got.append(media.recvfrom(2048))
+            got = echoed(media, (host, port), 8)
             # SIPp echoed what reached it; it came back from rtpengine's port for the phone.
             assert len(got) >= 40, len(got)
             assert {peer for _, peer in got} == {(host, port)}
@@ -167,10 +183,7 @@ def test_a_carrier_call_is_anchored_and_its_audio_goes_through_rtpengine(
     sdp_200 = log[log.index("SIP/2.0 200"):]
     host200, port200 = audio_of(sdp_200[sdp_200.index("v=0"):].split("\n\n")[0].encode())
     assert host200 == "127.0.0.1" and low <= port200 <= high  # the carrier sends there too
-    deadline = time.monotonic() + 5
-    while sessions(ng) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert sessions(ng) == []
+    assert no_sessions_left(ng)
 
 
 def phone_request(method: str, ok: Response, port: int, cseq: int) -> bytes:
@@ -215,16 +228,7 @@ def test_a_call_out_is_anchored_and_the_phones_audio_reaches_the_carrier(
             host, port = audio_of(ok.body)
             assert host == "127.0.0.1" and low <= port <= high, ok.body
             phone.send(phone_request("ACK", ok, phone.port, 2))
-            media.settimeout(0.02)
-            got: list[tuple[bytes, tuple[str, int]]] = []
-            for seq in range(50):
-                media.sendto(rtp(seq, 0), (host, port))
-                with contextlib.suppress(TimeoutError):
-                    got.append(media.recvfrom(2048))
-            deadline = time.monotonic() + 1
-            while time.monotonic() < deadline:
-                with contextlib.suppress(TimeoutError):
-                    got.append(media.recvfrom(2048))
+            got = echoed(media, (host, port), 0)
             assert len(got) >= 40, len(got)
             assert {peer for _, peer in got} == {(host, port)}
             phone.send(phone_request("BYE", ok, phone.port, 3))
@@ -242,7 +246,4 @@ def test_a_call_out_is_anchored_and_the_phones_audio_reaches_the_carrier(
     invite = received_invite(tmp_path / "carrier-uas_call.xml.log")
     out_host, out_port = audio_of(invite[invite.index("v=0"):].encode())
     assert out_host == "127.0.0.1" and low <= out_port <= high  # not the phone's own port
-    deadline = time.monotonic() + 5
-    while sessions(ng) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert sessions(ng) == []
+    assert no_sessions_left(ng)
