@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -240,3 +240,29 @@ def plan(number: Number, call: InboundCall, now: datetime, routing: Routing) -> 
     if not steps or not isinstance(steps[-1], HangUp):
         steps.append(HangUp(480, "Temporarily Unavailable", "end"))
     return InboundPlan(tuple(steps), number_open(number, routing, now))
+
+
+def internal(callee: ExtensionView, routing: Routing, now: datetime) -> InboundPlan | None:
+    """The steps of a call between extensions to ``callee`` when they reach beyond the box:
+    the employee receives calls on their mobile, or their extension's ``no_answer`` is
+    ``mobile`` (``number`` and ``continue``: nothing after the extension, there is no office
+    number). The mobile is called through the extension's ``no_answer_connection``, else
+    the default connection, presenting that connection's office number (none: the default
+    connection's). None: the call
+    stays between phones (the proxy rings the extension alone)."""
+    if not callee.reachable or callee.mobile is None or (
+            callee.receive != "mobile" and callee.no_answer != "mobile"):
+        return None
+    default = next((c for c in routing.connections.values() if c.default), None)
+    conn = routing.connections.get(callee.no_answer_connection) \
+        if callee.no_answer_connection else default
+    presented = None if conn is None else conn.presented_id() or (
+        default.presented_id() if default is not None else None)
+    if conn is None or presented is None:
+        return None
+    office = Number(presented, conn.id, to_header=False, contacts_map=False)
+    planner = _Planner(office, routing, now)
+    planner.person(replace(callee, no_answer_connection=conn.id), "destination")
+    if not any(isinstance(step, ForwardOut) for step in planner.steps):
+        return None  # no mobile that can be written: the phones alone
+    return InboundPlan((*planner.steps, HangUp(480, "Temporarily Unavailable", "end")), True)

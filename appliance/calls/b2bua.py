@@ -126,7 +126,7 @@ class B2BUA:
         # a restart starts every member afresh, which no strategy needs more than a day of.
         self.lines: dict[str, LineActivity] = {}
         self.pointers: dict[str, str] = {}
-        self.stats = {"outbound": 0, "inbound": 0, "refused": 0}
+        self.stats = {"outbound": 0, "inbound": 0, "internal": 0, "refused": 0}
 
     # -- hand-offs from the router ------------------------------------------------------------
 
@@ -160,6 +160,28 @@ class B2BUA:
         self.stats["outbound"] += 1
         call.dial_out(result.connection, result.number, presented=result.caller_id,
                       display=None, seconds=self.ring_timeout)
+        return True
+
+    def internal(self, txn: ServerTransaction, caller: Extension, callee: Extension) -> bool:
+        """An extension's INVITE to another: True when the callee's calls reach beyond the
+        box (their mobile, ``inbound_plan.internal``), carried out here; False: the proxy
+        rings the callee's phones."""
+        plans = self.routing()
+        view = plans.directory.reachable(callee.number)
+        plan = None if view is None else inbound_plan.internal(view, plans, self.now())
+        if plan is None:
+            return False
+        if self._unsupported(txn):
+            return True
+        call = self._start(txn, "internal", caller.number, callee.number)
+        forward = next(s for s in plan.steps if isinstance(s, inbound_plan.ForwardOut))
+        conn = plans.connections[forward.connection_id]
+        call.did = conn.presented_id()  # the office number the forward is made for
+        call.steps = list(plan.steps)
+        self.stats["internal"] += 1
+        log.info("sip: call from %s to %s: %s", caller.number, callee.number,
+                 ", ".join(type(step).__name__ for step in plan.steps))
+        call.advance()
         return True
 
     def inbound(self, txn: ServerTransaction, request: Request) -> bool:
@@ -323,11 +345,11 @@ class B2BUA:
                callee: str) -> OutsideCall:
         assert self.layer is not None
         request = txn.request
-        a = Leg("inside" if direction == "out" else "outside", txn.peer, request.call_id,
+        a = Leg("outside" if direction == "in" else "inside", txn.peer, request.call_id,
                 legs.token(), extension=caller)
         call = OutsideCall(self, direction, txn, a)
         call.record = self.registry.start(request, txn.peer, caller, callee, call)
-        call.record.direction = "outbound" if direction == "out" else "inbound"
+        call.record.direction = {"out": "outbound", "in": "inbound"}.get(direction, direction)
         self.live.add(call)
         self.ringing[id(txn)] = call
         if direction == "in" and self.on_caller is not None:

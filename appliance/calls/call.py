@@ -43,7 +43,9 @@ class OutsideCall(Bridge):
                  caller: Leg) -> None:
         """``caller`` is the leg whose INVITE ``server`` holds."""
         super().__init__(b2bua, caller)
-        self.direction = direction  # "out": a phone calls a number; "in": a connection's call
+        # "out": a phone calls a number; "in": a connection's call; "internal": a phone calls
+        # an extension whose calls go on to a mobile.
+        self.direction = direction
         self.server = server
         self.branches: list[Branch] = []
         self.steps: list[plan.Step] = []
@@ -168,7 +170,7 @@ class OutsideCall(Bridge):
         record = self.record
         if record is not None:
             record.connection = conn.name
-            if self.direction == "in":
+            if self.direction != "out":
                 record.callee_extension = number
                 record.direction = "forwarded"
             b2bua.registry.notify(record)

@@ -84,6 +84,9 @@ class Outside(Protocol):
     def outbound(self, txn: ServerTransaction, request: Request, caller: Extension) -> bool:
         """An authenticated extension's INVITE to an outside number."""
 
+    def internal(self, txn: ServerTransaction, caller: Extension, callee: Extension) -> bool:
+        """An extension's INVITE to one whose calls go on to a mobile."""
+
     def in_dialog(self, txn: ServerTransaction, request: Request) -> bool:
         """A request on one of the B2BUA's legs."""
 
@@ -343,6 +346,14 @@ class Router:
                                       request.uri.user or "", refusal[0])
             return 0
         assert callee is not None
+        return self._ring(txn, request, caller, callee, outside)
+
+    def _ring(self, txn: ServerTransaction, request: Request, caller: Extension,
+              callee: Extension, outside: Outside | None) -> int:
+        """Ring ``callee`` for ``caller``: through the B2BUA when their calls go on to a
+        mobile, else their phones through the proxy (480: none to ring)."""
+        if outside is not None and outside.internal(txn, caller, callee):
+            return 0
         kinds = RECEIVE_KINDS.get(callee.receive, set())
         bindings = [b for b in self.registrar.lookup(callee.number) if b.kind in kinds]
         if not bindings:

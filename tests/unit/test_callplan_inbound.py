@@ -216,3 +216,54 @@ def test_an_unknown_queue_or_connection_is_skipped() -> None:
                  InboundCall("x")) == [END]
     assert steps(replace(MAIN, destination=Destination("outside", "+84909000000", 9)),
                  InboundCall("x")) == [END]
+
+
+# -- calls between extensions that reach a mobile ---------------------------------------------
+
+def test_internal_call_rings_the_extension_then_its_mobile_through_its_connection() -> None:
+    callee = replace(DIRECTORY.extensions["101"], no_answer="mobile", no_answer_connection=2,
+                     ring_timeout=8)
+    plan = inbound.internal(callee, ROUTING, OPEN)
+    assert plan is not None
+    assert plan.steps == (
+        RingExtension("101", 8, "destination"),
+        ForwardOut("0912345678", "+84912345678", 2, 8, "02838123456", "no_answer", "101"),
+        HangUp(480, "Temporarily Unavailable", "end"))
+
+
+def test_internal_call_without_a_connection_named_uses_the_default_one() -> None:
+    callee = replace(DIRECTORY.extensions["101"], no_answer="mobile")
+    plan = inbound.internal(callee, ROUTING, OPEN)
+    assert plan is not None
+    forward = plan.steps[1]
+    assert isinstance(forward, ForwardOut)
+    # The default connection (intl digits), its office number presented, 20 s by default.
+    assert (forward.connection_id, forward.number, forward.presented, forward.seconds) == (
+        1, "84912345678", "842838123456", 20)
+    assert plan.steps[0] == RingExtension("101", 20, "destination")
+
+
+def test_internal_call_to_a_mobile_receiver_rings_the_mobile_only() -> None:
+    plan = inbound.internal(DIRECTORY.extensions["102"], ROUTING, OPEN)
+    assert plan is not None and len(plan.steps) == 2
+    forward = plan.steps[0]
+    assert isinstance(forward, ForwardOut) and forward.number == "84987654321"
+    assert forward.why == "destination" and forward.extension == "102"
+
+
+def test_internal_calls_that_stay_between_phones_have_no_plan() -> None:
+    ext101 = DIRECTORY.extensions["101"]
+    # Following the number (there is none) or going on with the routing: the phones alone.
+    assert inbound.internal(ext101, ROUTING, OPEN) is None
+    assert inbound.internal(replace(ext101, no_answer="continue"), ROUTING, OPEN) is None
+    # No mobile to forward to, a freed extension, no default connection (nor a number to
+    # present), or a mobile that is no number.
+    forwarding = replace(ext101, no_answer="mobile")
+    assert inbound.internal(replace(forwarding, mobile=None), ROUTING, OPEN) is None
+    assert inbound.internal(replace(forwarding, employee_id=None), ROUTING, OPEN) is None
+    no_default = replace(ROUTING, connections={1: replace(TRUNK, default=False),
+                                               2: MOBILE_TRUNK})
+    assert inbound.internal(forwarding, no_default, OPEN) is None
+    assert inbound.internal(replace(forwarding, no_answer_connection=2), no_default,
+                            OPEN) is None
+    assert inbound.internal(replace(forwarding, mobile="12"), ROUTING, OPEN) is None
