@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND := noninteractive
 
 # Debian packages: to build and run (netifaces compiles), and what the tests talk to.
 DEB_RUN := python3-venv python3-dev gcc
-DEB_TEST := $(DEB_RUN) postgresql iproute2 curl sip-tester baresip-core snmpd snmp chromium tftp-hpa atftp kamailio \
+DEB_TEST := $(DEB_RUN) espeak-ng postgresql iproute2 curl sip-tester baresip-core snmpd snmp chromium tftp-hpa atftp kamailio \
 	kamailio-tls-modules dnsmasq-base rtpengine-daemon sox
 
 .PHONY: run test lint bench deps-run deps-test clean

@@ -18,7 +18,8 @@ daemon edge, which prints one line (never to a network peer)::
      └── MediaError             the media plane (rtpengine and its ng protocol)
           ├── MediaProtocolError      bytes that are not bencode/ng, or rtpengine refused
           ├── MediaTimeoutError       rtpengine did not answer within the retry budget
-          └── MediaUnavailableError   no media session to be had now (limit, rtpengine down)
+          ├── MediaUnavailableError   no media session to be had now (limit, rtpengine down)
+          └── PromptError             a prompt WAV cannot be made (bad text, espeak-ng, sox)
 """
 
 from __future__ import annotations
@@ -97,3 +98,7 @@ class MediaTimeoutError(MediaError):
 
 class MediaUnavailableError(MediaError):
     """No media session can be had now: the session limit, rtpengine's load limit, or down."""
+
+
+class PromptError(MediaError):
+    """A prompt WAV cannot be made: refused text or language, a missing or failing tool."""

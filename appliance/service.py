@@ -19,6 +19,7 @@ from appliance.store import Store
 
 if TYPE_CHECKING:
     from appliance.media.plane import MediaPlane
+    from appliance.media.prompts import PromptFiles
 
 
 class Service(Protocol):
@@ -63,6 +64,13 @@ class ServiceContext:
 
         media = self.services.get("media")
         return media.plane if isinstance(media, MediaService) else None
+
+    def media_prompts(self) -> PromptFiles | None:
+        """The media part's prompt files, when it runs."""
+        from appliance.media.service import MediaService  # it imports this module
+
+        media = self.services.get("media")
+        return media.prompts if isinstance(media, MediaService) else None
 
 
 # Start order: media first (the call logic in the SIP part anchors calls on it), then SIP

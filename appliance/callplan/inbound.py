@@ -5,6 +5,8 @@ The number's routing, each step switchable on the number:
 (b) ``contacts_map``: a known caller's employee rings (skipped if (a) rang them);
 (c) the destination, while the number's hours are open (or it has none);
 (d) the after-hours destination instead of (c) while they are closed (none set: (c)).
+With the number's greeting on and its hours open, a ``Greet`` step comes before (c): the box
+answers, greets, and an extension the caller dials rings first (``dialled``), then (c)/(d).
 A person is rung for their extension's ring time (none set: the number's) on their
 extension, or, when they receive calls on their mobile, their mobile through the number's
 connection. When the extension does not answer, its own ``no_answer`` decides (``number``:
@@ -33,6 +35,7 @@ from appliance.callplan.model import (
     Destination,
     DirectoryView,
     ExtensionView,
+    Greeting,
     Number,
     PresenceState,
     Queue,
@@ -40,8 +43,8 @@ from appliance.callplan.model import (
 )
 from appliance.callplan.numbers import VIETNAM, NumberPlan
 
-Why = Literal["to_header", "contact", "destination", "after_hours", "no_answer", "fallback",
-              "end"]
+Why = Literal["to_header", "contact", "greeting", "dialled", "destination", "after_hours",
+              "no_answer", "fallback", "end"]
 _EXTENSION = re.compile(r"[0-9]{1,4}")
 MAX_DEPTH = 16
 
@@ -80,6 +83,15 @@ class ForwardOut:
 
 
 @dataclass(frozen=True)
+class Greet:
+    """Answer the call here, play ``greeting`` and collect an extension dialled during it
+    (or within its wait); nothing dialled: the next step."""
+
+    greeting: Greeting
+    why: Why
+
+
+@dataclass(frozen=True)
 class HangUp:
     """End the call with this SIP status."""
 
@@ -88,7 +100,7 @@ class HangUp:
     why: Why
 
 
-Step = RingExtension | RingQueue | ForwardOut | HangUp
+Step = RingExtension | RingQueue | ForwardOut | Greet | HangUp
 
 
 @dataclass(frozen=True)
@@ -235,11 +247,31 @@ def plan(number: Number, call: InboundCall, now: datetime, routing: Routing) -> 
         ext = None if employee is None else routing.directory.of_employee(employee)
         if ext is not None:
             planner.person(ext, "contact")
+    is_open = number_open(number, routing, now)
+    if number.greeting is not None and (is_open or number.after_hours is None):
+        planner.steps.append(Greet(number.greeting, "greeting"))
     planner.routed(frozenset({f"number {number.did}"}))
-    steps = planner.steps
+    return InboundPlan(_ended(planner.steps), is_open)
+
+
+def dialled(number: Number, extension: str, now: datetime, routing: Routing,
+            rung: frozenset[str] = frozenset()) -> tuple[Step, ...]:
+    """The steps after a caller dialled ``extension`` during ``number``'s greeting: that
+    extension (if reachable, and not already in ``rung``) as a person, then (c)/(d)."""
+    planner = _Planner(number, routing, now)
+    planner.rung = set(rung)
+    ext = routing.directory.reachable(extension)
+    if ext is not None:
+        planner.person(ext, "dialled")
+    planner.routed(frozenset({f"number {number.did}"}))
+    return _ended(planner.steps)
+
+
+def _ended(steps: list[Step]) -> tuple[Step, ...]:
+    """``steps`` ending with a hang-up (480 when the plan ran out)."""
     if not steps or not isinstance(steps[-1], HangUp):
         steps.append(HangUp(480, "Temporarily Unavailable", "end"))
-    return InboundPlan(tuple(steps), number_open(number, routing, now))
+    return tuple(steps)
 
 
 def internal(callee: ExtensionView, routing: Routing, now: datetime) -> InboundPlan | None:

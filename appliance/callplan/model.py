@@ -108,11 +108,24 @@ HANGUP = Destination("hangup")
 
 
 @dataclass(frozen=True)
+class Greeting:
+    """What the box says when it answers a number's calls itself: the built-in greeting in
+    ``language`` (``text`` None), or ``text`` spoken in it; callers may dial an extension
+    while it plays and for ``wait`` seconds after."""
+
+    language: str = "en"
+    text: str | None = None
+    wait: int = 5
+
+
+@dataclass(frozen=True)
 class Number:
     """An office number (DID, E.164) and how its calls are routed, step by step:
     (a) ``to_header``: the extension in the To user part (or Request-URI);
     (b) ``contacts_map``: the employee a known caller belongs to;
     (c) ``destination``; (d) outside the ``hours`` schedule, ``after_hours`` instead of (c).
+    ``greeting`` (None: off): while the hours are open, the box answers and greets the caller
+    before (c), and an extension dialled during it rings first.
     ``no_answer`` after ringing a person: go on with the routing, or ``mobile``: their mobile
     through ``no_answer_connection`` (else the number's own) first. ``hours`` None: always open.
     """
@@ -127,6 +140,7 @@ class Number:
     no_answer: NoAnswerAction = "continue"
     no_answer_connection: int | None = None
     ring_timeout: int = 20
+    greeting: Greeting | None = None
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from appliance.calls import legs
 from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
+from appliance.calls.greeting import Prompts, Tones
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.servers import configured
 from appliance.calls.trunks import connection_from, dialled_user, listed, office_number
@@ -110,6 +111,9 @@ class B2BUA:
         # passes end to end), and how its work runs beside the SIP logic.
         self.media: MediaPlane | None = None
         self.spawn: Callable[[Coroutine[object, object, None]], None] = self._spawn
+        # The audio a greeting plays, and the box's tones (None: greetings are skipped).
+        self.prompts: Prompts | None = None
+        self.tones: Tones | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Where a connection's servers are now (the trunk manager's DNS cache once wired; by
         # default the servers given by IP), and who to tell when all of them failed.

@@ -2,7 +2,9 @@
 that answered, the steps still to try, and what each message on them does.
 
 States: ``ringing`` (the caller's INVITE not answered yet; the branches of the current
-step ring), ``established`` (one branch answered: two dialogs), ``ended``.
+step ring), ``established`` (one branch answered: two dialogs), ``ended``. A call the box
+answered itself to greet the caller (``here``, ``calls/greeting.py``) is still ``ringing``
+until a branch answers: its caller has its 200, the branch is bridged in without another.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from appliance.callplan import inbound as plan
 from appliance.callplan import queues
 from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
+from appliance.calls.anchor import has_sdp
 from appliance.calls.bridge import Bridge, _Ignore
+from appliance.calls.greeting import Greeter
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.trunks import inside_status
+from appliance.errors import MediaError
+from appliance.media.dtmf import parse_info
 from appliance.routing.calls import Leg as RecordLeg
 from appliance.routing.proxy import cancel_for
 from appliance.sip.dialog import Dialog
@@ -54,6 +60,8 @@ class OutsideCall(Bridge):
         self.failures: list[int] = []  # final answers of the branches tried
         self.rounds: list[queues.Round] = []  # what is left of a queue step
         self.queue: Queue | None = None  # the queue ringing now
+        self.here = False  # the box answered the caller itself (a greeting)
+        self.greeter: Greeter | None = None
 
     def all_legs(self) -> list[Leg]:
         """Every leg the call has or had."""
@@ -84,6 +92,10 @@ class OutsideCall(Bridge):
                                                                    step.seconds):
                 return
             if isinstance(step, plan.ForwardOut) and self._forward(step):
+                return
+            if isinstance(step, plan.Greet) and Greeter.possible(self):
+                self.greeter = Greeter(self, step)
+                self.greeter.start()
                 return
             if isinstance(step, plan.RingQueue):
                 # The rounds were chosen when the call came (members working, not on a call);
@@ -279,8 +291,8 @@ class OutsideCall(Bridge):
         if branch.cancel_wanted:
             self._send_cancel(branch, "")
             return
-        if self.state != "ringing" or response.status not in (180, 181, 182, 183):
-            return
+        if self.state != "ringing" or response.status not in (180, 181, 182, 183) or self.here:
+            return  # (answered here: the caller hears the box's ringback)
         reply = legs.answer(self.b2bua.locals, self.server, response.status, response.reason,
                             self.caller.tag, response)
 
@@ -346,6 +358,27 @@ class OutsideCall(Bridge):
                 self.b2bua.untrack(other.leg)
         self.branches = [branch]
         b2bua = self.b2bua
+        if self.here:
+            self.state = "established"
+            self._bridge_here(leg, response)
+        else:
+            self._answer_caller(leg, response)
+        if self.queue is not None and leg.extension is not None:
+            b2bua.queue_answered(self.queue, leg.extension)
+        record = self.record
+        if record is not None:
+            record.state, record.answered_at = "established", b2bua.registry.clock()
+            record.callee = RecordLeg(leg.extension, leg.flow)
+            record.callee_tag = response.to.tag
+            b2bua.registry.notify(record)
+        log.info("sip: call %s answered by %s", self.server.request.call_id[:32],
+                 leg.extension or f"connection {leg.connection_id}")
+        if self.caller.dialog is None:
+            self.hang_up(0, 'SIP;cause=400;text="No Contact"')
+
+    def _answer_caller(self, leg: Leg, response: Response) -> None:
+        """The branch on ``leg`` answered: the caller gets its 200 (the answer anchored)."""
+        b2bua = self.b2bua
         ok = legs.answer(b2bua.locals, self.server, 200, None, self.caller.tag, response)
         try:
             self.caller.dialog = Dialog.uas(self.server.request, self.caller.tag)
@@ -368,18 +401,58 @@ class OutsideCall(Bridge):
             self._end("no media", 503)
         self.through_media(response, self.offered(leg, self.caller, self.server.request),
                            answer, lost)
-        if self.queue is not None and leg.extension is not None:
-            b2bua.queue_answered(self.queue, leg.extension)
-        record = self.record
-        if record is not None:
-            record.state, record.answered_at = "established", b2bua.registry.clock()
-            record.callee = RecordLeg(leg.extension, leg.flow)
-            record.callee_tag = response.to.tag
-            b2bua.registry.notify(record)
-        log.info("sip: call %s answered by %s", self.server.request.call_id[:32],
-                 leg.extension or f"connection {leg.connection_id}")
-        if self.caller.dialog is None:
-            self.hang_up(0, 'SIP;cause=400;text="No Contact"')
+
+    def answered_here(self, sdp: bytes) -> bool:
+        """The box answers the caller itself with ``sdp`` (a greeting); False when the call
+        cannot go on (no Contact to make the dialog with: it is ended)."""
+        b2bua = self.b2bua
+        assert b2bua.layer is not None
+        request = self.server.request
+        ok = legs.answer(b2bua.locals, self.server, 200, None, self.caller.tag)
+        ok.body = sdp
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.headers.add("Allow", legs.ALLOW)
+        try:
+            self.caller.dialog = Dialog.uas(request, self.caller.tag)
+        except Exception:  # no Contact: no dialog to go on in
+            self.abort(400, "Missing Contact", "", "no contact")
+            return False
+        self.here = True
+        self.caller.accepted = Accepted(b2bua.layer, self.server, ok,
+                                        lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+        b2bua.answered(self)
+        return True
+
+    def _bridge_here(self, leg: Leg, response: Response) -> None:
+        """A phone answered a call the box had answered: its answer takes the box's place
+        in the media (no new answer to the caller); if the media plane cannot, both hang
+        up."""
+        anchor = self.anchor
+        if self.greeter is not None:
+            self.greeter.close()
+        if anchor is None or not has_sdp(response):
+            return
+
+        async def bridge() -> None:
+            try:
+                await anchor.bridge(leg, response.body)
+            except MediaError as exc:
+                log.warning("media: call %s: bridging failed: %s", anchor.id, exc)
+                self.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
+        self.b2bua.spawn(bridge())
+
+    def request_on(self, leg: Leg, txn: ServerTransaction, request: Request) -> None:
+        """As ``Bridge.request_on``; and a SIP INFO with a key while the caller is greeted
+        is the caller dialling."""
+        greeter = self.greeter
+        if greeter is not None and not greeter.done and leg is self.caller and \
+                request.method == "INFO":
+            key = parse_info(request.headers.get("content-type") or "", request.body)
+            txn.respond(make_response(request, 200 if key else 415))
+            if key is not None:
+                greeter.key(key)
+            return
+        super().request_on(leg, txn, request)
 
     # -- ending -------------------------------------------------------------------------------
 
@@ -394,7 +467,14 @@ class OutsideCall(Bridge):
         if not self.server.final:
             self.server.respond(make_response(self.server.request, status, phrase,
                                               to_tag=self.caller.tag))
+        elif self.here and why != "bye" and self.caller.dialog is not None:
+            self._bye(self.caller, reason or f'SIP;cause={status};text="No answer"')
         self._end(why, status)
+
+    def _end(self, why: str, status: int = 0) -> None:
+        if self.greeter is not None:
+            self.greeter.close()
+        super()._end(why, status)
 
     def hang_up(self, status: int, reason: str) -> None:
         """End the call from the box (a dismissal, no ACK): while it rings ``status`` to the

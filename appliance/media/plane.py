@@ -7,7 +7,9 @@ is the real one over the ng client. A session is one call-id; a new call-id past
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Protocol
 from appliance.errors import MediaError, MediaUnavailableError
 from appliance.media.bencode import Encodable
 from appliance.media.codecs import CodecOps
+from appliance.media.dtmf import Digit
 from appliance.media.ng import NgClient
 
 log = logging.getLogger("appliance.media")
@@ -48,6 +51,25 @@ class MediaFlags:
 
 
 PLAIN = MediaFlags()
+# The participant the box itself is in a call it answered (greeting, IVR): the phone that
+# takes the call later is bridged in under this label.
+HERE_TAG = "appliance-here"
+# rtpengine keeps its ports for the caller when the box's side of the call changes (a
+# phone bridged in after the greeting): the caller, answered once, is never re-INVITEd.
+_LATCH = MediaFlags(extra=("port-latching",))
+_PORT = re.compile(r"^(m=audio )\d+", re.M)
+
+
+@dataclass(frozen=True)
+class HereAnswer:
+    """A call the box answered itself: ``caller``, the SDP to answer the caller with;
+    ``onward``, the SDP to offer a phone bridged in later."""
+
+    caller: str
+    onward: str
+
+
+DtmfHandler = Callable[[Digit], None]
 
 
 class MediaPlane(Protocol):
@@ -75,11 +97,20 @@ class MediaPlane(Protocol):
         back to the offerer."""
         ...
 
-    async def answer_here(self, call_id: str, from_tag: str, sdp: str,
-                          flags: MediaFlags = PLAIN) -> str:
-        """Anchor an offer the box answers itself (greeting, IVR, voicemail: one leg); return
-        the SDP to answer the caller with. The caller's audio is not relayed back to it
-        (on an offer alone rtpengine echoes it); ``play`` still reaches it."""
+    async def answer_here(self, call_id: str, from_tag: str, sdp: str) -> HereAnswer:
+        """Anchor an offer the box answers itself (greeting, IVR, voicemail: one leg, the
+        box's side ``HERE_TAG``); the caller's audio goes nowhere, ``play`` reaches it and
+        its DTMF is reported."""
+        ...
+
+    async def bridge_here(self, call_id: str, from_tag: str, sdp: str) -> None:
+        """Bridge the answer ``sdp`` of a phone (offered ``HereAnswer.onward``) into a call
+        the box answered, in place of the box: audio flows both ways, playback stops; the
+        caller keeps the ports it was answered with."""
+        ...
+
+    def watch_dtmf(self, call_id: str, handler: DtmfHandler | None) -> None:
+        """Hand each DTMF digit reported in ``call_id`` to ``handler`` (None: stop)."""
         ...
 
     async def delete(self, call_id: str) -> None:
@@ -108,6 +139,7 @@ class RtpenginePlane:
         self._max = max_sessions
         self._running = running
         self._calls: set[str] = set()
+        self._dtmf: dict[str, DtmfHandler] = {}
 
     @property
     def sessions(self) -> int:
@@ -155,20 +187,45 @@ class RtpenginePlane:
         reply = await self.client.answer(call_id, from_tag, to_tag, sdp, options)
         return reply.sdp
 
-    async def answer_here(self, call_id: str, from_tag: str, sdp: str,
-                          flags: MediaFlags = PLAIN) -> str:
-        """Offer, then block the call's relayed media (what rtpengine plays is not blocked)."""
-        answer = await self.offer(call_id, from_tag, sdp, flags)
+    async def answer_here(self, call_id: str, from_tag: str, sdp: str) -> HereAnswer:
+        """Offer; answer it for the box with rtpengine's own SDP on the discard port (so the
+        caller's answer names ports rtpengine keeps), then block the caller's media (what
+        rtpengine plays, and DTMF detection, are not blocked)."""
+        onward = await self.offer(call_id, from_tag, sdp)
         try:
-            await self.client.block_media(call_id)
+            placeholder = _PORT.sub(lambda m: m.group(1) + "9", onward)
+            caller = await self.answer(call_id, from_tag, HERE_TAG, placeholder, _LATCH)
+            await self.client.block_media(call_id, from_tag)
         except BaseException:
             await self.delete(call_id)
             raise
-        return answer
+        return HereAnswer(caller, onward)
+
+    async def bridge_here(self, call_id: str, from_tag: str, sdp: str) -> None:
+        """The phone's answer in place of the box's; the caller's media unblocked."""
+        self._check_running()
+        await self.answer(call_id, from_tag, HERE_TAG, sdp, _LATCH)
+        await self.client.unblock_media(call_id, from_tag)
+        with contextlib.suppress(MediaError):  # nothing was playing
+            await self.client.stop_media(call_id, from_tag)
+
+    def watch_dtmf(self, call_id: str, handler: DtmfHandler | None) -> None:
+        """Hand ``call_id``'s digits to ``handler``; None stops."""
+        if handler is None:
+            self._dtmf.pop(call_id, None)
+        else:
+            self._dtmf[call_id] = handler
+
+    def dtmf_received(self, digit: Digit) -> None:
+        """A digit rtpengine reported: to the call's handler, if one watches."""
+        handler = self._dtmf.get(digit.call_id)
+        if handler is not None:
+            handler(digit)
 
     async def delete(self, call_id: str) -> None:
         """End the call's media; logs and swallows what rtpengine answers or fails to."""
         self._calls.discard(call_id)
+        self._dtmf.pop(call_id, None)
         try:
             warning = await self.client.delete(call_id)
         except MediaError as exc:

@@ -48,6 +48,7 @@ class RtpengineSettings:
     port_max: int
     folder: Path
     num_threads: int = 2
+    dtmf_dest: Listen | None = None  # where rtpengine reports DTMF (the daemon, loopback)
     log_level: int = 5  # notice: its per-command info lines (with whole SDPs) stay out
 
     @property
@@ -83,6 +84,8 @@ def render_config(s: RtpengineSettings) -> str:
         "silent-timeout": "3600",  # the same for a call on hold
         "delete-delay": "0",  # a deleted call frees its ports at once
     }
+    if s.dtmf_dest is not None:
+        lines["dtmf-log-dest"] = str(s.dtmf_dest)
     body = "".join(f"{key} = {value}\n" for key, value in lines.items())
     return "# Written by the appliance at each start; edit the [media] config instead.\n" \
            f"[rtpengine]\n{body}"

@@ -5,23 +5,30 @@ Started before the SIP part, so the call logic finds ``ctx.services["media"].pla
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 from appliance.config import Listen, MediaConfig
+from appliance.errors import PromptError
+from appliance.media.dtmf import DtmfListener
 from appliance.media.ng import NgClient
 from appliance.media.plane import MediaPlane, RtpenginePlane
+from appliance.media.prompts import LANGUAGES, PromptFiles
 from appliance.media.rtpengine import RtpengineRunner, RtpengineSettings
 from appliance.service import ServiceContext
 
 log = logging.getLogger("appliance.media")
 
 
-def rtpengine_settings(media: MediaConfig, data: Path) -> RtpengineSettings:
-    """rtpengine's settings for the ``[media]`` config, its files under ``<data>/media``."""
+def rtpengine_settings(media: MediaConfig, data: Path,
+                       dtmf: Listen | None = None) -> RtpengineSettings:
+    """rtpengine's settings for the ``[media]`` config, its files under ``<data>/media``,
+    its DTMF reports to ``dtmf``."""
     return RtpengineSettings(binary=media.rtpengine, ng=media.ng_listen,
                              interface=media.interface, port_min=media.rtp_port_min,
-                             port_max=media.rtp_port_max, folder=data / "media")
+                             port_max=media.rtp_port_max, folder=data / "media",
+                             dtmf_dest=dtmf)
 
 
 class MediaService:
@@ -30,11 +37,15 @@ class MediaService:
     def __init__(self, ctx: ServiceContext) -> None:
         media = ctx.config.media
         self.listen = media.ng_listen
-        self.runner = RtpengineRunner(rtpengine_settings(media, ctx.config.paths.data))
         self.client = NgClient(media.ng_listen.host, media.ng_listen.port)
         self._plane = RtpenginePlane(self.client, media.max_sessions,
                                      running=lambda: self.runner.running)
+        self.dtmf = DtmfListener(self._plane.dtmf_received, media.ng_listen.host)
+        self.runner = RtpengineRunner(rtpengine_settings(
+            media, ctx.config.paths.data, Listen(self.dtmf.host, self.dtmf.port)))
         self.runner.on_restart.append(self._plane.forget_all)
+        self.prompts = PromptFiles(ctx.config.paths.data / "media" / "prompts")
+        self._warm: asyncio.Task[None] | None = None
 
     @property
     def plane(self) -> MediaPlane:
@@ -43,14 +54,27 @@ class MediaService:
 
     async def start(self) -> dict[str, Listen]:
         """Start rtpengine; return its ng address as ``media_ng``."""
+        await self.dtmf.start()
         await self.runner.start()
+        self._warm = asyncio.get_running_loop().create_task(self._make_prompts())
         log.info("media: up to %d sessions", self._plane.max_sessions)
         return {"media_ng": self.listen}
 
+    async def _make_prompts(self) -> None:
+        """The built-in greetings made once, in the background, before a call wants them."""
+        for language in LANGUAGES:
+            try:
+                await self.prompts.greeting(language)
+            except PromptError as exc:
+                log.warning("media: the built-in %s greeting cannot be made: %s", language, exc)
+
     async def stop(self) -> None:
         """Stop rtpengine and close the ng socket."""
+        if self._warm is not None:
+            self._warm.cancel()
         self.client.close()
         await self.runner.stop()
+        self.dtmf.close()
 
 
 def create(ctx: ServiceContext) -> MediaService:

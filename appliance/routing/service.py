@@ -157,6 +157,10 @@ class SipService:
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
         self.b2bua.media = ctx.media_plane()  # calls across a connection anchored there
+        prompts = ctx.media_prompts()
+        if prompts is not None:  # greetings need the media plane's prompts
+            self.b2bua.prompts = lambda g: prompts.greeting(g.language, g.text)
+            self.b2bua.tones = prompts.tone
         self.b2bua.features = FeatureCodes(StorePresence(ctx.store, self.workers))
         self.callbacks = Callbacks(ctx.store, self.workers, self.b2bua)
         self.router.outside = self.b2bua

@@ -21,7 +21,6 @@ from appliance.directory import Directory
 from appliance.directory.office import CallPlanDirectory
 from appliance.store import open_store
 from tests.integration.conftest import appliance_json
-from tests.integration.test_call_history import history
 from tests.integration.sip_helpers import (
     add_accounts,
     address,
@@ -32,6 +31,7 @@ from tests.integration.sip_helpers import (
     sipp_command,
     start_sip_daemon,
 )
+from tests.integration.test_call_history import history
 from tests.integration.test_calls_outside import (
     CARRIER_HOST,
     DID,

@@ -235,8 +235,8 @@ def test_play_into_a_one_legged_call(tmp_path: Path) -> None:
             await plane.delete("plain")
 
             caller = endpoint()
-            _, port, _ = media_port(await plane.answer_here("greeting", "caller",
-                                                            sdp(caller.getsockname()[1])))
+            here = await plane.answer_here("greeting", "caller", sdp(caller.getsockname()[1]))
+            _, port, _ = media_port(here.caller)
             duration = await plane.play("greeting", "caller", tone)
             assert duration == pytest.approx(2.0, abs=0.05)
             got, _ = await asyncio.gather(receive(caller, 1.0), send_stream(caller, port, 20))

@@ -12,8 +12,9 @@ import pytest
 from appliance.errors import MediaProtocolError, MediaTimeoutError, MediaUnavailableError
 from appliance.media.bencode import Encodable, Value
 from appliance.media.codecs import CodecOps
+from appliance.media.dtmf import Digit
 from appliance.media.ng import NgClient, check_result
-from appliance.media.plane import MediaFlags, MediaPlane, RtpenginePlane
+from appliance.media.plane import HERE_TAG, HereAnswer, MediaFlags, MediaPlane, RtpenginePlane
 
 
 class Scripted(NgClient):
@@ -172,12 +173,22 @@ def test_limit_must_be_positive() -> None:
         RtpenginePlane(Scripted(), 0)
 
 
-def test_answer_here_blocks_the_echo_and_cleans_up_on_failure() -> None:
+def test_answer_here_answers_for_the_box_on_the_discard_port_and_blocks_the_caller() -> None:
     client = Scripted()
     plane = RtpenginePlane(client, 1)
-    assert "m=audio" in str(run(plane.answer_here("c1", "a", "v=0")))
-    assert [c["command"] for c in client.sent] == ["offer", "block media"]
-    assert client.sent[1] == {"command": "block media", "call-id": "c1"}
+    here = run(plane.answer_here("c1", "a", "v=0"))
+    assert isinstance(here, HereAnswer) and "m=audio 30000" in here.onward
+    assert [c["command"] for c in client.sent] == ["offer", "answer", "block media"]
+    answer = client.sent[1]
+    # The box's own answer: rtpengine's SDP on port 9, ports kept for later (a phone).
+    assert answer["to-tag"] == HERE_TAG and "m=audio 9 " in str(answer["sdp"])
+    assert answer["flags"] == ["port-latching"]
+    assert client.sent[2] == {"command": "block media", "call-id": "c1", "from-tag": "a"}
+    # A phone bridged in: its answer in the box's place, the caller unblocked, playback off.
+    client.sent.clear()
+    run(plane.bridge_here("c1", "a", "v=0 phone"))
+    assert [c["command"] for c in client.sent] == ["answer", "unblock media", "stop media"]
+    assert client.sent[0]["to-tag"] == HERE_TAG and client.sent[0]["sdp"] == "v=0 phone"
 
     class BlockFails(Scripted):
         async def request(self, command: Mapping[str, Encodable]) -> dict[str, Value]:
@@ -190,3 +201,18 @@ def test_answer_here_blocks_the_echo_and_cleans_up_on_failure() -> None:
     with pytest.raises(MediaTimeoutError):
         run(plane.answer_here("c1", "a", "v=0"))
     assert plane.sessions == 0 and failing.sent[-1]["command"] == "delete"
+
+
+def test_dtmf_goes_to_the_call_that_watches_until_it_is_deleted() -> None:
+    plane = RtpenginePlane(Scripted(), 2)
+    heard: list[Digit] = []
+    plane.watch_dtmf("c1", heard.append)
+    plane.dtmf_received(Digit("c1", "a", "5"))
+    plane.dtmf_received(Digit("c2", "a", "6"))  # nobody watches c2
+    run(plane.delete("c1"))
+    plane.dtmf_received(Digit("c1", "a", "7"))
+    assert heard == [Digit("c1", "a", "5")]
+    plane.watch_dtmf("c2", heard.append)
+    plane.watch_dtmf("c2", None)
+    plane.dtmf_received(Digit("c2", "a", "8"))
+    assert len(heard) == 1
