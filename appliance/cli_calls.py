@@ -25,10 +25,12 @@ from appliance.callplan.model import (
     Number,
 )
 from appliance.cli import _actor, _config, _emit, _store, config_option, json_option
+from appliance.config import Config
 from appliance.directory import plan_rules, trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
-from appliance.errors import ValidationError
+from appliance.errors import PromptError, ValidationError
+from appliance.media import prompts
 from appliance.store import Store
 from appliance.store.bound import one_transaction
 
@@ -107,6 +109,7 @@ def destination_text(dest: Destination | None, names: dict[int, str]) -> str | N
 
 def number_row(num: Number, names: dict[int, str]) -> dict[str, Any]:
     """Every field of an office number, connections by name."""
+    greeting = num.greeting
     return {
         "did": num.did, "connection": names.get(num.connection_id),
         "destination": destination_text(num.destination, names),
@@ -116,6 +119,10 @@ def number_row(num: Number, names: dict[int, str]) -> dict[str, Any]:
         "no_answer_connection": None if num.no_answer_connection is None
         else names.get(num.no_answer_connection),
         "ring_timeout": num.ring_timeout,
+        "greeting": greeting is not None and greeting.on,
+        "greeting_language": greeting.language if greeting else "en",
+        "greeting_text": greeting.text if greeting else None,
+        "greeting_wait": greeting.wait if greeting else 5,
     }
 
 
@@ -285,6 +292,14 @@ def _number_options(func: F) -> F:
         click.option("--no-answer-connection", help="The connection the mobile is rung "
                      "through ('' for the number's own)."),
         click.option("--ring-timeout", help="Seconds a person rings (5-600)."),
+        click.option("--greeting/--no-greeting", default=None,
+                     help="Answer the calls with a greeting callers may dial an extension in."),
+        click.option("--greeting-language", type=click.Choice(plan_rules.GREETING_LANGUAGES),
+                     help="The greeting's language (the built-in text's, or the voice of your "
+                     "own)."),
+        click.option("--greeting-text", help="The greeting's own text, spoken by the box "
+                     "('' for the built-in greeting)."),
+        click.option("--greeting-wait", help="Seconds callers have to dial after it (1-30)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -310,8 +325,11 @@ def _number_show(store: Store, did: str, as_json: bool) -> None:
 def number_add(did: str, connection: str, destination: str | None, config_path: str | None,
                as_json: bool, **given: Any) -> None:
     """Add an office number on a connection and route it."""
-    plan = _plan(config_path)
-    made = plan.add_number(did, connection, destination or "hangup", **_number_fields(given))
+    config = _config(config_path)
+    plan = CallPlanDirectory(_store(config), actor=_actor())
+    fields = _number_fields(given)
+    _speak_greeting(config, None, fields)
+    made = plan.add_number(did, connection, destination or "hangup", **fields)
     _number_show(plan.store, made.did, as_json)
 
 
@@ -326,9 +344,28 @@ def number_edit(did: str, config_path: str | None, as_json: bool, **given: Any) 
     fields = _number_fields(given)
     if not fields:
         raise ValidationError("nothing to change: give at least one option")
-    plan = _plan(config_path)
+    config = _config(config_path)
+    plan = CallPlanDirectory(_store(config), actor=_actor())
+    _speak_greeting(config, plan.get_number(did), fields)
     changed = plan.update_number(did, **fields)
     _number_show(plan.store, changed.did, as_json)
+
+
+def _speak_greeting(config: Config, current: Number | None, fields: dict[str, Any]) -> None:
+    """A greeting's own text is spoken when it is saved: a text the box cannot speak (or
+    espeak-ng missing) is refused before anything is stored."""
+    if not {"greeting_text", "greeting_language"} & fields.keys():
+        return
+    now = current.greeting if current is not None else None
+    text = plan_rules.greeting_text(fields["greeting_text"]) if "greeting_text" in fields \
+        else (now.text if now else None)
+    language = plan_rules.choice(fields.get("greeting_language") or (
+        now.language if now else "en"), plan_rules.GREETING_LANGUAGES, "greeting_language")
+    if text is not None:
+        try:
+            prompts.speak(text, language, prompts.folder_of(config.paths.data))
+        except PromptError as exc:
+            raise ValidationError(f"greeting_text: {exc}", "greeting_text") from exc
 
 
 @number.command("remove")

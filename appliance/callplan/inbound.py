@@ -248,7 +248,8 @@ def plan(number: Number, call: InboundCall, now: datetime, routing: Routing) -> 
         if ext is not None:
             planner.person(ext, "contact")
     is_open = number_open(number, routing, now)
-    if number.greeting is not None and (is_open or number.after_hours is None):
+    if number.greeting is not None and number.greeting.on and (
+            is_open or number.after_hours is None):
         planner.steps.append(Greet(number.greeting, "greeting"))
     planner.routed(frozenset({f"number {number.did}"}))
     return InboundPlan(_ended(planner.steps), is_open)

@@ -116,6 +116,7 @@ class Greeting:
     language: str = "en"
     text: str | None = None
     wait: int = 5
+    on: bool = True  # off: kept as set, not played
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ class Number:
     (a) ``to_header``: the extension in the To user part (or Request-URI);
     (b) ``contacts_map``: the employee a known caller belongs to;
     (c) ``destination``; (d) outside the ``hours`` schedule, ``after_hours`` instead of (c).
-    ``greeting`` (None: off): while the hours are open, the box answers and greets the caller
-    before (c), and an extension dialled during it rings first.
+    ``greeting`` (None or not ``on``: off): while the hours are open, the box answers and
+    greets the caller before (c), and an extension dialled during it rings first.
     ``no_answer`` after ringing a person: go on with the routing, or ``mobile``: their mobile
     through ``no_answer_connection`` (else the number's own) first. ``hours`` None: always open.
     """

@@ -24,6 +24,7 @@ from appliance.callplan.model import (
     STRATEGIES,
     Connection,
     Destination,
+    Greeting,
     Number,
     Queue,
     Server,
@@ -46,7 +47,8 @@ CONNECTION_FIELDS = (
     "number_format", "max_calls", "codecs", "allowed_extensions", "allowed_groups", "prefix",
     "default", "domain", "auth_username", "expires")
 NUMBER_FIELDS = ("connection", "destination", "to_header", "contacts_map", "after_hours",
-                 "hours", "no_answer", "no_answer_connection", "ring_timeout")
+                 "hours", "no_answer", "no_answer_connection", "ring_timeout", "greeting",
+                 "greeting_language", "greeting_text", "greeting_wait")
 QUEUE_FIELDS = ("members", "strategy", "ring_time", "timeout", "fallback", "ring_busy")
 DEFAULT_CODECS = ("PCMA", "PCMU", "telephone-event")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
@@ -150,7 +152,9 @@ class ConnectionsMixin(DirectoryBase):
             to_header=row.to_header, contacts_map=row.contacts_map,
             after_hours=self._dest(row.after_kind, row.after_target, row.after_connection),
             hours=row.hours, no_answer=row.no_answer,
-            no_answer_connection=row.no_answer_connection, ring_timeout=row.ring_timeout)
+            no_answer_connection=row.no_answer_connection, ring_timeout=row.ring_timeout,
+            greeting=Greeting(row.greeting_language, row.greeting_text, row.greeting_wait,
+                              row.greeting))
 
     def _numbers(self, db: Db) -> list[Number]:
         return [self._number_of(row)
@@ -369,8 +373,14 @@ class ConnectionsMixin(DirectoryBase):
                 values[f"{col}_kind"] = dest.kind if dest else None
                 values[f"{col}_target"] = dest.target if dest else None
                 values[f"{col}_connection"] = dest.connection_id if dest else None
-            elif key in ("to_header", "contacts_map"):
+            elif key in ("to_header", "contacts_map", "greeting"):
                 values[key] = pr.flag(value, key)
+            elif key == "greeting_language":
+                values[key] = pr.choice(value, pr.GREETING_LANGUAGES, key)
+            elif key == "greeting_text":
+                values[key] = pr.greeting_text(value)
+            elif key == "greeting_wait":
+                values[key] = pr.whole(value, key, *pr.GREETING_WAIT)
             elif key == "hours":
                 values[key] = None if value in (None, "") else self._hours_name(db, value)
             elif key == "no_answer":

@@ -48,6 +48,9 @@ def choice(value: str, choices: tuple[T, ...], field: str) -> T:
     return next(c for c in choices if c == text)
 
 
+GREETING_LANGUAGES = ("en", "vi")  # the voices the box speaks (media/prompts.py)
+GREETING_WAIT = (1, 30)  # seconds callers have to dial after the greeting
+GREETING_TEXT = 1000  # characters of a greeting's own text
 RING_TIMEOUT = (5, 600)  # seconds a person is rung: a number's, or an extension's own
 
 
@@ -271,3 +274,13 @@ def holiday_range(first: date | str, last: date | str | None) -> tuple[date, dat
 def members(values: Sequence[str]) -> tuple[str, ...]:
     """A queue's members: extension numbers, in ringing order."""
     return extension_list(values, "members", MAX_MEMBERS)
+
+
+def greeting_text(value: str | None) -> str | None:
+    """A greeting's own text (printable, lines kept apart by spaces); empty: None, the
+    built-in greeting."""
+    clean = " ".join((value or "").split())
+    if len(clean) > GREETING_TEXT or not clean.isprintable():
+        raise ValidationError(f"greeting_text: up to {GREETING_TEXT} printable characters",
+                              "greeting_text")
+    return clean or None

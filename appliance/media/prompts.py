@@ -173,6 +173,11 @@ def wav_seconds(path: Path) -> float:
     return frames / rate
 
 
+def folder_of(data: Path) -> Path:
+    """Where the box keeps its prompts: under its data folder."""
+    return data / "media" / "prompts"
+
+
 class PromptFiles:
     """The box's prompts under one folder, speech made on a thread (espeak-ng takes ~1 s)."""
 

@@ -14,7 +14,7 @@ from appliance.errors import PromptError
 from appliance.media.dtmf import DtmfListener
 from appliance.media.ng import NgClient
 from appliance.media.plane import MediaPlane, RtpenginePlane
-from appliance.media.prompts import LANGUAGES, PromptFiles
+from appliance.media.prompts import LANGUAGES, PromptFiles, folder_of
 from appliance.media.rtpengine import RtpengineRunner, RtpengineSettings
 from appliance.service import ServiceContext
 
@@ -44,7 +44,7 @@ class MediaService:
         self.runner = RtpengineRunner(rtpengine_settings(
             media, ctx.config.paths.data, Listen(self.dtmf.host, self.dtmf.port)))
         self.runner.on_restart.append(self._plane.forget_all)
-        self.prompts = PromptFiles(ctx.config.paths.data / "media" / "prompts")
+        self.prompts = PromptFiles(folder_of(ctx.config.paths.data))
         self._warm: asyncio.Task[None] | None = None
 
     @property

@@ -13,7 +13,9 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
+    false,
 )
 
 from appliance.store.tables import UtcDateTime, metadata
@@ -108,6 +110,10 @@ numbers = Table(
     Column("no_answer", String(8), nullable=False),  # continue | mobile
     Column("no_answer_connection", Integer, ForeignKey("connections.id")),
     Column("ring_timeout", Integer, nullable=False),
+    Column("greeting", Boolean, nullable=False, server_default=false()),
+    Column("greeting_language", String(2), nullable=False, server_default="en"),
+    Column("greeting_text", Text),  # None: the built-in greeting
+    Column("greeting_wait", Integer, nullable=False, server_default="5"),
 )
 
 queues = Table(
