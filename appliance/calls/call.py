@@ -16,7 +16,7 @@ from appliance.callplan import inbound as plan
 from appliance.callplan import queues
 from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
-from appliance.calls.anchor import has_sdp
+from appliance.calls.anchor import SDP_TYPE, has_sdp
 from appliance.calls.bridge import Bridge, _Ignore
 from appliance.calls.greeting import Greeter
 from appliance.calls.legs import Branch, Leg
@@ -61,6 +61,7 @@ class OutsideCall(Bridge):
         self.rounds: list[queues.Round] = []  # what is left of a queue step
         self.queue: Queue | None = None  # the queue ringing now
         self.here = False  # the box answered the caller itself (a greeting)
+        self.offer = b""  # then its offer, for the phones rung after (the INVITE is slimmed)
         self.greeter: Greeter | None = None
 
     def all_legs(self) -> list[Leg]:
@@ -222,6 +223,9 @@ class OutsideCall(Bridge):
         a connection with that connection's codecs)."""
         self.branches.append(branch)
         self.b2bua.track(branch.leg, self)
+        if self.here and not invite.body:
+            invite.body = self.offer
+            invite.headers.add("Content-Type", SDP_TYPE)
         conn_id = branch.leg.connection_id
         conn = self.b2bua.connection(conn_id) if conn_id is not None else None
         codecs = conn.codecs if conn is not None else ()
@@ -417,7 +421,7 @@ class OutsideCall(Bridge):
         except Exception:  # no Contact: no dialog to go on in
             self.abort(400, "Missing Contact", "", "no contact")
             return False
-        self.here = True
+        self.here, self.offer = True, request.body
         self.caller.accepted = Accepted(b2bua.layer, self.server, ok,
                                         lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
         b2bua.answered(self)

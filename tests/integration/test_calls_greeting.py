@@ -1,0 +1,166 @@
+"""Greetings through the running daemon with the real rtpengine ([media] on) and espeak-ng:
+SIPp as the carrier on 127.0.0.2 calls an office number whose greeting is on; the box
+answers it itself (the 200 names rtpengine), plays the greeting, and the caller dials 102
+as RFC 2833 events (sip-tester's captures) during it; only then does the phone (a socket of
+the test) ring; it answers and is bridged in: its audio reaches the carrier through
+rtpengine and SIPp's echo comes back, with no re-INVITE to the caller. Nothing dialled: the
+number's destination after the wait."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.callplan.model import Server
+from appliance.config import load
+from appliance.directory.office import CallPlanDirectory
+from appliance.store import open_store
+from tests.integration.conftest import RunningDaemon, appliance_json
+from tests.integration.sip_helpers import (
+    Account,
+    add_accounts,
+    address,
+    free_port,
+    need,
+    register,
+    sip_config,
+    start_sip_daemon,
+)
+from tests.integration.test_call_history import history
+from tests.integration.test_calls_media import (
+    answer,
+    audio_of,
+    echoed,
+    no_sessions_left,
+    receive_request,
+    sessions,
+)
+from tests.integration.test_calls_outside import (
+    CARRIER_HOST,
+    DID,
+    carrier_sipp,
+    finish,
+    free_port_on,
+)
+from tests.integration.test_media_rtpengine import RTPENGINE, free_range, free_udp_port
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not RTPENGINE.exists(), reason="needs rtpengine-daemon"),
+              pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")]
+Office = tuple[Path, dict[str, Account], int, RunningDaemon, tuple[int, int], int]
+
+
+@pytest.fixture()
+def office(tmp_path: Path) -> Iterator[Office]:
+    """Media on; the carrier's number greets (built-in, English), then rings 101."""
+    need("sipp")
+    config = sip_config(tmp_path)
+    low, high = free_range()
+    ng = free_udp_port()
+    with config.open("a") as f:
+        f.write(f'\n[media]\nenabled = true\nng_listen = "127.0.0.1:{ng}"\n'
+                f"rtp_port_min = {low}\nrtp_port_max = {high}\nmax_sessions = 10\n")
+    accounts = add_accounts(config, "101", "102")
+    carrier_port = free_port_on(CARRIER_HOST)
+    store = open_store(load(config, {}).store.url, create=False)
+    try:
+        plan = CallPlanDirectory(store, actor="test")
+        plan.add_connection("carrier", kind="ip", servers=[Server(CARRIER_HOST, carrier_port)],
+                            allowed_sources=[f"{CARRIER_HOST}/32"], caller_id=DID,
+                            number_format="intl_digits")
+        plan.add_number(DID, "carrier", "extension:101", contacts_map=False, to_header=False)
+    finally:
+        store.dispose()
+    shown = appliance_json(config, "number", "edit", DID, "--greeting", "--greeting-wait", "2")
+    assert (shown["greeting"], shown["greeting_language"], shown["greeting_wait"]) == (
+        True, "en", 2)
+    daemon = start_sip_daemon(config)
+    yield config, accounts, carrier_port, daemon, (low, high), ng
+    daemon.stop()
+
+
+def phone_sdp(media: socket.socket) -> bytes:
+    return (f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+            f"t=0 0\r\nm=audio {media.getsockname()[1]} RTP/AVP 0\r\n"
+            "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n").encode()
+
+
+def test_a_caller_dials_an_extension_during_the_greeting(office: Office,
+                                                         tmp_path: Path) -> None:
+    config, accounts, carrier_port, daemon, (low, high), ng = office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
+    carrier_media = free_port_on(CARRIER_HOST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        started = time.monotonic()
+        carrier = carrier_sipp("carrier_uac_greeting.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-d", "4000", "-rtp_echo", "-mp", str(carrier_media))
+        try:
+            invite = receive_request(sip, "INVITE", seconds=15)
+            rang_after = time.monotonic() - started
+            host, port = audio_of(invite.body)
+            assert host == "127.0.0.1" and low <= port <= high, invite.body
+            assert invite.to.uri.user == "102" and invite.from_.uri.user == "0909123456"
+            answer(sip, invite, 180, target)
+            answer(sip, invite, 200, target, phone_sdp(media))
+            receive_request(sip, "ACK")
+            got = echoed(media, (host, port), 0)
+            # The carrier (answered by the box before) now hears the phone: SIPp's echo of
+            # the phone's packets comes back through rtpengine's port for the phone.
+            assert len(got) >= 40, len(got)
+            assert {peer for _, peer in got} == {(host, port)}
+            bye = receive_request(sip, "BYE")
+            answer(sip, bye, 200, target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err
+    # The phone rang only once the caller had dialled (1.5 s into the greeting, then 1 s of
+    # digits), not at once.
+    assert rang_after > 2.0, rang_after
+    log = (tmp_path / "carrier-carrier_uac_greeting.xml.log").read_text(errors="replace")
+    assert log.count("INVITE sip:") == 1  # the caller was never re-INVITEd
+    sdp_200 = log[log.index("SIP/2.0 200"):]
+    host200, port200 = audio_of(sdp_200[sdp_200.index("v=0"):].split("\n\n")[0].encode())
+    assert host200 == "127.0.0.1" and low <= port200 <= high
+    row, = history(config)
+    assert (row["direction"], row["answered_by"], row["outcome"]) == (
+        "inbound", "102", "answered")
+    assert no_sessions_left(ng)
+
+
+def test_nothing_dialled_goes_on_to_the_destination_after_the_wait(office: Office,
+                                                                   tmp_path: Path) -> None:
+    config, accounts, carrier_port, daemon, _, ng = office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        started = time.monotonic()
+        carrier = carrier_sipp("carrier_uac_call.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-d", "9000")
+        try:
+            invite = receive_request(sip, "INVITE", seconds=20)
+            waited = time.monotonic() - started
+            assert len(sessions(ng)) == 1
+            answer(sip, invite, 200, target, phone_sdp(media))
+            receive_request(sip, "ACK")
+            bye = receive_request(sip, "BYE", seconds=15)
+            answer(sip, bye, 200, target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err
+    # The built-in greeting (~4.4 s) and the number's 2 s wait, then its destination.
+    assert waited > 5.0, waited
+    assert invite.to.uri.user == "101"
