@@ -139,7 +139,7 @@ def test_a_caller_dials_an_extension_during_the_greeting(office: Office,
 
 def test_nothing_dialled_goes_on_to_the_destination_after_the_wait(office: Office,
                                                                    tmp_path: Path) -> None:
-    config, accounts, carrier_port, daemon, _, ng = office
+    _config, accounts, carrier_port, daemon, _, ng = office
     target = address(daemon)
     phone_port = free_port()
     assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0

@@ -131,7 +131,7 @@ def test_an_unambiguous_extension_rings_on_its_last_digit() -> None:
 
 
 def test_nothing_dialled_goes_on_after_the_prompt_and_the_wait() -> None:
-    box, plane = greeting_box()
+    box, _plane = greeting_box()
     box.carrier_call()
     box.timers.advance(8.9)
     assert not box.sent(DESK)
@@ -158,7 +158,7 @@ def test_a_digit_from_the_box_side_is_not_the_callers() -> None:
 
 
 def test_sip_info_dials_too() -> None:
-    box, plane = greeting_box()
+    box, _plane = greeting_box()
     box.carrier_call()
     tag = carrier_ok(box)[0].to.tag
     for cseq, key in enumerate("103#", start=2):
@@ -195,7 +195,7 @@ def test_the_caller_hanging_up_during_the_greeting_ends_the_call() -> None:
 
 
 def test_nobody_answering_after_the_greeting_hangs_the_caller_up() -> None:
-    box, plane = greeting_box(ring_timeout=10)
+    box, _plane = greeting_box(ring_timeout=10)
     box.carrier_call()
     box.timers.advance(9.1)
     invite, = box.sent(DESK, "INVITE")
