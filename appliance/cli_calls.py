@@ -29,7 +29,7 @@ from appliance.config import Config
 from appliance.directory import plan_rules, trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
-from appliance.errors import PromptError, ValidationError
+from appliance.errors import ValidationError
 from appliance.media import prompts
 from appliance.store import Store
 from appliance.store.bound import one_transaction
@@ -354,18 +354,9 @@ def number_edit(did: str, config_path: str | None, as_json: bool, **given: Any) 
 def _speak_greeting(config: Config, current: Number | None, fields: dict[str, Any]) -> None:
     """A greeting's own text is spoken when it is saved: a text the box cannot speak (or
     espeak-ng missing) is refused before anything is stored."""
-    if not {"greeting_text", "greeting_language"} & fields.keys():
-        return
-    now = current.greeting if current is not None else None
-    text = plan_rules.greeting_text(fields["greeting_text"]) if "greeting_text" in fields \
-        else (now.text if now else None)
-    language = plan_rules.choice(fields.get("greeting_language") or (
-        now.language if now else "en"), plan_rules.GREETING_LANGUAGES, "greeting_language")
-    if text is not None:
-        try:
-            prompts.speak(text, language, prompts.folder_of(config.paths.data))
-        except PromptError as exc:
-            raise ValidationError(f"greeting_text: {exc}", "greeting_text") from exc
+    todo = plan_rules.greeting_to_speak(current.greeting if current else None, fields)
+    if todo is not None:
+        prompts.speak_or_refuse(*todo, prompts.folder_of(config.paths.data))
 
 
 @number.command("remove")

@@ -182,13 +182,18 @@ class BackupConfig:
     folder: Path | None = None  # None: <data>/backups (pre-migration backups go there too)
 
 
+AUTO_INTERFACE = "auto"
+
+
 @dataclass(frozen=True)
 class MediaConfig:
     """The media plane: rtpengine run by the daemon in userspace, with a config of its own."""
 
     enabled: bool = False  # until calls use it
     ng_listen: Listen = Listen("127.0.0.1", 22223)  # rtpengine's control port, loopback only
-    interface: str = "127.0.0.1"  # where RTP is bound and what the SDP advertises (the LAN's)
+    # Where RTP is bound and what the SDP advertises (the LAN's); "auto": the box's first LAN
+    # address when the daemon starts (the one phones are given).
+    interface: str = "127.0.0.1"
     rtp_port_min: int = 30000  # even: RTP on even ports, RTCP on the odd one above
     rtp_port_max: int = 30999
     max_sessions: int = 100  # calls with media at once; a new one past it gets 503

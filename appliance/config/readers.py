@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.config.model import (
+    AUTO_INTERFACE,
     BackupConfig,
     DiscoveryConfig,
     EventsConfig,
@@ -384,14 +385,16 @@ def media(s: Section, base: Path) -> MediaConfig:
         raise ConfigError(f"{s.key('ng_listen')}: needs a fixed port (the daemon must know "
                           f"where to reach rtpengine), got {str(ng)!r}")
     interface = s.string("interface", d.interface)
-    try:
-        address = ipaddress.ip_address(interface)
-    except ValueError:
-        raise ConfigError(f"{s.key('interface')}: expected the IP address RTP is bound to, "
-                          f"got {interface!r}") from None
-    if address.is_unspecified or address.is_multicast:
-        raise ConfigError(f"{s.key('interface')}: must be one address of this box, not "
-                          f"{interface!r} (never every interface)")
+    if interface != AUTO_INTERFACE:
+        try:
+            address = ipaddress.ip_address(interface)
+        except ValueError:
+            raise ConfigError(f"{s.key('interface')}: expected the IP address RTP is bound to, "
+                              f"or \"auto\", got {interface!r}") from None
+        if address.is_unspecified or address.is_multicast:
+            raise ConfigError(f"{s.key('interface')}: must be one address of this box, not "
+                              f"{interface!r} (never every interface)")
+        interface = str(address)
     low = whole("rtp_port_min", d.rtp_port_min, 1024, 65535)
     high = whole("rtp_port_max", d.rtp_port_max, 1024, 65535)
     if low % 2:
@@ -414,5 +417,5 @@ def media(s: Section, base: Path) -> MediaConfig:
     if enabled and not binary.is_file():
         raise ConfigError(f"{s.key('rtpengine')}: no such file {str(binary)!r} (install the "
                           f"Debian package rtpengine-daemon)")
-    return MediaConfig(enabled=enabled, ng_listen=ng, interface=str(address), rtp_port_min=low,
+    return MediaConfig(enabled=enabled, ng_listen=ng, interface=interface, rtp_port_min=low,
                        rtp_port_max=high, max_sessions=sessions, rtpengine=binary)

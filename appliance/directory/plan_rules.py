@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from appliance.callplan import hours, numbers
-from appliance.callplan.model import DESTINATION_KINDS, TRANSPORTS, Destination, Server
+from appliance.callplan.model import (
+    DESTINATION_KINDS,
+    TRANSPORTS,
+    Destination,
+    Greeting,
+    Server,
+)
 from appliance.directory import rules
 from appliance.errors import ValidationError
 
@@ -284,3 +290,17 @@ def greeting_text(value: str | None) -> str | None:
         raise ValidationError(f"greeting_text: up to {GREETING_TEXT} printable characters",
                               "greeting_text")
     return clean or None
+
+
+def greeting_to_speak(current: Greeting | None,
+                      fields: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (text, language) an office number's own greeting must be spoken in once
+    ``fields`` are saved over ``current`` (None: nothing new to speak, e.g. the built-in
+    greeting); the fields are checked on the way."""
+    if not {"greeting_text", "greeting_language"} & fields.keys():
+        return None
+    text = greeting_text(fields["greeting_text"]) if "greeting_text" in fields \
+        else (current.text if current else None)
+    language = choice(fields.get("greeting_language") or (
+        current.language if current else "en"), GREETING_LANGUAGES, "greeting_language")
+    return None if text is None else (text, language)

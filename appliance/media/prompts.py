@@ -24,7 +24,7 @@ import wave
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.errors import PromptError
+from appliance.errors import PromptError, ValidationError
 
 LANGUAGES = ("en", "vi")
 BUILTIN_GREETING = {
@@ -171,6 +171,15 @@ def wav_seconds(path: Path) -> float:
     if rate <= 0:
         raise PromptError(f"{path} is not a readable PCM WAV file: frame rate {rate}")
     return frames / rate
+
+
+def speak_or_refuse(text: str, language: str, folder: Path) -> Path:
+    """``speak``, a failure as the ValidationError of the field ``greeting_text`` (a form or
+    a command refusing what it was about to save)."""
+    try:
+        return speak(text, language, folder)
+    except PromptError as exc:
+        raise ValidationError(f"greeting_text: {exc}", "greeting_text") from exc
 
 
 def folder_of(data: Path) -> Path:

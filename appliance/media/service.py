@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from appliance.config import Listen, MediaConfig
-from appliance.errors import PromptError
+from appliance.config.model import AUTO_INTERFACE
+from appliance.errors import ConfigError, PromptError
+from appliance.lan.addresses import lan_addresses
 from appliance.media.dtmf import DtmfListener
 from appliance.media.ng import NgClient
 from appliance.media.plane import MediaPlane, RtpenginePlane
@@ -21,12 +24,24 @@ from appliance.service import ServiceContext
 log = logging.getLogger("appliance.media")
 
 
+def rtp_address(media: MediaConfig, lan: Callable[[], list[str]] = lan_addresses) -> str:
+    """The address RTP is bound to: the configured one, or for ``auto`` the box's first LAN
+    address (IPv4 first, the one phones are given); ConfigError when the box has none."""
+    if media.interface != AUTO_INTERFACE:
+        return media.interface
+    found = lan()
+    if not found:
+        raise ConfigError("media.interface: \"auto\" found no LAN address on this box; set "
+                          "the address RTP is bound to")
+    return found[0]
+
+
 def rtpengine_settings(media: MediaConfig, data: Path,
                        dtmf: Listen | None = None) -> RtpengineSettings:
     """rtpengine's settings for the ``[media]`` config, its files under ``<data>/media``,
     its DTMF reports to ``dtmf``."""
     return RtpengineSettings(binary=media.rtpengine, ng=media.ng_listen,
-                             interface=media.interface, port_min=media.rtp_port_min,
+                             interface=rtp_address(media), port_min=media.rtp_port_min,
                              port_max=media.rtp_port_max, folder=data / "media",
                              dtmf_dest=dtmf)
 

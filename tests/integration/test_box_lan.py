@@ -217,6 +217,23 @@ WEB_SIDE = textwrap.dedent("""
 """)
 
 
+# Run in the box namespace: an offer to the box's rtpengine; print the SDP it gives back.
+OFFER_SIDE = textwrap.dedent("""
+    import asyncio, sys
+    sys.path.insert(0, %r)
+    from appliance.media.ng import NgClient
+    async def main():
+        client = NgClient("127.0.0.1", 22223)
+        sdp = ("v=0\\r\\no=- 1 1 IN IP4 10.0.0.9\\r\\ns=-\\r\\nc=IN IP4 10.0.0.9\\r\\n"
+               "t=0 0\\r\\nm=audio 4000 RTP/AVP 0\\r\\n")
+        reply = await client.offer("lan-check", "a", sdp)
+        await client.delete("lan-check")
+        client.close()
+        print(reply.sdp)
+    asyncio.run(main())
+""") % str(ROOT)
+
+
 def test_shipped_config_on_a_lan(box: Box) -> None:
     ports = box.daemon.ports
     assert ports["sip_udp"] == "0.0.0.0:5060" and ports["pnp"] == "224.0.1.75:5060"
@@ -270,6 +287,19 @@ def test_shipped_config_on_a_lan(box: Box) -> None:
     assert shown["option66"] == [f"http://{APPLIANCE_IP}/"]
     assert shown["tftp"] == [f"tftp://{APPLIANCE_IP}"]
     assert shown["sip"] == [APPLIANCE_IP] and shown["softphone"] == [APPLIANCE_IP]
+
+    # the media plane: rtpengine runs in the box namespace, its control port on loopback,
+    # and the SDP it gives names the box's LAN address ("auto")
+    assert ports["media_ng"] == "127.0.0.1:22223"
+    rtpengine = int((box.folder / "data" / "media" / "rtpengine.pid").read_text().strip())
+    controls = box.pair.listening(box.pair.appliance, rtpengine)
+    local = [line.split()[4] for line in controls]  # ss: netid state rq sq local peer
+    assert "127.0.0.1:22223" in local and not any(
+        a.startswith(("0.0.0.0:", "*:", "[::]:")) for a in local), controls
+    assert box.pair.listening(None, rtpengine) == []
+    offered = box.pair.run(box.pair.appliance, sys.executable, "-c", OFFER_SIDE, timeout=30)
+    assert offered.returncode == 0, offered.stderr
+    assert f"c=IN IP4 {APPLIANCE_IP}" in offered.stdout, offered.stdout
 
     # nothing of the daemon listens outside the box namespace
     pid = box.daemon.process.pid

@@ -20,7 +20,7 @@ from appliance.callplan.model import Server
 from appliance.config import load
 from appliance.directory.office import CallPlanDirectory
 from appliance.store import open_store
-from tests.integration.conftest import RunningDaemon, appliance_json
+from tests.integration.conftest import RunningDaemon, appliance, appliance_json
 from tests.integration.sip_helpers import (
     Account,
     add_accounts,
@@ -164,3 +164,34 @@ def test_nothing_dialled_goes_on_to_the_destination_after_the_wait(office: Offic
     # The built-in greeting (~4.4 s) and the number's 2 s wait, then its destination.
     assert waited > 5.0, waited
     assert invite.to.uri.user == "101"
+
+
+def test_a_greeting_text_is_spoken_when_saved_and_a_bad_one_changes_nothing(
+        tmp_path: Path) -> None:
+    config = sip_config(tmp_path)
+    store = open_store(load(config, {}).store.url, create=False)
+    try:
+        plan = CallPlanDirectory(store, actor="test")
+        plan.add_connection("carrier", kind="ip", servers=[Server(CARRIER_HOST, 5060)],
+                            allowed_sources=[f"{CARRIER_HOST}/32"], caller_id=DID)
+        plan.add_number(DID, "carrier", "hangup")
+    finally:
+        store.dispose()
+    folder = tmp_path / "data" / "media" / "prompts"
+    text = "Cảm ơn quý khách đã gọi. Vui lòng bấm số máy lẻ."
+    shown = appliance_json(config, "number", "edit", DID, "--greeting", "--greeting-text",
+                           text, "--greeting-language", "vi")
+    assert (shown["greeting"], shown["greeting_text"], shown["greeting_language"]) == (
+        True, text, "vi")
+    spoken = list(folder.glob("speech-vi-*.wav"))
+    assert len(spoken) == 1 and spoken[0].stat().st_size > 8000  # made when saved
+    refused = appliance(config, "number", "edit", DID, "--greeting-text", "x" * 1001,
+                        check=False)
+    assert refused.returncode == 1 and "greeting_text" in refused.stderr
+    refused = appliance(config, "number", "edit", DID, "--greeting-wait", "99", check=False)
+    assert refused.returncode == 1 and "greeting_wait" in refused.stderr
+    kept = appliance_json(config, "number", "show", DID)
+    assert (kept["greeting_text"], kept["greeting_wait"]) == (text, 5)
+    # Back to the built-in text: nothing to speak, the greeting stays on.
+    shown = appliance_json(config, "number", "edit", DID, "--greeting-text", "")
+    assert shown["greeting_text"] is None and shown["greeting"] is True

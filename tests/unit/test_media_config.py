@@ -10,7 +10,7 @@ import pytest
 from appliance.config import Listen, MediaConfig, load
 from appliance.errors import ConfigError
 from appliance.media.rtpengine import render_config
-from appliance.media.service import rtpengine_settings
+from appliance.media.service import rtp_address, rtpengine_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -109,3 +109,22 @@ def test_rtpengine_config_refuses_line_breaks(tmp_path: Path) -> None:
     settings = rtpengine_settings(MediaConfig(), tmp_path / "a\nb")
     with pytest.raises(ValueError):
         render_config(settings)
+
+
+def test_auto_interface_is_the_first_lan_address_when_the_daemon_starts(
+        tmp_path: Path) -> None:
+    media = load(write(tmp_path, '[media]\ninterface = "auto"\n'), {}).media
+    assert media.interface == "auto"
+    assert rtp_address(media, lambda: ["192.0.2.7", "2001:db8::7"]) == "192.0.2.7"
+    with pytest.raises(ConfigError, match=r"media\.interface: \"auto\" found no LAN address"):
+        rtp_address(media, list)
+    fixed = load(write(tmp_path, '[media]\ninterface = "192.0.2.10"\n'), {}).media
+    assert rtp_address(fixed, lambda: ["192.0.2.7"]) == "192.0.2.10"
+    with pytest.raises(ConfigError, match=r"or \"auto\""):
+        load(write(tmp_path, '[media]\ninterface = "automatic"\n'), {})
+
+
+def test_dtmf_reports_go_where_the_daemon_listens(tmp_path: Path) -> None:
+    settings = rtpengine_settings(MediaConfig(), tmp_path, Listen("127.0.0.1", 40123))
+    assert "dtmf-log-dest = 127.0.0.1:40123\n" in render_config(settings)
+    assert "dtmf-log-dest" not in render_config(rtpengine_settings(MediaConfig(), tmp_path))
