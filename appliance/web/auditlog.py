@@ -107,6 +107,8 @@ FIELD_LABELS = {
     "ring_timeout": N_("ring time"), "members": N_("members"), "strategy": N_("strategy"),
     "ring_time": N_("ring time"), "timeout": N_("timeout"), "fallback": N_("fallback"),
     "ring_busy": N_("ring busy members"),
+    "greeting": N_("greeting"), "greeting_language": N_("greeting language"),
+    "greeting_text": N_("greeting text"), "greeting_wait": N_("time to dial after the greeting"),
     # missed-call callbacks (appliance/directory/callbacks.py)
     "delay": N_("delay"), "attempts": N_("attempts"), "interval": N_("interval"),
 }

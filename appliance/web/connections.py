@@ -1,7 +1,9 @@
 """Connections (the office's SIP trunks and PBXs) and office numbers on the web page: the
 list with each connection's live registration status (published by the daemon in the store),
 add, edit and remove (admins only: the guard refuses a viewer's post). A connection's password
-is write-only: never put in a page, a blank field keeps it."""
+is write-only: never put in a page, a blank field keeps it. A number's own greeting text is
+spoken (espeak-ng) when it is saved, before anything is stored: a text the box cannot speak
+is refused beside its field."""
 
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ from appliance.callplan.model import (
     NO_ANSWER_ACTIONS,
     NUMBER_FORMATS,
     Connection,
+    Greeting,
     Number,
 )
 from appliance.directory import plan_rules, trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
 from appliance.errors import DirectoryError
-from appliance.web.common import FORM, Errors, page, store, user
-from appliance.web.i18n import N_, _
+from appliance.media import prompts
+from appliance.web.common import FORM, Errors, config, page, store, user
+from appliance.web.i18n import LANGUAGES, N_, _
 from appliance.web.messages import translate
 
 bp = Blueprint("connections", __name__)
@@ -33,9 +37,11 @@ TEXTS = ("username", "auth_username", "domain", "expires", "caller_id", "number_
          "max_calls", "prefix", "kind")
 LISTS = ("servers", "allowed_sources", "codecs", "allowed_extensions", "allowed_groups")
 NUMBER_TEXTS = ("connection", "destination", "after_hours", "hours", "no_answer",
-                "no_answer_connection", "ring_timeout")
+                "no_answer_connection", "ring_timeout", "greeting_language", "greeting_text",
+                "greeting_wait")
+NUMBER_CHECKS = ("to_header", "contacts_map", "greeting")
 SHOWN = ("name", "password", "default", *TEXTS, *LISTS)  # the fields errors are shown beside
-NUMBER_SHOWN = ("did", "to_header", "contacts_map", *NUMBER_TEXTS)
+NUMBER_SHOWN = ("did", *NUMBER_CHECKS, *NUMBER_TEXTS)
 FORMAT_LABELS = {"e164_plus": N_("E.164 with + (+84912345678)"),
                  "intl_digits": N_("International digits (84912345678)"),
                  "national": N_("National (0912345678)")}
@@ -307,7 +313,8 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
     if num is None:
         return {"did": "", "connection": "", "destination": "hangup", "after_hours": "",
                 "hours": "", "no_answer": "continue", "no_answer_connection": "",
-                "ring_timeout": "20", "to_header": "on", "contacts_map": "on"}
+                "ring_timeout": "20", "to_header": "on", "contacts_map": "on",
+                **_greeting_values(None)}
     return {"did": num.did, "connection": names.get(num.connection_id, ""),
             "destination": _dest_text(num.destination, names),
             "after_hours": _dest_text(num.after_hours, names), "hours": num.hours or "",
@@ -316,7 +323,41 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
             else names.get(num.no_answer_connection, ""),
             "ring_timeout": str(num.ring_timeout),
             "to_header": "on" if num.to_header else "",
-            "contacts_map": "on" if num.contacts_map else ""}
+            "contacts_map": "on" if num.contacts_map else "",
+            **_greeting_values(num.greeting)}
+
+
+def _greeting_values(greeting: Greeting | None) -> dict[str, str]:
+    """A number's greeting as the form's fields (None: a new number's, off)."""
+    shown = greeting or Greeting(on=False)
+    return {"greeting": "on" if shown.on else "", "greeting_language": shown.language,
+            "greeting_text": shown.text or "", "greeting_wait": str(shown.wait)}
+
+
+def _same(key: str, value: str, before: str) -> bool:
+    """Whether a posted text is the one kept (a greeting text is kept on one line)."""
+    if key == "greeting_text":
+        return value.split() == before.split()
+    return value == before
+
+
+def _speak_greeting(errors: Errors, num: Number | None, fields: dict[str, Any]) -> bool:
+    """Speak the greeting's own text these fields save, before they are saved (as the CLI
+    does); False, with the error beside its field, when it is refused or cannot be spoken."""
+    todo = _attempt(errors, lambda: plan_rules.greeting_to_speak(
+        num.greeting if num is not None else None, fields), NUMBER_SHOWN)
+    if errors:
+        return False
+    if todo is None:
+        return True
+    try:
+        prompts.speak_or_refuse(*todo, prompts.folder_of(config().paths.data))
+    except DirectoryError as exc:
+        field = exc.field if exc.field in NUMBER_SHOWN else FORM
+        errors.setdefault(field, []).append(
+            _("The box cannot speak this text: %(reason)s", reason=plan_error(exc)))
+        return False
+    return True
 
 
 def _number_form(num: Number | None) -> Any:
@@ -328,15 +369,16 @@ def _number_form(num: Number | None) -> Any:
     values = dict(before)
     if request.method == "POST":
         values = {**_posted(("did", *NUMBER_TEXTS)),
-                  "to_header": request.form.get("to_header", ""),
-                  "contacts_map": request.form.get("contacts_map", "")}
+                  **{k: request.form.get(k, "") for k in NUMBER_CHECKS}}
         fields: dict[str, Any] = {k: values[k] for k in NUMBER_TEXTS
-                                  if num is None or values[k] != before[k]}
-        for key in ("to_header", "contacts_map"):
+                                  if num is None or not _same(k, values[k], before[k])}
+        for key in NUMBER_CHECKS:
             if num is None or bool(values[key]) != bool(before[key]):
                 fields[key] = bool(values[key])
         writer = _plan()
-        if num is None:
+        if not _speak_greeting(errors, num, fields):
+            done = None
+        elif num is None:
             connection = fields.pop("connection")
             destination = fields.pop("destination") or "hangup"
             done = _attempt(errors, lambda: writer.add_number(values["did"], connection,
@@ -351,8 +393,9 @@ def _number_form(num: Number | None) -> Any:
     return page("number.html", num=num, values=values, errors=errors,
                 connections=[(c.name, c.name) for c in conns],
                 hours=[(h.name, h.name) for h in plan.list_hours()],
-                no_answers=[(a, _(NO_ANSWER_LABELS[a])) for a in NO_ANSWER_ACTIONS]
-                ), 400 if errors else 200
+                no_answers=[(a, _(NO_ANSWER_LABELS[a])) for a in NO_ANSWER_ACTIONS],
+                languages=[(code, LANGUAGES[code]) for code in plan_rules.GREETING_LANGUAGES],
+                media_on=config().media.enabled), 400 if errors else 200
 
 
 @bp.route("/numbers/new", methods=["GET", "POST"])

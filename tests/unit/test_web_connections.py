@@ -1,19 +1,26 @@
 """The Connections page: connections and office numbers listed with the live status the
 daemon publishes, added, edited and removed by an admin (CSRF), refused to a viewer, the
-password write-only, errors next to their fields, in English and Vietnamese."""
+password write-only, errors next to their fields, in English and Vietnamese; a number's
+greeting, its own text spoken when saved (a fake espeak-ng here) and refused when it cannot
+be."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from appliance.callplan.model import Server
+from appliance.callplan.model import Greeting, Server
 from appliance.directory import trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
+from appliance.errors import ValidationError
+from appliance.media import prompts
 from appliance.store import Store
 from appliance.store.tables import audit, events
 
@@ -21,6 +28,33 @@ pytest_plugins = ("tests.unit.conftest_web",)
 
 SECRET = "Trunk-s3cret-pw"
 SINCE = datetime(2026, 12, 2, 8, 0, 0, tzinfo=UTC)
+DID = "+842873001234"
+NUMBER_PAGE = "/numbers/%2B842873001234"
+HELLO = "Cảm ơn quý khách đã gọi. Vui lòng bấm số máy lẻ."
+
+
+class Speech:
+    """Stands in for espeak-ng (``prompts.speak_or_refuse``): records what the box would
+    speak, or refuses it as the real one does when ``broken``."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[str, str, Path]] = []
+        self.broken = False
+
+    def __call__(self, text: str, language: str, folder: Path) -> Path:
+        if self.broken:
+            raise ValidationError("greeting_text: espeak-ng failed (exit status 1): no voice",
+                                  "greeting_text")
+        self.said.append((text, language, folder))
+        return folder / "speech.wav"
+
+
+@pytest.fixture(autouse=True)
+def speech(monkeypatch: pytest.MonkeyPatch) -> Speech:
+    """No unit test runs espeak-ng."""
+    fake = Speech()
+    monkeypatch.setattr(prompts, "speak_or_refuse", fake)
+    return fake
 
 
 def carrier(store: Store) -> CallPlanDirectory:
@@ -33,6 +67,25 @@ def carrier(store: Store) -> CallPlanDirectory:
 
 def vietnamese(client: FlaskClient, web: Any) -> None:
     assert web.post(client, "/language", {"language": "vi"}).status_code in (302, 303)
+
+
+def number_form(**changes: str) -> dict[str, str]:
+    """The number form as a browser posts it (an unticked box is not sent)."""
+    form = {"connection": "viettel", "destination": "hangup", "to_header": "on",
+            "contacts_map": "on", "hours": "", "after_hours": "", "no_answer": "continue",
+            "no_answer_connection": "", "ring_timeout": "20", "greeting_language": "en",
+            "greeting_text": "", "greeting_wait": "5", **changes}
+    return {k: v for k, v in form.items() if not (k in ("greeting", "to_header",
+                                                         "contacts_map") and not v)}
+
+
+def last_fields(store: Store) -> list[str]:
+    with store.read() as db:
+        last = db.execute(select(audit.c.action, audit.c.detail)
+                          .order_by(audit.c.id.desc())).first()
+    assert last is not None and last.action == "number.updated"
+    fields: list[str] = last.detail["fields"]
+    return fields
 
 
 def test_the_list_shows_each_status_in_both_languages(
@@ -115,9 +168,7 @@ def test_errors_are_shown_next_to_their_fields_in_both_languages(
 def test_numbers_are_added_edited_refused_and_removed(
         client: FlaskClient, store: Store, web: Any) -> None:
     plan = carrier(store)
-    form = {"did": "02873005555", "connection": "viettel", "destination": "hangup",
-            "to_header": "on", "contacts_map": "on", "hours": "", "after_hours": "",
-            "no_answer": "continue", "no_answer_connection": "", "ring_timeout": "25"}
+    form = {"did": "02873005555", **number_form(ring_timeout="25")}
     assert web.post(client, "/numbers/new", form).status_code == 302
     assert plan.get_number("+842873005555").ring_timeout == 25
     html = web.post(client, "/numbers/new", {**form, "did": "1234x"}).get_data(as_text=True)
@@ -135,13 +186,122 @@ def test_numbers_are_added_edited_refused_and_removed(
     assert [n.did for n in plan.list_numbers()] == ["+842873001234"]
 
 
+def test_the_number_form_shows_the_greeting_as_stored(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    new = client.get("/numbers/new").get_data(as_text=True)
+    assert re.search(r'name="greeting" value="on" *>', new)  # off for a new number
+    assert 'name="greeting_wait" type="number" value="5"' in new
+    assert '<option value="en" selected>English</option>' in new
+    assert "Tiếng Việt" in new and "The media plane is off on this box" in new
+    carrier(store).update_number(DID, greeting=True, greeting_language="vi",
+                                 greeting_text=HELLO, greeting_wait=8)
+    html = client.get(NUMBER_PAGE).get_data(as_text=True)
+    assert re.search(r'name="greeting" value="on" checked', html)
+    assert '<option value="vi" selected>Tiếng Việt</option>' in html
+    assert f'name="greeting_text" rows="3" >{HELLO}</textarea>' in html
+    assert 'name="greeting_wait" type="number" value="8"' in html
+    assert "Spoken by the box in the chosen language when you save." in html
+    vietnamese(client, web)
+    html = client.get(NUMBER_PAGE).get_data(as_text=True)
+    assert "Ngôn ngữ lời chào" in html and "Số giây để bấm số sau lời chào" in html
+
+
+def test_a_greeting_text_is_spoken_once_when_saved_then_stored(
+        client: FlaskClient, store: Store, web: Any, speech: Speech, tmp_path: Path) -> None:
+    plan = carrier(store)
+    form = number_form(greeting="on", greeting_language="vi",
+                       greeting_text=f"  {HELLO}\r\n", greeting_wait="8")
+    response = web.post(client, NUMBER_PAGE, form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert speech.said == [(HELLO, "vi", tmp_path / "media" / "prompts")]
+    assert plan.get_number(DID).greeting == Greeting("vi", HELLO, 8, True)
+    assert last_fields(store) == ["greeting", "greeting_language", "greeting_text",
+                                  "greeting_wait"]
+    audit_page = client.get("/audit").get_data(as_text=True)
+    assert ("Changed: greeting, greeting language, greeting text, time to dial after the "
+            "greeting.") in audit_page
+    # The same form again changes nothing, so nothing is spoken again.
+    assert web.post(client, NUMBER_PAGE, {**form, "greeting_text": HELLO}).status_code == 302
+    assert len(speech.said) == 1
+    # A new number with its own text is spoken before it is added; the built-in is never.
+    added = web.post(client, "/numbers/new", {"did": "02873005555", **number_form(
+        greeting="on", greeting_text="Welcome to the shop.")})
+    assert added.status_code == 302
+    assert speech.said[-1][:2] == ("Welcome to the shop.", "en")
+    assert plan.get_number("+842873005555").greeting == Greeting("en", "Welcome to the shop.")
+    assert web.post(client, "/numbers/new", {"did": "02873006666", **number_form(
+        greeting="on")}).status_code == 302
+    assert len(speech.said) == 2
+    assert plan.get_number("+842873006666").greeting == Greeting("en", None, 5, True)
+
+
+def test_a_text_that_cannot_be_spoken_is_refused_beside_it_and_nothing_is_stored(
+        client: FlaskClient, store: Store, web: Any, speech: Speech) -> None:
+    plan = carrier(store)
+    speech.broken = True
+    form = number_form(greeting="on", greeting_text="Hello there", ring_timeout="30")
+    response = web.post(client, NUMBER_PAGE, form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'id="greeting_text-error"' in html
+    assert "The box cannot speak this text: espeak-ng failed (exit status 1)" in html
+    assert ">Hello there</textarea>" in html and 'value="30"' in html  # typed values kept
+    num = plan.get_number(DID)
+    assert num.greeting == Greeting(on=False) and num.ring_timeout == 20
+    # A text too long is refused before anything is spoken.
+    speech.broken = False
+    html = web.post(client, NUMBER_PAGE, {**form, "greeting_text": "x" * 1001}
+                    ).get_data(as_text=True)
+    assert 'id="greeting_text-error"' in html and "Up to 1000 printable characters." in html
+    assert speech.said == []
+    vietnamese(client, web)
+    speech.broken = True
+    html = web.post(client, NUMBER_PAGE, form).get_data(as_text=True)
+    assert 'id="greeting_text-error"' in html and "Hộp không đọc được nội dung này" in html
+    assert plan.get_number(DID).greeting == Greeting(on=False)
+    assert web.post(client, "/numbers/new", {"did": "02873005555", **form}).status_code == 400
+    assert len(plan.list_numbers()) == 1
+
+
+def test_a_wait_out_of_range_is_refused_beside_it(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    plan = carrier(store)
+    response = web.post(client, NUMBER_PAGE, number_form(greeting="on", greeting_wait="99"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'id="greeting_wait-error"' in html and "From 1 to 30, got 99." in html
+    assert 'name="greeting_wait" type="number" value="99"' in html
+    assert plan.get_number(DID).greeting == Greeting(on=False)
+
+
+def test_turning_the_greeting_off_keeps_its_text(
+        client: FlaskClient, store: Store, web: Any, speech: Speech) -> None:
+    plan = carrier(store)
+    plan.update_number(DID, greeting=True, greeting_text=HELLO, greeting_language="vi")
+    form = number_form(greeting_language="vi", greeting_text=HELLO)  # the box unticked
+    assert web.post(client, NUMBER_PAGE, form).status_code == 302
+    assert plan.get_number(DID).greeting == Greeting("vi", HELLO, 5, False)
+    assert last_fields(store) == ["greeting"] and speech.said == []
+    html = client.get(NUMBER_PAGE).get_data(as_text=True)
+    assert f">{HELLO}</textarea>" in html
+    # Emptied, the text is the built-in greeting's again: nothing to speak.
+    assert web.post(client, NUMBER_PAGE, {**form, "greeting_text": ""}).status_code == 302
+    assert plan.get_number(DID).greeting == Greeting("vi", None, 5, False)
+    assert speech.said == []
+
+
 def test_a_viewer_sees_but_cannot_change(
-        viewer: FlaskClient, store: Store, web: Any) -> None:
+        viewer: FlaskClient, store: Store, web: Any, speech: Speech) -> None:
     plan = carrier(store)
     html = viewer.get("/connections").get_data(as_text=True)
     assert "viettel" in html and 'id="new-connection"' not in html
     page = viewer.get("/connections/viettel").get_data(as_text=True)
     assert SECRET not in page and 'id="save"' not in page
+    page = viewer.get(NUMBER_PAGE).get_data(as_text=True)
+    assert 'name="greeting_text"' in page and 'id="save"' not in page
+    greeted = number_form(greeting="on", greeting_text="Hello there")
+    assert web.post(viewer, NUMBER_PAGE, greeted).status_code == 403
+    assert plan.get_number(DID).greeting == Greeting(on=False) and speech.said == []
     for path, data in (("/connections/new", {"name": "x", "kind": "ip"}),
                        ("/connections/viettel", {"max_calls": "3"}),
                        ("/connections/viettel/remove", {}),
