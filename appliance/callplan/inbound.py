@@ -36,6 +36,7 @@ from appliance.callplan.model import (
     DirectoryView,
     ExtensionView,
     Greeting,
+    Menu,
     Number,
     PresenceState,
     Queue,
@@ -43,8 +44,8 @@ from appliance.callplan.model import (
 )
 from appliance.callplan.numbers import VIETNAM, NumberPlan
 
-Why = Literal["to_header", "contact", "greeting", "dialled", "destination", "after_hours",
-              "no_answer", "fallback", "end"]
+Why = Literal["to_header", "contact", "greeting", "dialled", "menu", "destination",
+              "after_hours", "no_answer", "fallback", "end"]
 _EXTENSION = re.compile(r"[0-9]{1,4}")
 MAX_DEPTH = 16
 
@@ -92,6 +93,15 @@ class Greet:
 
 
 @dataclass(frozen=True)
+class PlayMenu:
+    """Answer the call here and play menu ``menu``: the key (or extension) the caller
+    chooses decides the steps after it (``chosen``)."""
+
+    menu: str
+    why: Why
+
+
+@dataclass(frozen=True)
 class HangUp:
     """End the call with this SIP status."""
 
@@ -100,7 +110,7 @@ class HangUp:
     why: Why
 
 
-Step = RingExtension | RingQueue | ForwardOut | Greet | HangUp
+Step = RingExtension | RingQueue | ForwardOut | Greet | PlayMenu | HangUp
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,7 @@ class Routing:
     connections: Mapping[int, Connection] = field(default_factory=dict)
     numbers: Mapping[str, Number] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
+    menus: Mapping[str, Menu] = field(default_factory=dict)
     hours: Mapping[str, WorkingHours] = field(default_factory=dict)
     directory: DirectoryView = field(default_factory=DirectoryView)
     presence: Mapping[int, PresenceState] = field(default_factory=dict)
@@ -192,6 +203,9 @@ class _Planner:
             self.queue(dest.target, why, seen)
         elif dest.kind == "outside":
             self.outside(dest, why, seen)
+        elif dest.kind == "menu":
+            if dest.target in self.routing.menus:
+                self.steps.append(PlayMenu(dest.target, why))
         else:
             self.steps.append(HangUp(480, "Temporarily Unavailable", why))
 
@@ -265,6 +279,16 @@ def dialled(number: Number, extension: str, now: datetime, routing: Routing,
     if ext is not None:
         planner.person(ext, "dialled")
     planner.routed(frozenset({f"number {number.did}"}))
+    return _ended(planner.steps)
+
+
+def chosen(number: Number, dest: Destination, now: datetime,
+           routing: Routing) -> tuple[Step, ...]:
+    """The steps after a menu of a call to ``number`` sent it to ``dest`` (a key's, or its
+    timeout or invalid destination; an extension dialled in it is ``extension:N``): that
+    destination alone, then a hang-up (a menu is where the routing ends)."""
+    planner = _Planner(number, routing, now)
+    planner.destination(dest, "menu", frozenset({f"number {number.did}"}))
     return _ended(planner.steps)
 
 

@@ -19,7 +19,7 @@ Transport = Literal["udp", "tcp", "tls"]
 NumberFormat = Literal["e164_plus", "intl_digits", "national"]
 Permission = Literal["internal", "local", "mobile", "international"]
 Receive = Literal["desk", "app", "both", "mobile"]
-DestinationKind = Literal["extension", "queue", "outside", "hangup"]
+DestinationKind = Literal["extension", "queue", "outside", "menu", "hangup", "repeat"]
 NoAnswerAction = Literal["continue", "mobile"]
 Strategy = Literal["ring_all", "in_order", "round_robin", "least_recent", "fewest_calls"]
 Override = Literal["auto", "open", "closed"]
@@ -28,7 +28,11 @@ PresenceState = Literal["working", "on_break", "off"]
 CONNECTION_KINDS: tuple[ConnectionKind, ...] = ("register", "ip")
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls")
 NUMBER_FORMATS: tuple[NumberFormat, ...] = ("e164_plus", "intl_digits", "national")
-DESTINATION_KINDS: tuple[DestinationKind, ...] = ("extension", "queue", "outside", "hangup")
+# Where a number, a queue's fallback or a menu key sends a call; ``repeat`` (a menu key only)
+# plays the menu again.
+DESTINATION_KINDS: tuple[DestinationKind, ...] = ("extension", "queue", "outside", "menu",
+                                                  "hangup")
+MENU_KEY_KINDS: tuple[DestinationKind, ...] = (*DESTINATION_KINDS, "repeat")
 NO_ANSWER_ACTIONS: tuple[NoAnswerAction, ...] = ("continue", "mobile")
 STRATEGIES: tuple[Strategy, ...] = (
     "ring_all", "in_order", "round_robin", "least_recent", "fewest_calls")
@@ -105,6 +109,27 @@ class Destination:
 
 
 HANGUP = Destination("hangup")
+
+
+@dataclass(frozen=True)
+class Menu:
+    """An IVR menu: ``text`` spoken in ``language`` (generated when saved), the ``keys``
+    (``0``-``9``, ``*``) callers press and where each goes, whether they may dial an
+    extension instead (an extension wins a tie with a key). No key within ``timeout`` s
+    after the prompt replays it up to ``timeout_retries`` times, then ``timeout_destination``;
+    an invalid key (counted apart) replays it up to ``invalid_retries`` times, then
+    ``invalid_destination``."""
+
+    name: str
+    text: str
+    language: str = "en"
+    keys: Mapping[str, Destination] = field(default_factory=dict)
+    extensions: bool = True
+    timeout: int = 5
+    timeout_retries: int = 2
+    timeout_destination: Destination = HANGUP
+    invalid_retries: int = 2
+    invalid_destination: Destination = HANGUP
 
 
 @dataclass(frozen=True)

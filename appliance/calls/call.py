@@ -18,7 +18,7 @@ from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
 from appliance.calls.anchor import SDP_TYPE, has_sdp
 from appliance.calls.bridge import Bridge, _Ignore
-from appliance.calls.greeting import Greeter
+from appliance.calls.greeting import Greeter, MenuPlayer, Prompted, possible
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.trunks import inside_status
 from appliance.errors import MediaError
@@ -62,7 +62,7 @@ class OutsideCall(Bridge):
         self.queue: Queue | None = None  # the queue ringing now
         self.here = False  # the box answered the caller itself (a greeting)
         self.offer = b""  # then its offer, for the phones rung after (the INVITE is slimmed)
-        self.greeter: Greeter | None = None
+        self.prompted: Prompted | None = None  # the greeting or menu playing now
 
     def all_legs(self) -> list[Leg]:
         """Every leg the call has or had."""
@@ -94,9 +94,7 @@ class OutsideCall(Bridge):
                 return
             if isinstance(step, plan.ForwardOut) and self._forward(step):
                 return
-            if isinstance(step, plan.Greet) and Greeter.possible(self):
-                self.greeter = Greeter(self, step)
-                self.greeter.start()
+            if isinstance(step, (plan.Greet, plan.PlayMenu)) and self._prompt(step):
                 return
             if isinstance(step, plan.RingQueue):
                 # The rounds were chosen when the call came (members working, not on a call);
@@ -110,6 +108,25 @@ class OutsideCall(Bridge):
                 return
         if self.state == "ringing":
             self.abort(*self._final(480, None), "", "no answer")
+
+    def _prompt(self, step: plan.Greet | plan.PlayMenu) -> bool:
+        """Answer here and play the greeting or menu; False when it cannot be (no media,
+        no offer, a menu gone): the next step."""
+        if not possible(self):
+            log.info("sip: call %s: %s skipped: no media for it", self.server.request.call_id[:32],
+                     type(step).__name__)
+            return False
+        if isinstance(step, plan.Greet):
+            if self.here:
+                return False  # greeted already
+            self.prompted = Greeter(self, step)
+        else:
+            menu = self.b2bua.routing().menus.get(step.menu)
+            if menu is None:
+                return False
+            self.prompted = MenuPlayer(self, menu)
+        self.prompted.start()
+        return True
 
     def _final(self, status: int, phrase: str | None) -> tuple[int, str | None]:
         """The caller's answer once nobody answered: busy if a callee said so."""
@@ -432,8 +449,8 @@ class OutsideCall(Bridge):
         in the media (no new answer to the caller); if the media plane cannot, both hang
         up."""
         anchor = self.anchor
-        if self.greeter is not None:
-            self.greeter.close()
+        if self.prompted is not None:
+            self.prompted.close()
         if anchor is None or not has_sdp(response):
             return
 
@@ -448,7 +465,7 @@ class OutsideCall(Bridge):
     def request_on(self, leg: Leg, txn: ServerTransaction, request: Request) -> None:
         """As ``Bridge.request_on``; and a SIP INFO with a key while the caller is greeted
         is the caller dialling."""
-        greeter = self.greeter
+        greeter = self.prompted
         if greeter is not None and not greeter.done and leg is self.caller and \
                 request.method == "INFO":
             key = parse_info(request.headers.get("content-type") or "", request.body)
@@ -476,8 +493,8 @@ class OutsideCall(Bridge):
         self._end(why, status)
 
     def _end(self, why: str, status: int = 0) -> None:
-        if self.greeter is not None:
-            self.greeter.close()
+        if self.prompted is not None:
+            self.prompted.close()
         super()._end(why, status)
 
     def hang_up(self, status: int, reason: str) -> None:

@@ -1,12 +1,22 @@
-"""The greeting step of a B2BUA call (``callplan.inbound.Greet``).
+"""The steps of a B2BUA call the box answers itself: a greeting (``callplan.inbound.Greet``)
+and an IVR menu (``PlayMenu``).
 
-The box answers the caller itself (``Anchor.answer_here``: the caller's 200 names the media
-plane), plays the greeting and collects what the caller dials while it plays and for its
-wait, as RFC 4733 events the media plane reports or SIP INFO, against the office's reachable
-extensions (``callplan.digits``: resolved as soon as unambiguous, the inter-digit timeout
-only when ambiguous, ``#`` ends an entry). An extension dialled rings first, then the rest of
-the number's routing (``inbound.dialled``); nothing dialled, or three invalid entries, goes on
-with the plan's next step. The caller hears ringback until a phone answers; that phone is
+The box answers the caller (``Anchor.answer_here``: the caller's 200 names the media plane),
+plays the prompt and collects what the caller dials while it plays and after it, as RFC 4733
+events the media plane reports or SIP INFO, in one prefix tree (``callplan.digits``:
+resolved as soon as unambiguous, the inter-digit timeout only when ambiguous, ``#`` ends an
+entry, an extension wins a tie with a key).
+
+- A greeting's tree holds the office's reachable extensions, and the keys of the menu that
+  follows it, if one does. An extension rings first, then the rest of the number's routing
+  (``inbound.dialled``); a key goes where the menu sends it; nothing dialled, or three
+  invalid entries, goes on with the plan's next step.
+- A menu's tree holds its keys (and the extensions, when it allows them). A key or an
+  extension goes where it says (``inbound.chosen``; ``repeat`` plays the menu again); no key
+  within its timeout, and an invalid entry, are counted apart: the prompt is played again up
+  to that count's retries, then the call goes to that count's destination.
+
+The caller hears ringback once a choice was made and phones ring; the phone that answers is
 bridged in the box's place (``Anchor.bridge``), and the caller keeps the answer it has.
 """
 
@@ -18,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.callplan import inbound as plan
-from appliance.callplan.digits import DigitTree, Invalid, Pending, Resolved
-from appliance.callplan.model import Greeting
+from appliance.callplan.digits import Choice, DigitTree, Invalid, Pending, Resolved
+from appliance.callplan.model import Destination, Greeting, Menu
 from appliance.calls.anchor import Anchor, has_sdp
 from appliance.errors import MediaError
 from appliance.media.dtmf import Digit
@@ -31,36 +41,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 INTER_DIGIT = 3.0  # seconds the box waits for the next digit of an unfinished entry
-MAX_INVALID = 3  # invalid entries before the call goes on as if nothing was dialled
+MAX_INVALID = 3  # invalid entries at a greeting before the call goes on
 RINGBACK_PASSES = 60  # the ringback tone's repeats (5 s each) while phones ring
 
-# The audio file of a greeting, and of a named tone ("ringback"), made when missing.
+# The audio file of a spoken prompt (made when missing), and of a named tone ("ringback").
 Prompts = Callable[[Greeting], Awaitable[Path]]
 Tones = Callable[[str], Path]
 
 
-class Greeter:
-    """One call's greeting; see the module docstring."""
+def possible(call: OutsideCall) -> bool:
+    """Whether the box can answer ``call`` itself: anchored, prompts to play, and either
+    answered here already or the caller's offer in its INVITE."""
+    return call.anchor is not None and call.b2bua.prompts is not None and (
+        call.here or has_sdp(call.server.request))
 
-    def __init__(self, call: OutsideCall, step: plan.Greet) -> None:
+
+class Prompted:
+    """A prompt played to a caller the box answered, and the digits dialled meanwhile."""
+
+    def __init__(self, call: OutsideCall, speech: Greeting, tree: DigitTree,
+                 wait: float) -> None:
         self.call = call
-        self.step = step
+        self.speech = speech
+        self.tree = tree
+        self.wait = wait  # seconds after the prompt for a first digit
         self.digits = ""
-        self.invalid = 0
         self.done = False
-        self.tree = DigitTree(e.number for e in call.b2bua.routing().directory.extensions
-                              .values() if e.reachable)
+        self.prompt: Path | None = None
         self._timer: TimerHandle | None = None
 
-    @staticmethod
-    def possible(call: OutsideCall) -> bool:
-        """Whether ``call`` can be greeted: anchored, the caller's offer in its INVITE, not
-        answered here already, and prompts to play."""
-        return call.anchor is not None and call.b2bua.prompts is not None and \
-            has_sdp(call.server.request) and not call.here
-
     def start(self) -> None:
-        """Answer, then greet (in the media plane's time)."""
+        """Answer (unless answered already), then play (in the media plane's time)."""
         assert self.call.anchor is not None
         self.call.b2bua.spawn(self._run(self.call.anchor))
 
@@ -69,34 +80,32 @@ class Greeter:
         b2bua = call.b2bua
         assert b2bua.prompts is not None and b2bua.media is not None
         try:
-            prompt = await b2bua.prompts(self.step.greeting)
-            sdp = await anchor.answer_here(call.caller, call.server.request.body)
+            prompt = await b2bua.prompts(self.speech)
+            sdp = None if call.here else await anchor.answer_here(call.caller,
+                                                                  call.server.request.body)
         except MediaError as exc:
-            log.warning("calls: call %s not greeted: %s", anchor.id, exc)
-            if call.state == "ringing" and not call.here:
-                call.advance()  # the routing goes on without the greeting
+            log.warning("calls: call %s: no prompt: %s", anchor.id, exc)
+            if call.state == "ringing" and not self.done:
+                self.unavailable()
             return
         if call.state != "ringing":  # the caller gave up meanwhile
-            await anchor.end()
+            if sdp is not None:
+                await anchor.end()
             return
-        if not call.answered_here(sdp):
+        if sdp is not None and not call.answered_here(sdp):
             return
         b2bua.media.watch_dtmf(anchor.id, self.heard)
-        seconds = await self._play(anchor, prompt)
+        self.prompt = prompt
+        await self.play()
+
+    async def play(self) -> None:
+        """Play the prompt (again); the wait for a digit starts once it ended."""
+        anchor = self.call.anchor
+        if self.done or anchor is None or self.prompt is None:
+            return
+        seconds = await _play(self.call, anchor, self.prompt)
         if not self.done:
-            self._arm((seconds or 0.0) + self.step.greeting.wait, self.over)
-
-    async def _play(self, anchor: Anchor, file: Path, repeat: int = 1) -> float | None:
-        assert self.call.b2bua.media is not None
-        try:
-            return await self.call.b2bua.media.play(anchor.id, self.call.caller.tag, file,
-                                                    repeat)
-        except MediaError as exc:
-            log.warning("calls: call %s: playing %s failed: %s", anchor.id, file.name, exc)
-            return None
-
-    async def _ringback(self, anchor: Anchor, file: Path) -> None:
-        await self._play(anchor, file, RINGBACK_PASSES)
+            self._arm((seconds or 0.0) + self.wait, self.silence)
 
     def heard(self, digit: Digit) -> None:
         """A digit the media plane reported: the caller's only (the box's side has none)."""
@@ -110,7 +119,7 @@ class Greeter:
         self.digits += key
         result = self.tree.feed(self.digits)
         if isinstance(result, Resolved):
-            self._chosen(result.choice.value)
+            self._resolved(result.choice)
         elif isinstance(result, Pending):
             self._arm(INTER_DIGIT, self._timed_out)
         else:
@@ -119,45 +128,54 @@ class Greeter:
     def _timed_out(self) -> None:
         result = self.tree.timeout(self.digits)
         if isinstance(result, Resolved):
-            self._chosen(result.choice.value)
+            self._resolved(result.choice)
         else:
             self._invalid(result)
 
-    def _invalid(self, result: Invalid) -> None:
-        self.invalid += 1
-        log.info("calls: call %s: %r dialled at the greeting is no extension",
-                 self.call.server.request.call_id[:32], result.digits[:8])
+    def _resolved(self, choice: Choice) -> None:
         self.digits = ""
-        if self.invalid >= MAX_INVALID:
-            self.over()
-        else:
-            self._arm(self.step.greeting.wait, self.over)
+        log.info("calls: call %s: %s %s chosen", self.call.server.request.call_id[:32],
+                 choice.kind, choice.value)
+        self.chosen(choice)
 
-    def _chosen(self, extension: str) -> None:
-        call = self.call
-        b2bua = call.b2bua
-        number = b2bua.routing().numbers.get(call.did or "")
-        self._finish()
-        if number is not None:
-            call.steps = list(plan.dialled(number, extension, b2bua.now(), b2bua.routing()))
-        log.info("calls: call %s dialled %s at the greeting",
-                 call.server.request.call_id[:32], extension)
-        call.advance()
+    def _invalid(self, result: Invalid) -> None:
+        log.info("calls: call %s: %r is no choice", self.call.server.request.call_id[:32],
+                 result.digits[:8])
+        self.digits = ""
+        self.invalid()
 
-    def over(self) -> None:
-        """Nothing (valid) dialled in time: the plan's next step."""
-        if self.done:
-            return
-        self._finish()
-        self.call.advance()
+    # -- what each kind of prompt does ----------------------------------------------------------
 
-    def _finish(self) -> None:
-        """Stop collecting; the greeting gives way to ringback."""
+    def chosen(self, choice: Choice) -> None:
+        """The caller chose ``choice``."""
+        raise NotImplementedError
+
+    def silence(self) -> None:
+        """Nothing dialled within the wait after the prompt."""
+        raise NotImplementedError
+
+    def invalid(self) -> None:
+        """An entry that is no choice."""
+        raise NotImplementedError
+
+    def unavailable(self) -> None:
+        """The prompt cannot be played (the media plane, or the speech, failed)."""
+        raise NotImplementedError
+
+    # -- going on -------------------------------------------------------------------------------
+
+    def go_on(self, steps: tuple[plan.Step, ...] | None = None) -> None:
+        """Stop collecting and carry on with ``steps`` (None: the plan's own next step)."""
         self.close()
         call = self.call
+        if steps is not None:
+            call.steps = list(steps)
+        if call.state != "ringing":
+            return
         anchor, tones = call.anchor, call.b2bua.tones
-        if call.state == "ringing" and anchor is not None and tones is not None:
-            call.b2bua.spawn(self._ringback(anchor, tones("ringback")))
+        if call.here and anchor is not None and tones is not None and steps_ring(call.steps):
+            call.b2bua.spawn(_ringback(call, anchor, tones("ringback")))
+        call.advance()
 
     def close(self) -> None:
         """No more digits or timers (the call goes on, or ended)."""
@@ -177,3 +195,110 @@ class Greeter:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = layer.timers.call_later(seconds, then)
+
+    def number_steps(self, dest: Destination) -> tuple[plan.Step, ...]:
+        """The steps a destination gives for this call's office number."""
+        b2bua = self.call.b2bua
+        number = b2bua.routing().numbers.get(self.call.did or "")
+        if number is None:
+            return (plan.HangUp(480, "Temporarily Unavailable", "end"),)
+        return plan.chosen(number, dest, b2bua.now(), b2bua.routing())
+
+
+class Greeter(Prompted):
+    """A number's greeting; see the module docstring."""
+
+    def __init__(self, call: OutsideCall, step: plan.Greet) -> None:
+        routing = call.b2bua.routing()
+        after = next((s for s in call.steps if not isinstance(s, plan.Greet)), None)
+        self.menu = routing.menus.get(after.menu) if isinstance(after, plan.PlayMenu) else None
+        extensions = [e.number for e in routing.directory.extensions.values() if e.reachable]
+        super().__init__(call, step.greeting, DigitTree(
+            extensions, self.menu.keys if self.menu is not None else ()), step.greeting.wait)
+        self.invalids = 0
+
+    def chosen(self, choice: Choice) -> None:
+        if choice.kind == "key" and self.menu is not None:
+            dest = self.menu.keys[choice.value]
+            if dest.kind == "repeat":  # the menu itself comes next anyway
+                self.go_on()
+                return
+            self.go_on(self.number_steps(dest))
+            return
+        b2bua = self.call.b2bua
+        number = b2bua.routing().numbers.get(self.call.did or "")
+        self.go_on(None if number is None else plan.dialled(number, choice.value, b2bua.now(),
+                                                            b2bua.routing()))
+
+    def silence(self) -> None:
+        self.go_on()
+
+    def invalid(self) -> None:
+        self.invalids += 1
+        if self.invalids >= MAX_INVALID:
+            self.go_on()
+        else:
+            self._arm(self.wait, self.silence)
+
+    def unavailable(self) -> None:
+        self.go_on()  # the routing goes on without the greeting
+
+
+class MenuPlayer(Prompted):
+    """An IVR menu; see the module docstring."""
+
+    def __init__(self, call: OutsideCall, menu: Menu) -> None:
+        extensions = [e.number for e in call.b2bua.routing().directory.extensions.values()
+                      if e.reachable] if menu.extensions else []
+        super().__init__(call, Greeting(menu.language, menu.text), DigitTree(
+            extensions, menu.keys), menu.timeout)
+        self.menu = menu
+        self.timeouts = 0
+        self.invalids = 0
+
+    def chosen(self, choice: Choice) -> None:
+        if choice.kind == "extension":
+            self.go_on(self.number_steps(Destination("extension", choice.value)))
+            return
+        dest = self.menu.keys[choice.value]
+        if dest.kind == "repeat":
+            self.call.b2bua.spawn(self.play())
+            return
+        self.go_on(self.number_steps(dest))
+
+    def silence(self) -> None:
+        self.timeouts += 1
+        if self.timeouts > self.menu.timeout_retries:
+            self.go_on(self.number_steps(self.menu.timeout_destination))
+        else:
+            self.call.b2bua.spawn(self.play())
+
+    def invalid(self) -> None:
+        self.invalids += 1
+        if self.invalids > self.menu.invalid_retries:
+            self.go_on(self.number_steps(self.menu.invalid_destination))
+        else:
+            self.call.b2bua.spawn(self.play())
+
+    def unavailable(self) -> None:
+        self.go_on(self.number_steps(self.menu.timeout_destination))
+
+
+def steps_ring(steps: list[plan.Step]) -> bool:
+    """Whether the next step rings someone (so the caller should hear ringback)."""
+    return bool(steps) and isinstance(steps[0], (plan.RingExtension, plan.RingQueue,
+                                                 plan.ForwardOut))
+
+
+async def _play(call: OutsideCall, anchor: Anchor, file: Path, repeat: int = 1) -> float | None:
+    """Play ``file`` to the caller; the seconds one pass lasts (None when it failed)."""
+    assert call.b2bua.media is not None
+    try:
+        return await call.b2bua.media.play(anchor.id, call.caller.tag, file, repeat)
+    except MediaError as exc:
+        log.warning("calls: call %s: playing %s failed: %s", anchor.id, file.name, exc)
+        return None
+
+
+async def _ringback(call: OutsideCall, anchor: Anchor, file: Path) -> None:
+    await _play(call, anchor, file, RINGBACK_PASSES)

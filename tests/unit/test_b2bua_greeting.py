@@ -77,7 +77,7 @@ def greeting_box(destination: str = "102", **number: object) -> tuple[MediaBox, 
     box.b2bua.media = box.plane = plane
 
     async def prompt(greeting: Greeting) -> Path:
-        return Path(f"/prompts/greeting-{greeting.language}.wav")
+        return Path(f"/prompts/{greeting.text or 'greeting'}-{greeting.language}.wav")
     box.b2bua.prompts = prompt
     box.b2bua.tones = lambda name: Path(f"/prompts/{name}.wav")
     extensions = dict(box.routing.directory.extensions)

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from appliance.callplan import hours, inbound
 from appliance.callplan.inbound import (
     ForwardOut,
+    Greet,
     HangUp,
     InboundCall,
+    PlayMenu,
     RingExtension,
     RingQueue,
     Routing,
@@ -21,6 +23,8 @@ from appliance.callplan.model import (
     Destination,
     DirectoryView,
     ExtensionView,
+    Greeting,
+    Menu,
     Number,
     Queue,
     Server,
@@ -267,3 +271,47 @@ def test_internal_calls_that_stay_between_phones_have_no_plan() -> None:
     assert inbound.internal(replace(forwarding, no_answer_connection=2), no_default,
                             OPEN) is None
     assert inbound.internal(replace(forwarding, mobile="12"), ROUTING, OPEN) is None
+
+
+# -- greetings and menus ----------------------------------------------------------------------
+
+def test_a_greeting_comes_before_the_destination_while_open() -> None:
+    greeted = replace(MAIN, greeting=Greeting("vi", None, 4), to_header=False,
+                      contacts_map=False)
+    open_steps = inbound.plan(greeted, CUSTOMER, OPEN, ROUTING).steps
+    assert open_steps[0] == Greet(Greeting("vi", None, 4), "greeting")
+    assert isinstance(open_steps[1], RingQueue)
+    # Closed with an after-hours destination: no greeting; switched off: none either.
+    assert not any(isinstance(s, Greet) for s in inbound.plan(greeted, CUSTOMER, CLOSED,
+                                                              ROUTING).steps)
+    off = replace(greeted, greeting=Greeting("vi", None, 4, on=False))
+    assert not any(isinstance(s, Greet) for s in inbound.plan(off, CUSTOMER, OPEN,
+                                                              ROUTING).steps)
+
+
+def test_an_extension_dialled_at_the_greeting_rings_then_the_routing() -> None:
+    steps = inbound.dialled(MAIN, "104", OPEN, ROUTING)
+    assert steps[0] == RingExtension("104", 20, "dialled")
+    assert isinstance(steps[1], RingQueue) and isinstance(steps[-1], HangUp)
+    # A freed extension is never rung: the routing alone.
+    assert isinstance(inbound.dialled(MAIN, "103", OPEN, ROUTING)[0], RingQueue)
+
+
+def test_a_menu_destination_and_what_its_choices_give() -> None:
+    menu = Menu("main", "Press 1", keys={"1": Destination("queue", "sales")})
+    routing = replace(ROUTING, menus={"main": menu})
+    to_menu = replace(MAIN, destination=Destination("menu", "main"), to_header=False,
+                      contacts_map=False)
+    assert inbound.plan(to_menu, CUSTOMER, OPEN, routing).steps[0] == PlayMenu("main",
+                                                                                 "destination")
+    queue_steps = inbound.chosen(to_menu, Destination("queue", "sales"), OPEN, routing)
+    assert isinstance(queue_steps[0], RingQueue) and isinstance(queue_steps[-1], HangUp)
+    assert inbound.chosen(to_menu, Destination("extension", "104"), OPEN, routing)[0] == \
+        RingExtension("104", 20, "menu")
+    assert inbound.chosen(to_menu, Destination("menu", "main"), OPEN, routing)[0] == \
+        PlayMenu("main", "menu")
+    assert isinstance(inbound.chosen(to_menu, Destination("hangup"), OPEN, routing)[0],
+                      HangUp)
+    # A menu that is gone: hang up.
+    assert isinstance(inbound.chosen(to_menu, Destination("menu", "gone"), OPEN, routing)[0],
+                      HangUp)
