@@ -16,12 +16,11 @@ from appliance.callplan import inbound as plan
 from appliance.callplan import queues
 from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
-from appliance.calls.anchor import SDP_TYPE, has_sdp
+from appliance.calls.anchor import SDP_TYPE
 from appliance.calls.bridge import Bridge, _Ignore
-from appliance.calls.greeting import Greeter, MenuPlayer, Prompted, possible
+from appliance.calls.greeting import Greeter, MenuPlayer, Prompted, bridge_in, possible
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.trunks import inside_status
-from appliance.errors import MediaError
 from appliance.media.dtmf import parse_info
 from appliance.routing.calls import Leg as RecordLeg
 from appliance.routing.proxy import cancel_for
@@ -381,7 +380,7 @@ class OutsideCall(Bridge):
         b2bua = self.b2bua
         if self.here:
             self.state = "established"
-            self._bridge_here(leg, response)
+            bridge_in(self, leg, response)
         else:
             self._answer_caller(leg, response)
         if self.queue is not None and leg.extension is not None:
@@ -422,45 +421,6 @@ class OutsideCall(Bridge):
             self._end("no media", 503)
         self.through_media(response, self.offered(leg, self.caller, self.server.request),
                            answer, lost)
-
-    def answered_here(self, sdp: bytes) -> bool:
-        """The box answers the caller itself with ``sdp`` (a greeting); False when the call
-        cannot go on (no Contact to make the dialog with: it is ended)."""
-        b2bua = self.b2bua
-        assert b2bua.layer is not None
-        request = self.server.request
-        ok = legs.answer(b2bua.locals, self.server, 200, None, self.caller.tag)
-        ok.body = sdp
-        ok.headers.add("Content-Type", "application/sdp")
-        ok.headers.add("Allow", legs.ALLOW)
-        try:
-            self.caller.dialog = Dialog.uas(request, self.caller.tag)
-        except Exception:  # no Contact: no dialog to go on in
-            self.abort(400, "Missing Contact", "", "no contact")
-            return False
-        self.here, self.offer = True, request.body
-        self.caller.accepted = Accepted(b2bua.layer, self.server, ok,
-                                        lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))
-        b2bua.answered(self)
-        return True
-
-    def _bridge_here(self, leg: Leg, response: Response) -> None:
-        """A phone answered a call the box had answered: its answer takes the box's place
-        in the media (no new answer to the caller); if the media plane cannot, both hang
-        up."""
-        anchor = self.anchor
-        if self.prompted is not None:
-            self.prompted.close()
-        if anchor is None or not has_sdp(response):
-            return
-
-        async def bridge() -> None:
-            try:
-                await anchor.bridge(leg, response.body)
-            except MediaError as exc:
-                log.warning("media: call %s: bridging failed: %s", anchor.id, exc)
-                self.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
-        self.b2bua.spawn(bridge())
 
     def request_on(self, leg: Leg, txn: ServerTransaction, request: Request) -> None:
         """As ``Bridge.request_on``; and a SIP INFO with a key while the caller is greeted

@@ -30,10 +30,15 @@ from typing import TYPE_CHECKING
 from appliance.callplan import inbound as plan
 from appliance.callplan.digits import Choice, DigitTree, Invalid, Pending, Resolved
 from appliance.callplan.model import Destination, Greeting, Menu
-from appliance.calls.anchor import Anchor, has_sdp
+from appliance.calls import legs
+from appliance.calls.anchor import SDP_TYPE, Anchor, has_sdp
+from appliance.calls.legs import Leg
 from appliance.errors import MediaError
 from appliance.media.dtmf import Digit
+from appliance.sip.dialog import Dialog
+from appliance.sip.message import Response
 from appliance.sip.transaction import TimerHandle
+from appliance.sip.ua import Accepted
 
 if TYPE_CHECKING:
     from appliance.calls.call import OutsideCall
@@ -92,7 +97,7 @@ class Prompted:
             if sdp is not None:
                 await anchor.end()
             return
-        if sdp is not None and not call.answered_here(sdp):
+        if sdp is not None and not answer_here(call, sdp):
             return
         b2bua.media.watch_dtmf(anchor.id, self.heard)
         self.prompt = prompt
@@ -282,6 +287,46 @@ class MenuPlayer(Prompted):
 
     def unavailable(self) -> None:
         self.go_on(self.number_steps(self.menu.timeout_destination))
+
+
+def answer_here(call: OutsideCall, sdp: bytes) -> bool:
+    """The box answers ``call``'s caller itself with ``sdp``; False when the call cannot go
+    on (no Contact to make the dialog with: it is ended)."""
+    b2bua = call.b2bua
+    assert b2bua.layer is not None
+    request = call.server.request
+    ok = legs.answer(b2bua.locals, call.server, 200, None, call.caller.tag)
+    ok.body = sdp
+    ok.headers.add("Content-Type", SDP_TYPE)
+    ok.headers.add("Allow", legs.ALLOW)
+    try:
+        call.caller.dialog = Dialog.uas(request, call.caller.tag)
+    except Exception:  # no Contact: no dialog to go on in
+        call.abort(400, "Missing Contact", "", "no contact")
+        return False
+    call.here, call.offer = True, request.body
+    call.caller.accepted = Accepted(b2bua.layer, call.server, ok,
+                                    lambda: call.hang_up(0, 'SIP;cause=408;text="No ACK"'))
+    b2bua.answered(call)
+    return True
+
+
+def bridge_in(call: OutsideCall, leg: Leg, response: Response) -> None:
+    """A phone answered a call the box had answered: its answer takes the box's place in
+    the media (no new answer to the caller); if the media plane cannot, both hang up."""
+    anchor = call.anchor
+    if call.prompted is not None:
+        call.prompted.close()
+    if anchor is None or not has_sdp(response):
+        return
+
+    async def bridge() -> None:
+        try:
+            await anchor.bridge(leg, response.body)
+        except MediaError as exc:
+            log.warning("media: call %s: bridging failed: %s", anchor.id, exc)
+            call.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
+    call.b2bua.spawn(bridge())
 
 
 def steps_ring(steps: list[plan.Step]) -> bool:
