@@ -19,7 +19,7 @@ from appliance.errors import MediaError, MediaUnavailableError
 from appliance.media.bencode import Encodable
 from appliance.media.codecs import CodecOps
 from appliance.media.dtmf import Digit
-from appliance.media.ng import NgClient
+from appliance.media.ng import NgClient, participant_request
 
 log = logging.getLogger("appliance.media")
 
@@ -58,6 +58,7 @@ HERE_TAG = "appliance-here"
 # phone bridged in after the greeting): the caller, answered once, is never re-INVITEd.
 _LATCH = MediaFlags(extra=("port-latching",))
 _PORT = re.compile(r"^(m=audio )\d+", re.M)
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,14 @@ class MediaPlane(Protocol):
         """Hand each DTMF digit reported in ``call_id`` to ``handler`` (None: stop)."""
         ...
 
+    async def start_recording(self, call_id: str) -> None:
+        """Record what each party of ``call_id`` sends from now on (``recordings``)."""
+        ...
+
+    def recordings(self, call_id: str) -> list[Path]:
+        """The pcap files recorded for ``call_id`` (complete once the call is deleted)."""
+        ...
+
     async def delete(self, call_id: str) -> None:
         """End the call's media and free its session; never raises (a call's end must not
         fail on its media: rtpengine times out what it did not hear of)."""
@@ -132,7 +141,8 @@ class RtpenginePlane:
     """MediaPlane over rtpengine's ng protocol, with the session limit kept here."""
 
     def __init__(self, client: NgClient, max_sessions: int,
-                 running: Callable[[], bool] = lambda: True) -> None:
+                 running: Callable[[], bool] = lambda: True,
+                 recording_dir: Path | None = None) -> None:
         if max_sessions < 1:
             raise ValueError(f"max_sessions must be at least 1, got {max_sessions}")
         self.client = client
@@ -140,6 +150,7 @@ class RtpenginePlane:
         self._running = running
         self._calls: set[str] = set()
         self._dtmf: dict[str, DtmfHandler] = {}
+        self.recording_dir = recording_dir
 
     @property
     def sessions(self) -> int:
@@ -215,6 +226,17 @@ class RtpenginePlane:
             self._dtmf.pop(call_id, None)
         else:
             self._dtmf[call_id] = handler
+
+    async def start_recording(self, call_id: str) -> None:
+        """rtpengine's ``start recording`` (its pcap method, set in its config)."""
+        self._check_running()
+        await self.client.request(participant_request("start recording", call_id))
+
+    def recordings(self, call_id: str) -> list[Path]:
+        """``<recording dir>/pcaps/<call-id>-*.pcap`` (media ids are ours: no glob magic)."""
+        if self.recording_dir is None or not _SAFE_ID.fullmatch(call_id):
+            return []
+        return sorted((self.recording_dir / "pcaps").glob(f"{call_id}-*.pcap"))
 
     def dtmf_received(self, digit: Digit) -> None:
         """A digit rtpengine reported: to the call's handler, if one watches."""

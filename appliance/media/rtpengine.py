@@ -49,12 +49,20 @@ class RtpengineSettings:
     folder: Path
     num_threads: int = 2
     dtmf_dest: Listen | None = None  # where rtpengine reports DTMF (the daemon, loopback)
+    # Where the calls being recorded are written (one pcap per call under pcaps/): the
+    # packets rtpengine receives from each party (userspace: the kernel's "proc" method
+    # needs the module).
     log_level: int = 5  # notice: its per-command info lines (with whole SDPs) stay out
 
     @property
     def config_file(self) -> Path:
         """The config file the runner writes."""
         return self.folder / "rtpengine.conf"
+
+    @property
+    def recording_dir(self) -> Path:
+        """Where rtpengine writes what it records (``pcaps/<call-id>-<hex>.pcap``)."""
+        return self.folder / "recording"
 
     @property
     def pidfile(self) -> Path:
@@ -64,7 +72,7 @@ class RtpengineSettings:
 
 def render_config(s: RtpengineSettings) -> str:
     """rtpengine's config file (GLib key file, section ``[rtpengine]``) for ``s``."""
-    for value in (str(s.folder), s.interface, s.ng.host):
+    for value in (str(s.folder), s.interface, s.ng.host):  # (recording_dir is under folder)
         if any(c in value for c in "\n\r\0"):
             raise ValueError(f"rtpengine config value {value!r} holds a line break")
     lines = {
@@ -86,6 +94,8 @@ def render_config(s: RtpengineSettings) -> str:
     }
     if s.dtmf_dest is not None:
         lines["dtmf-log-dest"] = str(s.dtmf_dest)
+    lines |= {"recording-dir": str(s.recording_dir), "recording-method": "pcap",
+              "recording-format": "eth"}
     body = "".join(f"{key} = {value}\n" for key, value in lines.items())
     return "# Written by the appliance at each start; edit the [media] config instead.\n" \
            f"[rtpengine]\n{body}"
@@ -147,6 +157,7 @@ class RtpengineRunner:
         """Write the config, start rtpengine and return once it answers ping; supervise it."""
         s = self.settings
         s.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        s.recording_dir.mkdir(exist_ok=True, mode=0o700)
         tmp = s.config_file.with_suffix(".tmp")
         tmp.write_text(render_config(s), encoding="utf-8")
         tmp.replace(s.config_file)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from appliance.config import Listen, MediaConfig
@@ -53,11 +54,13 @@ class MediaService:
         media = ctx.config.media
         self.listen = media.ng_listen
         self.client = NgClient(media.ng_listen.host, media.ng_listen.port)
+        settings = rtpengine_settings(media, ctx.config.paths.data)
         self._plane = RtpenginePlane(self.client, media.max_sessions,
-                                     running=lambda: self.runner.running)
+                                     running=lambda: self.runner.running,
+                                     recording_dir=settings.recording_dir)
         self.dtmf = DtmfListener(self._plane.dtmf_received, media.ng_listen.host)
-        self.runner = RtpengineRunner(rtpengine_settings(
-            media, ctx.config.paths.data, Listen(self.dtmf.host, self.dtmf.port)))
+        self.runner = RtpengineRunner(replace(settings, dtmf_dest=Listen(self.dtmf.host,
+                                                                         self.dtmf.port)))
         self.runner.on_restart.append(self._plane.forget_all)
         self.prompts = PromptFiles(folder_of(ctx.config.paths.data))
         self._warm: asyncio.Task[None] | None = None

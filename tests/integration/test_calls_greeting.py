@@ -55,9 +55,9 @@ pytestmark = [pytest.mark.integration,
 Office = tuple[Path, dict[str, Account], int, RunningDaemon, tuple[int, int], int]
 
 
-@pytest.fixture()
-def office(tmp_path: Path) -> Iterator[Office]:
-    """Media on; the carrier's number greets (built-in, English), then rings 101."""
+def _office(tmp_path: Path, *commands: tuple[str, ...]) -> Iterator[Office]:
+    """Media on; the carrier's number rings 101; ``commands`` (CLI) run before the daemon
+    starts."""
     need("sipp")
     config = sip_config(tmp_path)
     low, high = free_range()
@@ -76,12 +76,30 @@ def office(tmp_path: Path) -> Iterator[Office]:
         plan.add_number(DID, "carrier", "extension:101", contacts_map=False, to_header=False)
     finally:
         store.dispose()
-    shown = appliance_json(config, "number", "edit", DID, "--greeting", "--greeting-wait", "2")
-    assert (shown["greeting"], shown["greeting_language"], shown["greeting_wait"]) == (
-        True, "en", 2)
+    for command in commands:
+        appliance(config, *command)
     daemon = start_sip_daemon(config)
     yield config, accounts, carrier_port, daemon, (low, high), ng
     daemon.stop()
+
+
+@pytest.fixture()
+def office(tmp_path: Path) -> Iterator[Office]:
+    """The carrier's number greets (built-in, English, 2 s to dial after), then rings 101."""
+    yield from _office(tmp_path, ("number", "edit", DID, "--greeting", "--greeting-wait", "2"))
+
+
+@pytest.fixture()
+def menu_office(tmp_path: Path) -> Iterator[Office]:
+    """The carrier's number goes to menu ``main``: 2 rings 102, no key for 3 s (twice)
+    rings 101."""
+    yield from _office(
+        tmp_path,
+        ("menu", "add", "main", "--text", "For sales, press 2.", "--no-extensions",
+         "--timeout", "3", "--timeout-retries", "1", "--timeout-destination",
+         "extension:101"),
+        ("menu", "key", "main", "2", "extension:102"),
+        ("number", "edit", DID, "--destination", "menu:main"))
 
 
 def phone_sdp(media: socket.socket) -> bytes:
@@ -164,6 +182,35 @@ def test_nothing_dialled_goes_on_to_the_destination_after_the_wait(office: Offic
     # The built-in greeting (~4.4 s) and the number's 2 s wait, then its destination.
     assert waited > 5.0, waited
     assert invite.to.uri.user == "101"
+
+
+def test_a_caller_presses_a_menu_key(menu_office: Office, tmp_path: Path) -> None:
+    config, accounts, carrier_port, daemon, (low, high), ng = menu_office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
+    carrier_media = free_port_on(CARRIER_HOST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        carrier = carrier_sipp("carrier_uac_menu.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-d", "3000", "-rtp_echo", "-mp", str(carrier_media))
+        try:
+            invite = receive_request(sip, "INVITE", seconds=15)
+            host, port = audio_of(invite.body)
+            assert low <= port <= high and invite.to.uri.user == "102"
+            answer(sip, invite, 200, target, phone_sdp(media))
+            receive_request(sip, "ACK")
+            assert len(echoed(media, (host, port), 0)) >= 40
+            bye = receive_request(sip, "BYE")
+            answer(sip, bye, 200, target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err
+    row, = history(config)
+    assert (row["answered_by"], row["outcome"]) == ("102", "answered")
+    assert no_sessions_left(ng)
 
 
 def test_a_greeting_text_is_spoken_when_saved_and_a_bad_one_changes_nothing(

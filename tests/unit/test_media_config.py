@@ -99,7 +99,10 @@ def test_rtpengine_config_is_ours(tmp_path: Path) -> None:
     assert lines["num-threads"] == "2" and lines["foreground"] == "true"
     assert lines["log-stderr"] == "true"
     assert lines["pidfile"] == str(tmp_path / "media" / "rtpengine.pid")
-    assert "any" not in lines.values() and "recording-method" not in lines
+    assert "any" not in lines.values()
+    # Recording in userspace (pcap; "proc" needs the kernel module), under the data folder.
+    assert (lines["recording-method"], lines["recording-format"]) == ("pcap", "eth")
+    assert lines["recording-dir"] == str(tmp_path / "media" / "recording")
     six = rtpengine_settings(MediaConfig(ng_listen=Listen("::1", 22300),
                                                     interface="::1"), tmp_path)
     assert "listen-ng = [::1]:22300" in render_config(six)
