@@ -667,6 +667,12 @@ from appliance import cli_queues  # noqa: E402  (it uses the helpers above)
 
 cli_queues.register(cli)
 
+# -- IVR menus (appliance/cli_menus.py) -------------------------------------------------------
+
+from appliance import cli_menus  # noqa: E402  (it uses the helpers above)
+
+cli_menus.register(cli)
+
 # -- missed-call callbacks (appliance/cli_callbacks.py) ---------------------------------------
 
 from appliance import cli_callbacks  # noqa: E402  (it uses the helpers above)

@@ -1,33 +1,36 @@
 """Routing cycles: a saved routing change must not let a call go round for ever.
 
-The graph's nodes are the office numbers and the queue groups. A number leads to its
-destination and after-hours destination; a queue to its fallback. A queue destination is
-an edge to that queue; an outside destination that is one of the office's own numbers is
-an edge to that number (the call would come back in through the carrier). Extensions,
-other outside numbers and hang-up end a path. (Menus, with media, add edges later.)
+The graph's nodes are the office numbers, the queue groups and the IVR menus. A number leads
+to its destination and after-hours destination; a queue to its fallback; a menu to each of
+its keys' destinations and to its no-key (timeout) and invalid-key destinations. A queue or
+menu destination is an edge to that queue or menu; an outside destination that is one of
+the office's own numbers is an edge to that number (the call would come back in through the
+carrier). Extensions, other outside numbers, hang-up and a key's ``repeat`` (the same menu
+played again, a bounded replay of the engine's) end a path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from appliance.callplan.model import Destination, Number, Queue
+from appliance.callplan.model import Destination, Menu, Number, Queue
 from appliance.errors import ValidationError
 
-Node = tuple[str, str]  # ("number", did) | ("queue", name)
+Node = tuple[str, str]  # ("number", did) | ("queue", name) | ("menu", name)
 
 
 def _target(dest: Destination | None, dids: set[str]) -> Node | None:
     if dest is None:
         return None
-    if dest.kind == "queue":
-        return ("queue", dest.target)
+    if dest.kind in ("queue", "menu"):
+        return (dest.kind, dest.target)
     if dest.kind == "outside" and dest.target in dids:
         return ("number", dest.target)
     return None
 
 
-def graph(numbers: Iterable[Number], queues: Iterable[Queue]) -> dict[Node, list[Node]]:
+def graph(numbers: Iterable[Number], queues: Iterable[Queue],
+          menus: Iterable[Menu] = ()) -> dict[Node, list[Node]]:
     """Every node and the nodes it leads to."""
     numbers, queues = list(numbers), list(queues)
     dids = {n.did for n in numbers}
@@ -38,6 +41,10 @@ def graph(numbers: Iterable[Number], queues: Iterable[Queue]) -> dict[Node, list
     for queue in queues:
         target = _target(queue.fallback, dids)
         edges[("queue", queue.name)] = [] if target is None else [target]
+    for menu in menus:
+        leads = (*menu.keys.values(), menu.timeout_destination, menu.invalid_destination)
+        found = (_target(dest, dids) for dest in leads)
+        edges[("menu", menu.name)] = list(dict.fromkeys(t for t in found if t is not None))
     return edges
 
 
@@ -68,9 +75,10 @@ def find_cycle(edges: Mapping[Node, list[Node]]) -> tuple[Node, ...] | None:
     return None
 
 
-def check(numbers: Iterable[Number], queues: Iterable[Queue]) -> None:
+def check(numbers: Iterable[Number], queues: Iterable[Queue],
+          menus: Iterable[Menu] = ()) -> None:
     """Raise ValidationError naming the cycle when the routing has one."""
-    cycle = find_cycle(graph(numbers, queues))
+    cycle = find_cycle(graph(numbers, queues, menus))
     if cycle is not None:
         path = " -> ".join(f"{kind} {name}" for kind, name in cycle)
         raise ValidationError(f"routing: this change makes a cycle: {path}", "routing")

@@ -5,8 +5,11 @@ The number's routing, each step switchable on the number:
 (b) ``contacts_map``: a known caller's employee rings (skipped if (a) rang them);
 (c) the destination, while the number's hours are open (or it has none);
 (d) the after-hours destination instead of (c) while they are closed (none set: (c)).
-With the number's greeting on and its hours open, a ``Greet`` step comes before (c): the box
-answers, greets, and an extension the caller dials rings first (``dialled``), then (c)/(d).
+A number whose calls are recorded starts with ``Announce`` (the caller is told, then the call
+is recorded). With the number's greeting on and its hours open, a ``Greet`` step comes before
+(c): the box answers, greets, and an extension the caller dials rings first (``dialled``),
+then (c)/(d). A ``menu`` destination is a ``PlayMenu`` step: the caller's choice there gives
+the steps after it (``chosen``).
 A person is rung for their extension's ring time (none set: the number's) on their
 extension, or, when they receive calls on their mobile, their mobile through the number's
 connection. When the extension does not answer, its own ``no_answer`` decides (``number``:
@@ -44,8 +47,8 @@ from appliance.callplan.model import (
 )
 from appliance.callplan.numbers import VIETNAM, NumberPlan
 
-Why = Literal["to_header", "contact", "greeting", "dialled", "menu", "destination",
-              "after_hours", "no_answer", "fallback", "end"]
+Why = Literal["recording", "to_header", "contact", "greeting", "dialled", "menu",
+              "destination", "after_hours", "no_answer", "fallback", "end"]
 _EXTENSION = re.compile(r"[0-9]{1,4}")
 MAX_DEPTH = 16
 
@@ -93,6 +96,15 @@ class Greet:
 
 
 @dataclass(frozen=True)
+class Announce:
+    """Answer the call here and tell the caller, in ``language``, that it is recorded; the
+    call is recorded only once that was played."""
+
+    language: str
+    why: Why
+
+
+@dataclass(frozen=True)
 class PlayMenu:
     """Answer the call here and play menu ``menu``: the key (or extension) the caller
     chooses decides the steps after it (``chosen``)."""
@@ -110,7 +122,7 @@ class HangUp:
     why: Why
 
 
-Step = RingExtension | RingQueue | ForwardOut | Greet | PlayMenu | HangUp
+Step = RingExtension | RingQueue | ForwardOut | Greet | PlayMenu | Announce | HangUp
 
 
 @dataclass(frozen=True)
@@ -250,6 +262,9 @@ def _asked_extension(call: InboundCall) -> str | None:
 def plan(number: Number, call: InboundCall, now: datetime, routing: Routing) -> InboundPlan:
     """The steps for ``call`` to ``number`` at ``now`` (see the module's doc)."""
     planner = _Planner(number, routing, now)
+    if number.record:  # told before anything rings: the first bridge is recorded
+        language = number.greeting.language if number.greeting is not None else "en"
+        planner.steps.append(Announce(language, "recording"))
     if number.to_header:
         asked = _asked_extension(call)
         ext = None if asked is None else routing.directory.reachable(asked)

@@ -167,6 +167,7 @@ class Number:
     no_answer_connection: int | None = None
     ring_timeout: int = 20
     greeting: Greeting | None = None
+    record: bool = False  # its calls recorded, after "this call is recorded" is played
 
 
 @dataclass(frozen=True)

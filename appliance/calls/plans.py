@@ -17,8 +17,8 @@ from appliance.workers import Workers
 log = logging.getLogger(__name__)
 
 # Event kinds (prefixes) after which the plan is read again.
-CHANGES = ("connection.", "number.", "queue.", "hours.", "holiday.", "contact.", "presence.",
-           "extension.", "employee.")
+CHANGES = ("connection.", "number.", "queue.", "menu.", "hours.", "holiday.", "contact.",
+           "presence.", "extension.", "employee.")
 
 
 class PlanCache:

@@ -4,7 +4,8 @@ transaction, a connection's password never in an audit row, an event or a messag
 change that would make a routing cycle is refused (``callplan.cycles``).
 
 Destinations are given as ``callplan.model.Destination`` or as text (``extension:101``,
-``queue:sales``, ``outside:+84909000000``, ``outside:+84909000000@viettel``, ``hangup``).
+``queue:sales``, ``menu:main``, ``outside:+84909000000``, ``outside:+84909000000@viettel``,
+``hangup``); IVR menus themselves are ``directory/menus.py``'s.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from appliance.errors import ConflictError, NotFoundError, ValidationError
 from appliance.store.callplan_tables import (
     connection_servers,
     connections,
+    menu_keys,
+    menus,
     numbers,
     queue_members,
     queues,
@@ -277,6 +280,9 @@ class ConnectionsMixin(DirectoryBase):
                 queues.c.fallback_connection == cid)).scalars().all()
             users += [f"extension {n}" for n in db.execute(select(extensions.c.number).where(
                 extensions.c.no_answer_connection == cid)).scalars()]
+            users += [f"menu {m}" for m in db.execute(select(menus.c.name).where(or_(
+                menus.c.timeout_connection == cid, menus.c.invalid_connection == cid)).union(
+                select(menu_keys.c.menu).where(menu_keys.c.connection == cid))).scalars()]
             if users:
                 raise ConflictError(
                     f"connection: {current.name!r} is used by {', '.join(users)}; "
@@ -350,6 +356,9 @@ class ConnectionsMixin(DirectoryBase):
         if dest.kind == "queue" and not db.execute(
                 select(queues.c.name).where(queues.c.name == dest.target)).first():
             raise NotFoundError(f"{field}: no queue named {dest.target!r}", field)
+        if dest.kind == "menu" and not db.execute(
+                select(menus.c.name).where(menus.c.name == dest.target)).first():
+            raise NotFoundError(f"{field}: no menu named {dest.target!r}", field)
         if dest.connection_id is not None and not db.execute(
                 select(connections.c.id).where(connections.c.id == dest.connection_id)).first():
             raise NotFoundError(f"{field}: no connection {dest.connection_id}", field)
@@ -357,7 +366,9 @@ class ConnectionsMixin(DirectoryBase):
 
     def _check_routing(self, db: Db) -> None:
         """Refuse the transaction's routing when it has a cycle."""
-        cycles.check(self._numbers(db), self._queues(db))
+        from appliance.directory.menus import read_menus  # menus.py builds on this module
+
+        cycles.check(self._numbers(db), self._queues(db), read_menus(db))
 
     # -- numbers -----------------------------------------------------------------------------
 
@@ -525,6 +536,9 @@ class ConnectionsMixin(DirectoryBase):
             users += db.execute(select(queues.c.name).where(
                 queues.c.fallback_kind == "queue", queues.c.fallback_target == clean,
                 queues.c.name != clean)).scalars().all()
+            from appliance.directory.menus import menu_users  # menus.py builds on this module
+
+            users += menu_users(db, Destination("queue", clean))
             if users:
                 raise ConflictError(
                     f"queue: {clean!r} is where {', '.join(users)} send calls; "

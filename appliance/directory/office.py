@@ -1,6 +1,7 @@
 """Working hours and holidays, the contacts map and presence over the store, CSV import of
 contacts and holidays (all or nothing, dry run), and ``CallPlanDirectory``: the call plan's
-part of the directory, with ``routing()``, everything an inbound plan reads in one snapshot.
+part of the directory (connections, numbers, queues, IVR menus, hours, contacts, presence),
+with ``routing()``, everything an inbound plan reads in one snapshot.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from appliance.callplan.model import (
 from appliance.callplan.numbers import VIETNAM, NumberPlan
 from appliance.directory import csvio, rules
 from appliance.directory import plan_rules as pr
-from appliance.directory.connections import ConnectionsMixin
 from appliance.directory.core import Clock, DirectoryBase, utcnow
 from appliance.directory.importer import Change, Outcome
+from appliance.directory.menus import MenusMixin, read_menus
 from appliance.errors import ConflictError, DirectoryError, NotFoundError, ValidationError
 from appliance.store import Store
 from appliance.store.bound import one_transaction
@@ -199,7 +200,7 @@ class OfficeMixin(DirectoryBase):
                 select(presence).order_by(presence.c.employee_id))]
 
 
-class CallPlanDirectory(ConnectionsMixin, OfficeMixin):
+class CallPlanDirectory(MenusMixin, OfficeMixin):
     """The call plan's part of the directory over one store, acting as ``actor``."""
 
     def directory_view(self) -> DirectoryView:
@@ -225,6 +226,7 @@ class CallPlanDirectory(ConnectionsMixin, OfficeMixin):
                 connections={c.id: c for c in self._connections(db)},
                 numbers={n.did: n for n in self._numbers(db)},
                 queues={q.name: q for q in self._queues(db)},
+                menus={m.name: m for m in read_menus(db)},
                 hours={name: self._hours(db, name) for name in names},
                 directory=view,
                 presence={r.employee_id: r.state for r in db.execute(select(presence))},

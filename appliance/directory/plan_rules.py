@@ -15,7 +15,9 @@ from appliance.callplan.model import (
     DESTINATION_KINDS,
     TRANSPORTS,
     Destination,
+    DestinationKind,
     Greeting,
+    Menu,
     Server,
 )
 from appliance.directory import rules
@@ -58,6 +60,10 @@ GREETING_LANGUAGES = ("en", "vi")  # the voices the box speaks (media/prompts.py
 GREETING_WAIT = (1, 30)  # seconds callers have to dial after the greeting
 GREETING_TEXT = 1000  # characters of a greeting's own text
 RING_TIMEOUT = (5, 600)  # seconds a person is rung: a number's, or an extension's own
+MENU_TEXT = 1000  # characters of an IVR menu's text
+MENU_TIMEOUT = (1, 30)  # seconds a menu waits for a key after its prompt
+MENU_RETRIES = (0, 5)  # times a menu is played again (no key, or an invalid one)
+MENU_KEYS = "1234567890*"  # the keys a menu may give a destination ('#' ends an entry)
 
 
 def whole(value: int | str, field: str, low: int, high: int) -> int:
@@ -213,31 +219,33 @@ def prefix(value: str | None) -> str | None:
     return clean
 
 
-def destination(value: Destination | str, field: str = "destination") -> Destination:
-    """A destination: ``extension:101``, ``queue:sales``, ``outside:+84909000000`` or
-    ``hangup`` (the connection of an outside one is resolved by the directory)."""
+def destination(value: Destination | str, field: str = "destination",
+                kinds: tuple[DestinationKind, ...] = DESTINATION_KINDS) -> Destination:
+    """A destination: ``extension:101``, ``queue:sales``, ``menu:main``,
+    ``outside:+84909000000`` or ``hangup`` (the connection of an outside one is resolved by
+    the directory), of ``kinds`` (``MENU_KEY_KINDS`` adds a menu key's ``repeat``)."""
     if isinstance(value, Destination):
         given, target, conn = str(value.kind), value.target, value.connection_id
     else:
         given, _, target = str(value).strip().partition(":")
         target, conn = target.strip(), None
-    kind = choice(given, DESTINATION_KINDS, field)
+    kind = choice(given, kinds, field)
     if kind == "extension":
         return Destination(kind, rules.extension_number(target, field))
-    if kind == "queue":
+    if kind in ("queue", "menu"):
         return Destination(kind, name(target, field))
     if kind == "outside":
         return Destination(kind, phone_number(target, field), conn)
     if target or conn:
-        raise ValidationError(f"{field}: hangup takes no target", field)
-    return Destination("hangup")
+        raise ValidationError(f"{field}: {kind} takes no target", field)
+    return Destination(kind)
 
 
 def destination_text(dest: Destination, connection: str | None = None) -> str:
     """A destination written as ``destination`` reads it (``@connection`` for an outside
     number through a chosen connection)."""
-    if dest.kind == "hangup":
-        return "hangup"
+    if dest.kind in ("hangup", "repeat"):
+        return dest.kind
     via = f"@{connection}" if connection else ""
     return f"{dest.kind}:{dest.target}{via}"
 
@@ -304,3 +312,33 @@ def greeting_to_speak(current: Greeting | None,
     language = choice(fields.get("greeting_language") or (
         current.language if current else "en"), GREETING_LANGUAGES, "greeting_language")
     return None if text is None else (text, language)
+
+
+def menu_text(value: str | None) -> str:
+    """An IVR menu's text, spoken to callers: 1 to ``MENU_TEXT`` printable characters
+    (lines kept apart by spaces)."""
+    clean = " ".join((value or "").split())
+    if not clean or len(clean) > MENU_TEXT or not clean.isprintable():
+        raise ValidationError(f"text: 1 to {MENU_TEXT} printable characters", "text")
+    return clean
+
+
+def menu_key(value: str) -> str:
+    """A key of an IVR menu: one of 0-9 or ``*`` (``#`` ends what a caller dials)."""
+    clean = value.strip() if isinstance(value, str) else ""
+    if len(clean) != 1 or clean not in MENU_KEYS:
+        raise ValidationError(f"key: one of 0-9 or * ('#' ends an entry), got {value!r}", "key")
+    return clean
+
+
+def menu_to_speak(current: Menu | None, fields: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The (text, language) an IVR menu must be spoken in once ``fields`` are saved over
+    ``current`` (None: a new menu; the result None: nothing new to speak); the two fields
+    are checked on the way."""
+    if current is not None and not {"text", "language"} & fields.keys():
+        return None
+    text = menu_text(fields.get("text") if "text" in fields or current is None
+                     else current.text)
+    language = choice(fields.get("language", current.language if current else "en"),
+                      GREETING_LANGUAGES, "language")
+    return text, language

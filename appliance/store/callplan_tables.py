@@ -1,6 +1,7 @@
 """The call plan's tables (revision 0006c): connections (trunks) and their servers, office
 numbers and their routing, queue groups and members, working hours and holidays, the
-contacts map and employees' presence. Outside numbers are kept in E.164 with ``+``."""
+contacts map and employees' presence; IVR menus and their keys (0012m). Outside numbers are
+kept in E.164 with ``+``."""
 
 from __future__ import annotations
 
@@ -137,6 +138,37 @@ queue_members = Table(
     Column("extension", String(4), ForeignKey("extensions.number"), nullable=False,
            index=True),
     UniqueConstraint("queue", "extension", name="uq_queue_members_queue_extension"),
+)
+
+# An IVR menu (0012m): its text (spoken when saved), language, whether callers may dial an
+# extension, and what happens with no key (timeout) or an invalid one, each a destination.
+menus = Table(
+    "menus",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("language", String(2), nullable=False),  # en | vi
+    Column("extensions", Boolean, nullable=False),
+    Column("timeout", Integer, nullable=False),  # seconds
+    Column("timeout_retries", Integer, nullable=False),
+    Column("timeout_kind", String(9), nullable=False),
+    Column("timeout_target", String(32), nullable=False),
+    Column("timeout_connection", Integer, ForeignKey("connections.id")),
+    Column("invalid_retries", Integer, nullable=False),
+    Column("invalid_kind", String(9), nullable=False),
+    Column("invalid_target", String(32), nullable=False),
+    Column("invalid_connection", Integer, ForeignKey("connections.id")),
+)
+
+# A menu's keys (0-9, *) and where each sends the call (kind also ``repeat``: play it again).
+menu_keys = Table(
+    "menu_keys",
+    metadata,
+    Column("menu", String(32), ForeignKey("menus.name", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(1), primary_key=True),
+    Column("kind", String(9), nullable=False),
+    Column("target", String(32), nullable=False),
+    Column("connection", Integer, ForeignKey("connections.id")),
 )
 
 # Caller number (E.164) -> the employee responsible for them.

@@ -75,6 +75,11 @@ ACTIONS = {
     "queue.added": N_("Queue added"),
     "queue.updated": N_("Queue changed"),
     "queue.removed": N_("Queue removed"),
+    "menu.added": N_("Voice menu added"),
+    "menu.updated": N_("Voice menu changed"),
+    "menu.removed": N_("Voice menu removed"),
+    "menu.key_set": N_("Voice menu key set"),
+    "menu.key_removed": N_("Voice menu key removed"),
     "hours.set": N_("Office hours set"),
     "hours.override": N_("Office hours overridden"),
     "hours.removed": N_("Office hours removed"),
@@ -109,6 +114,11 @@ FIELD_LABELS = {
     "ring_busy": N_("ring busy members"),
     "greeting": N_("greeting"), "greeting_language": N_("greeting language"),
     "greeting_text": N_("greeting text"), "greeting_wait": N_("time to dial after the greeting"),
+    # voice menus (appliance/directory/menus.py)
+    "text": N_("spoken text"), "language": N_("language"),
+    "extensions": N_("extensions dialled in the menu"), "timeout_retries": N_("retries on no key"),
+    "timeout_destination": N_("after no key"), "invalid_retries": N_("retries on a wrong key"),
+    "invalid_destination": N_("after wrong keys"),
     # missed-call callbacks (appliance/directory/callbacks.py)
     "delay": N_("delay"), "attempts": N_("attempts"), "interval": N_("interval"),
 }
@@ -275,8 +285,13 @@ def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR
     """The entry's detail as a sentence in the translator's language."""
     a, d = entry.action, entry.detail
     if a in ("employee.updated", "extension.updated", "connection.updated", "number.updated",
-             "queue.updated"):
+             "queue.updated", "menu.updated"):
         return _changed(d, FIELD_LABELS, _)
+    if a == "menu.key_set":
+        return _("Key %(key)s: %(destination)s.", key=d.get("key"),
+                 destination=d.get("destination"))
+    if a == "menu.key_removed":
+        return _("Key %(key)s removed.", key=d.get("key"))
     if a == "employee.dismissed":
         parts = [_("Extension %(n)s was freed with a new SIP password.", n=d["extension"])
                  if d.get("extension") else _("They held no extension.")]
@@ -351,7 +366,7 @@ def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR
         return _("%(count)s sessions ended.", count=d.get("sessions", 0))
     if a == "admin.password_changed":
         return _("Their other sessions were ended.")
-    if a in ("connection.added", "number.added", "queue.added"):
+    if a in ("connection.added", "number.added", "queue.added", "menu.added"):
         return _("With: %(fields)s.", fields=_fields(d.get("fields") or [], FIELD_LABELS, _)) \
             if d.get("fields") else ""
     if a == "connection.removed" and d.get("new_default"):
