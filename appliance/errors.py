@@ -19,7 +19,8 @@ daemon edge, which prints one line (never to a network peer)::
           ├── MediaProtocolError      bytes that are not bencode/ng, or rtpengine refused
           ├── MediaTimeoutError       rtpengine did not answer within the retry budget
           ├── MediaUnavailableError   no media session to be had now (limit, rtpengine down)
-          └── PromptError             a prompt WAV cannot be made (bad text, espeak-ng, sox)
+          ├── PromptError             a prompt WAV cannot be made (bad text, espeak-ng, sox)
+          └── RecordingError          a call's pcap cannot be read (truncated header, bad magic)
 """
 
 from __future__ import annotations
@@ -102,3 +103,7 @@ class MediaUnavailableError(MediaError):
 
 class PromptError(MediaError):
     """A prompt WAV cannot be made: refused text or language, a missing or failing tool."""
+
+
+class RecordingError(MediaError):
+    """A call recording's pcap cannot be read: a truncated header, a wrong magic or link type."""

@@ -59,6 +59,7 @@ from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
 from appliance.calls.greeting import Prompts, Tones
 from appliance.calls.legs import Branch, Leg
+from appliance.calls.recordings import RecordedCall
 from appliance.calls.servers import configured
 from appliance.calls.trunks import connection_from, dialled_user, listed, office_number
 from appliance.directory import Extension
@@ -114,6 +115,8 @@ class B2BUA:
         # The audio a greeting plays, and the box's tones (None: greetings are skipped).
         self.prompts: Prompts | None = None
         self.tones: Tones | None = None
+        # Told of each recorded call once it ended (calls/recordings.py makes the audio).
+        self.on_recorded: Callable[[RecordedCall], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Where a connection's servers are now (the trunk manager's DNS cache once wired; by
         # default the servers given by IP), and who to tell when all of them failed.

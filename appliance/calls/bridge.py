@@ -81,8 +81,13 @@ class Bridge:
         if self.record is not None:
             self.b2bua.registry.end(self.record, why, status)
         if self.anchor is not None:
-            self.b2bua.spawn(self.anchor.end())
+            self.b2bua.spawn(self.media_ended())
         self.b2bua.finished(self)
+
+    async def media_ended(self) -> None:
+        """The call ended: its media session is freed."""
+        assert self.anchor is not None
+        await self.anchor.end()
 
     # -- media --------------------------------------------------------------------------------
 

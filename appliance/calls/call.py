@@ -18,8 +18,16 @@ from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
 from appliance.calls.anchor import SDP_TYPE
 from appliance.calls.bridge import Bridge, _Ignore
-from appliance.calls.greeting import Greeter, MenuPlayer, Prompted, bridge_in, possible
+from appliance.calls.greeting import (
+    Announcer,
+    Greeter,
+    MenuPlayer,
+    Prompted,
+    bridge_in,
+    possible,
+)
 from appliance.calls.legs import Branch, Leg
+from appliance.calls.recordings import RecordedCall
 from appliance.calls.trunks import inside_status
 from appliance.media.dtmf import parse_info
 from appliance.routing.calls import Leg as RecordLeg
@@ -62,6 +70,9 @@ class OutsideCall(Bridge):
         self.here = False  # the box answered the caller itself (a greeting)
         self.offer = b""  # then its offer, for the phones rung after (the INVITE is slimmed)
         self.prompted: Prompted | None = None  # the greeting or menu playing now
+        self.recording = False  # to be recorded: "this call is recorded" was played
+        self.recording_started = False
+        self.caller_port: int | None = None  # rtpengine's port for the caller, answered here
 
     def all_legs(self) -> list[Leg]:
         """Every leg the call has or had."""
@@ -93,7 +104,8 @@ class OutsideCall(Bridge):
                 return
             if isinstance(step, plan.ForwardOut) and self._forward(step):
                 return
-            if isinstance(step, (plan.Greet, plan.PlayMenu)) and self._prompt(step):
+            if isinstance(step, (plan.Greet, plan.PlayMenu, plan.Announce)) and \
+                    self._prompt(step):
                 return
             if isinstance(step, plan.RingQueue):
                 # The rounds were chosen when the call came (members working, not on a call);
@@ -108,15 +120,18 @@ class OutsideCall(Bridge):
         if self.state == "ringing":
             self.abort(*self._final(480, None), "", "no answer")
 
-    def _prompt(self, step: plan.Greet | plan.PlayMenu) -> bool:
+    def _prompt(self, step: plan.Greet | plan.PlayMenu | plan.Announce) -> bool:
         """Answer here and play the greeting or menu; False when it cannot be (no media,
         no offer, a menu gone): the next step."""
         if not possible(self):
             log.info("sip: call %s: %s skipped: no media for it", self.server.request.call_id[:32],
                      type(step).__name__)
             return False
-        if isinstance(step, plan.Greet):
-            if self.here:
+        if isinstance(step, plan.Announce):
+            self.prompted = Announcer(self, step)
+        elif isinstance(step, plan.Greet):
+            if self.here and self.prompted is not None and \
+                    isinstance(self.prompted, Greeter):
                 return False  # greeted already
             self.prompted = Greeter(self, step)
         else:
@@ -456,6 +471,16 @@ class OutsideCall(Bridge):
         if self.prompted is not None:
             self.prompted.close()
         super()._end(why, status)
+
+    async def media_ended(self) -> None:
+        """The media session freed; a recorded call's files (complete now) handed on."""
+        await super().media_ended()
+        b2bua, anchor, record = self.b2bua, self.anchor, self.record
+        if not self.recording_started or anchor is None or record is None or \
+                b2bua.media is None or b2bua.on_recorded is None:
+            return
+        b2bua.on_recorded(RecordedCall(record.ref, tuple(b2bua.media.recordings(anchor.id)),
+                                   self.caller_port))
 
     def hang_up(self, status: int, reason: str) -> None:
         """End the call from the box (a dismissal, no ACK): while it rings ``status`` to the

@@ -23,6 +23,7 @@ bridged in the box's place (``Anchor.bridge``), and the caller keeps the answer 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from appliance.calls.anchor import SDP_TYPE, Anchor, has_sdp
 from appliance.calls.legs import Leg
 from appliance.errors import MediaError
 from appliance.media.dtmf import Digit
+from appliance.media.prompts import RECORDED
 from appliance.sip.dialog import Dialog
 from appliance.sip.message import Response
 from appliance.sip.transaction import TimerHandle
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_AUDIO_PORT = re.compile(r"^m=audio (\d+) ", re.M)
 INTER_DIGIT = 3.0  # seconds the box waits for the next digit of an unfinished entry
 MAX_INVALID = 3  # invalid entries at a greeting before the call goes on
 RINGBACK_PASSES = 60  # the ringback tone's repeats (5 s each) while phones ring
@@ -305,6 +308,8 @@ def answer_here(call: OutsideCall, sdp: bytes) -> bool:
         call.abort(400, "Missing Contact", "", "no contact")
         return False
     call.here, call.offer = True, request.body
+    found = _AUDIO_PORT.search(sdp.decode("utf-8", "replace"))
+    call.caller_port = int(found.group(1)) if found else None  # the box's port for the caller
     call.caller.accepted = Accepted(b2bua.layer, call.server, ok,
                                     lambda: call.hang_up(0, 'SIP;cause=408;text="No ACK"'))
     b2bua.answered(call)
@@ -326,7 +331,49 @@ def bridge_in(call: OutsideCall, leg: Leg, response: Response) -> None:
         except MediaError as exc:
             log.warning("media: call %s: bridging failed: %s", anchor.id, exc)
             call.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
+            return
+        start_recording(call)
     call.b2bua.spawn(bridge())
+
+
+class Announcer(Prompted):
+    """"This call is recorded", told before anything rings; the call is recorded only once it
+    was played (digits meanwhile count for nothing)."""
+
+    def __init__(self, call: OutsideCall, step: plan.Announce) -> None:
+        text = RECORDED.get(step.language, RECORDED["en"])
+        super().__init__(call, Greeting(step.language, text), DigitTree(), 0.0)
+
+    def chosen(self, choice: Choice) -> None:
+        return None  # nothing can be chosen: the tree is empty
+
+    def silence(self) -> None:
+        self.call.recording = True
+        self.go_on()
+
+    def invalid(self) -> None:
+        return None
+
+    def unavailable(self) -> None:
+        log.info("calls: call %s not recorded: the announcement could not be played",
+                 self.call.server.request.call_id[:32])
+        self.go_on()
+
+
+def start_recording(call: OutsideCall) -> None:
+    """The first bridge of a call that is to be recorded: rtpengine records from now on."""
+    anchor, media = call.anchor, call.b2bua.media
+    if not call.recording or call.recording_started or anchor is None or media is None:
+        return
+    call.recording_started = True
+
+    async def start() -> None:
+        try:
+            await media.start_recording(anchor.id)
+        except MediaError as exc:
+            log.warning("media: call %s not recorded: %s", anchor.id, exc)
+            call.recording_started = False
+    call.b2bua.spawn(start())
 
 
 def steps_ring(steps: list[plan.Step]) -> bool:

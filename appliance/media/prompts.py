@@ -31,6 +31,11 @@ BUILTIN_GREETING = {
     "en": "Welcome. Please dial the extension number you want, or stay on the line.",
     "vi": "Xin chào quý khách. Vui lòng bấm số máy lẻ cần gặp, hoặc giữ máy.",
 }
+# Told to an outside caller before the first bridge of a recorded call.
+RECORDED = {
+    "en": "This call is recorded.",
+    "vi": "Cuộc gọi này được ghi âm.",
+}
 MAX_TEXT = 1000
 RATE = 8000
 SOX = "sox"
