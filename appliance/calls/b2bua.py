@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol, cast
 
 from appliance.callplan import inbound as inbound_plan
@@ -115,6 +116,8 @@ class B2BUA:
         # The audio a greeting plays, and the box's tones (None: greetings are skipped).
         self.prompts: Prompts | None = None
         self.tones: Tones | None = None
+        # The hold music to play to a party put on hold (None: none ready yet).
+        self.hold_music: Callable[[], Path | None] | None = None
         # Told of each recorded call once it ended (calls/recordings.py makes the audio).
         self.on_recorded: Callable[[RecordedCall], None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()

@@ -14,6 +14,7 @@ from appliance.calls import legs
 from appliance.calls.anchor import Anchor, has_sdp
 from appliance.calls.legs import Leg
 from appliance.errors import MediaError
+from appliance.media.codecs import sdp_holds
 from appliance.routing.calls import Call as Record
 from appliance.sip.dialog import TARGET_REFRESH, Dialog
 from appliance.sip.message import Request, Response, make_response
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HOLD_PASSES = 1000  # the hold music's repeats: it plays until the call is taken off hold
 NOT_RELAYED = {"REFER": (403, "Transfer Not Supported"), "PRACK": (481, None),
                "SUBSCRIBE": (489, None)}
 
@@ -41,6 +43,7 @@ class Bridge:
         self.record: Record | None = None
         # The call's media session: every B2BUA call is anchored when the box has a plane.
         self.anchor = Anchor(b2bua.media) if b2bua.media is not None else None
+        self.holding: set[Leg] = set()  # the legs that put the other on hold (music plays)
         self._timer: TimerHandle | None = None
 
     def all_legs(self) -> list[Leg]:
@@ -195,6 +198,34 @@ class Bridge:
                            lambda sdp: client.acknowledge(sdp, content_type),
                            lambda: self._media_lost(client))
 
+    def _hold(self, holder: Leg, held: Leg, on_hold: bool) -> None:
+        """``holder`` put ``held`` on hold (music on hold plays to it), or took it off."""
+        anchor, media, music = self.anchor, self.b2bua.media, self.b2bua.hold_music
+        if anchor is None or media is None or on_hold == (holder in self.holding):
+            return
+        party = anchor.label(held)
+        if on_hold:
+            self.holding.add(holder)
+            file = music() if music is not None else None
+            if file is None:
+                return
+
+            async def play() -> None:
+                try:
+                    await media.play(anchor.id, party, file, HOLD_PASSES)
+                except MediaError as exc:
+                    log.warning("media: call %s: no music on hold: %s", anchor.id, exc)
+            self.b2bua.spawn(play())
+        else:
+            self.holding.discard(holder)
+
+            async def stop() -> None:
+                try:
+                    await media.stop(anchor.id, party)
+                except MediaError as exc:
+                    log.debug("media: call %s: music on hold not stopped: %s", anchor.id, exc)
+            self.b2bua.spawn(stop())
+
     def _media_lost(self, client: ClientRequest) -> None:
         """The answer in an ACK could not be anchored: the 2xx is acknowledged (§13.2.2.4)
         and the call hung up."""
@@ -224,6 +255,8 @@ class Bridge:
         if status < 300 and request.method == "INVITE" and sent is not None \
                 and sent.awaiting_ack:
             other.owed_ack = sent
+        if status < 300 and request.method in TARGET_REFRESH and has_sdp(request):
+            self._hold(leg, other, sdp_holds(request.body.decode("utf-8", "replace")))
 
         def deliver(body: bytes) -> None:
             reply.body = body

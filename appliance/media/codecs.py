@@ -9,6 +9,7 @@ shares none, rtpengine transcodes (``mask: all`` keeps the offerer's codecs usab
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -118,3 +119,26 @@ def codec_policy(offered: Iterable[str], allowed: Sequence[str],
     if not transcode:
         return None
     return CodecOps(mask=("all",), offer=keep_dtmf, transcode=wanted)
+
+
+_DIRECTION = re.compile(r"^a=(sendonly|recvonly|inactive|sendrecv)\s*$", re.M)
+_AUDIO = re.compile(r"^m=audio ", re.M)
+_MEDIA = re.compile(r"^m=", re.M)
+_NO_ADDRESS = re.compile(r"^c=IN IP4 0\.0\.0\.0\s*$", re.M)
+
+
+def sdp_holds(sdp: str) -> bool:
+    """Whether an offer puts the other party on hold (RFC 3264 §8.4): its audio stream
+    ``sendonly`` or ``inactive`` (media level first, else session level), or the old
+    ``c=IN IP4 0.0.0.0`` of RFC 2543."""
+    found = _AUDIO.search(sdp)
+    if found is None:
+        return False
+    session, audio = sdp[:found.start()], sdp[found.start():]
+    following = _MEDIA.search(audio, 1)
+    if following is not None:
+        audio = audio[:following.start()]
+    direction = _DIRECTION.search(audio) or _DIRECTION.search(session)
+    if direction is not None:
+        return direction.group(1) in ("sendonly", "inactive")
+    return bool(_NO_ADDRESS.search(session) or _NO_ADDRESS.search(audio))

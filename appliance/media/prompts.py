@@ -195,9 +195,10 @@ def folder_of(data: Path) -> Path:
 class PromptFiles:
     """The box's prompts under one folder, speech made on a thread (espeak-ng takes ~1 s)."""
 
-    def __init__(self, folder: Path, espeak: str = "espeak-ng") -> None:
+    def __init__(self, folder: Path, espeak: str = "espeak-ng", language: str = "en") -> None:
         self.folder = folder
         self.espeak = espeak
+        self.language = language if language in LANGUAGES else "en"  # the hold music's
 
     async def greeting(self, language: str, text: str | None = None) -> Path:
         """The built-in greeting in ``language``, or ``text`` spoken in it."""
@@ -208,3 +209,14 @@ class PromptFiles:
     def tone(self, name: str) -> Path:
         """A built-in tone (``ringback``, ``beep``)."""
         return tone(name, self.folder)
+
+    def hold_music(self) -> Path | None:
+        """The hold music when it is ready (an upload, else the built-in music once made):
+        never made here, on the call's time."""
+        from appliance.media import hold  # it builds on this module
+
+        uploaded = self.folder / hold.UPLOADED
+        if uploaded.exists():
+            return uploaded.resolve()
+        made = self.folder / f"hold-builtin-{self.language}.wav"
+        return made.resolve() if made.exists() else None

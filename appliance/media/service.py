@@ -15,6 +15,7 @@ from appliance.config import Listen, MediaConfig
 from appliance.config.model import AUTO_INTERFACE
 from appliance.errors import ConfigError, PromptError
 from appliance.lan.addresses import lan_addresses
+from appliance.media import hold
 from appliance.media.dtmf import DtmfListener
 from appliance.media.ng import NgClient
 from appliance.media.plane import MediaPlane, RtpenginePlane
@@ -62,7 +63,8 @@ class MediaService:
         self.runner = RtpengineRunner(replace(settings, dtmf_dest=Listen(self.dtmf.host,
                                                                          self.dtmf.port)))
         self.runner.on_restart.append(self._plane.forget_all)
-        self.prompts = PromptFiles(folder_of(ctx.config.paths.data))
+        self.prompts = PromptFiles(folder_of(ctx.config.paths.data),
+                                   language=ctx.config.provisioning.language)
         self._warm: asyncio.Task[None] | None = None
 
     @property
@@ -79,12 +81,17 @@ class MediaService:
         return {"media_ng": self.listen}
 
     async def _make_prompts(self) -> None:
-        """The built-in greetings made once, in the background, before a call wants them."""
+        """The built-in greetings and hold music made once, in the background, before a
+        call wants them."""
         for language in LANGUAGES:
             try:
                 await self.prompts.greeting(language)
             except PromptError as exc:
                 log.warning("media: the built-in %s greeting cannot be made: %s", language, exc)
+        try:
+            await asyncio.to_thread(hold.builtin, self.prompts.folder, self.prompts.language)
+        except PromptError as exc:
+            log.warning("media: the built-in hold music cannot be made: %s", exc)
 
     async def stop(self) -> None:
         """Stop rtpengine and close the ng socket."""

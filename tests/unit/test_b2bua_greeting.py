@@ -17,9 +17,18 @@ from appliance.media.dtmf import Digit
 from appliance.media.plane import PLAIN, HereAnswer, MediaFlags
 from appliance.sip.message import Request, Response, make_request
 from appliance.sip.transaction import Peer
-from tests.unit.test_b2bua import CARRIER, DESK, DID, SDP, reply
+from tests.unit.test_b2bua import (
+    CARRIER,
+    DESK,
+    DID,
+    SDP,
+    answer_out,
+    our_tag,
+    phone_request,
+    reply,
+)
 from tests.unit.test_b2bua_media import FakePlane, MediaBox
-from tests.unit.test_sip_routing import do_register
+from tests.unit.test_sip_routing import PHONE, do_register
 
 PHONE_103 = Peer("udp", "127.0.0.1", 6004)
 GREETING = Greeting("en", None, wait=5)
@@ -204,3 +213,33 @@ def test_nobody_answering_after_the_greeting_hangs_the_caller_up() -> None:
     assert box.sent(DESK, "CANCEL")
     bye, = box.sent(CARRIER, "BYE")  # answered before: a BYE, not a final answer
     assert isinstance(bye, Request) and bye.call_id == "in-call"
+
+
+def test_hold_plays_music_to_the_party_held_until_it_is_taken_off_hold() -> None:
+    box, plane = greeting_box()
+    stopped: list[str] = []
+
+    async def stop(call_id: str, from_tag: str) -> None:
+        stopped.append(from_tag)
+    plane.stop = stop  # type: ignore[method-assign]
+    played_to: list[str] = []
+    original = plane.play
+
+    async def play(call_id: str, from_tag: str, file: Path, repeat: int = 1) -> float | None:
+        played_to.append(from_tag)
+        return await original(call_id, from_tag, file, repeat)
+    plane.play = play  # type: ignore[method-assign]
+    box.b2bua.hold_music = lambda: Path("/prompts/hold.wav")
+    answer_out(box)  # 101 calls out; the carrier answers
+    tag = our_tag(box)
+    box.receive(phone_request("ACK", tag, 2), PHONE)
+    box.receive(phone_request("INVITE", tag, 3, SDP.replace(b"sendrecv", b"sendonly")), PHONE)
+    relayed = box.sent(CARRIER, "INVITE")[-1]
+    assert not plane.played  # nothing until the hold is accepted
+    box.receive(reply(relayed, 200, body=SDP.replace(b"sendrecv", b"recvonly")), CARRIER)
+    # The carrier's party (its leg's tag in the media session) hears the music.
+    assert plane.played == ["hold.wav"] and played_to == [relayed.from_.tag]
+    box.receive(phone_request("INVITE", tag, 4, SDP), PHONE)  # back: sendrecv
+    back = box.sent(CARRIER, "INVITE")[-1]
+    box.receive(reply(back, 200, body=SDP), CARRIER)
+    assert stopped == [relayed.from_.tag] and plane.played == ["hold.wav"]
