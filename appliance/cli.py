@@ -679,6 +679,18 @@ from appliance import cli_callbacks  # noqa: E402  (it uses the helpers above)
 
 cli_callbacks.register(cli)
 
+# -- call recordings (appliance/cli_recordings.py) --------------------------------------------
+
+from appliance import cli_recordings  # noqa: E402  (it uses the helpers above)
+
+cli_recordings.register(cli)
+
+# -- hold music (appliance/cli_media.py) --------------------------------------------------------
+
+from appliance import cli_media  # noqa: E402  (it uses the helpers above)
+
+cli_media.register(cli)
+
 
 def main() -> None:
     """Console entry point."""

@@ -255,11 +255,13 @@ class Bridge:
         if status < 300 and request.method == "INVITE" and sent is not None \
                 and sent.awaiting_ack:
             other.owed_ack = sent
-        if status < 300 and request.method in TARGET_REFRESH and has_sdp(request):
-            self._hold(leg, other, sdp_holds(request.body.decode("utf-8", "replace")))
+        holds = sdp_holds(request.body.decode("utf-8", "replace")) if status < 300 and \
+            request.method in TARGET_REFRESH and has_sdp(request) else None
 
         def deliver(body: bytes) -> None:
             reply.body = body
+            if holds is not None:  # once the media plane has the answer (it would restart
+                self._hold(leg, other, holds)  # a playback stopped before it)
             if status < 300 and request.method == "INVITE" and self.b2bua.layer is not None:
                 leg.accepted = Accepted(self.b2bua.layer, txn, reply,
                                         lambda: self.hang_up(0, 'SIP;cause=408;text="No ACK"'))

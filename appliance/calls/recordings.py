@@ -5,17 +5,17 @@ with a row of its own, and the pcap removed.
 The call engine hands over a ``RecordedCall`` when a recorded call's media session is
 deleted (rtpengine has closed the pcap by then). The conversion runs in a process of its own
 (``python -m appliance.media.recording``), waited for on a worker thread: never on the SIP
-loop, and never in the daemon's memory. A pcap that cannot be read, or a call whose caller port is unknown,
-is logged and dropped: a recording is never half-written (the WAV appears whole, by
-``os.replace``, or not at all).
+loop, and never in the daemon's memory. A pcap that cannot be read, or a call whose caller
+port is unknown, is logged and dropped: a recording is never half-written (the WAV appears
+whole, by ``os.replace``, or not at all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from appliance.config.model import RecordingConfig
 from appliance.directory import utcnow
+from appliance.directory.recordings import MB, RecordingsDirectory
+from appliance.store import Store
 from appliance.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -116,3 +119,25 @@ class RecordingWriter:
         self.keep(call.ref, str(relative), float(result["seconds"]), int(result["bytes"]))
         log.info("recording of call %s kept: %.1f s", call.ref, float(result["seconds"]))
         return path
+
+
+def folder_of(data: Path) -> Path:
+    """The recordings folder under the data folder."""
+    return data / "recordings"
+
+
+def writer_for(store: Store, workers: Workers, data: Path,
+               recording: RecordingConfig) -> RecordingWriter:
+    """The daemon's writer: each WAV under ``<data>/recordings``, its row kept in the store
+    (as ``sip``), then the recordings swept to the quota and retention of ``recording``."""
+    folder = folder_of(data)
+    directory = RecordingsDirectory(store, actor="sip")
+
+    def keep(call_ref: str, path: str, seconds: float, size: int) -> None:
+        directory.keep(call_ref, path, seconds, size)
+        removed = directory.sweep(folder, recording.quota_mb * MB, recording.retention_days)
+        if removed:
+            log.info("recordings swept (quota %d MB, %d days): %d removed",
+                     recording.quota_mb, recording.retention_days, len(removed))
+
+    return RecordingWriter(folder, workers, keep)

@@ -24,6 +24,7 @@ from appliance.config.readers import (
     media,
     path_of,
     provisioning,
+    recording,
     sip,
     web,
 )
@@ -65,7 +66,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
            overrides: Mapping[str, Any] | None = None) -> Config:
     tables = _merge(raw, overrides or {})
     known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery",
-             "backup", "media")
+             "backup", "media", "recording")
     s = {name: Section(name, tables.pop(name, {})) for name in known}
     if tables:
         raise ConfigError(f"unknown config section: {', '.join(sorted(tables))}")
@@ -84,6 +85,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
         discovery=discovery(s["discovery"]),
         backup=backup(s["backup"], base),
         media=media(s["media"], base),
+        recording=recording(s["recording"]),
         source=source,
         raw=raw,
         overrides=dict(overrides or {}),

@@ -182,6 +182,15 @@ class BackupConfig:
     folder: Path | None = None  # None: <data>/backups (pre-migration backups go there too)
 
 
+@dataclass(frozen=True)
+class RecordingConfig:
+    """Recorded calls' WAVs under ``<data>/recordings``: the oldest removed past the quota,
+    every one removed after the retention (``directory/recordings.py``)."""
+
+    quota_mb: int = 2048  # megabytes (MiB) of recordings kept at most
+    retention_days: int = 90  # days a recording is kept at most
+
+
 AUTO_INTERFACE = "auto"
 
 
@@ -214,6 +223,7 @@ class Config:
     discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)
     backup: BackupConfig = field(default_factory=BackupConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
     source: Path | None = None
     # The file's TOML as read, and the admin page's overrides laid over it (see with_overrides).
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -14,6 +14,7 @@ from appliance.config.model import (
     Listen,
     MediaConfig,
     ProvisioningConfig,
+    RecordingConfig,
     SipConfig,
     SnmpV3User,
     WebConfig,
@@ -359,6 +360,19 @@ def backup(s: Section, base: Path) -> BackupConfig:
     return BackupConfig(nightly=s.boolean("nightly", True), at=f"{int(hour):02d}:{minute}",
                         keep=int(keep),
                         folder=path_of(folder, base, "backup.folder") if folder else None)
+
+
+def recording(s: Section) -> RecordingConfig:
+    d = RecordingConfig
+
+    def whole(key: str, default: int, low: int, high: int) -> int:
+        value = s.number(key, default, low, high)
+        if value != int(value):
+            raise ConfigError(f"{s.key(key)}: expected a whole number, got {value!r}")
+        return int(value)
+
+    return RecordingConfig(quota_mb=whole("quota_mb", d.quota_mb, 1, 1_000_000),
+                           retention_days=whole("retention_days", d.retention_days, 1, 3650))
 
 
 PORTS_PER_SESSION = 4  # an anchored call: RTP and RTCP on each of its two sides

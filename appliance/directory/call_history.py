@@ -25,6 +25,7 @@ from appliance.errors import NotFoundError, ValidationError
 from appliance.store import Store, journal
 from appliance.store import settings as kv
 from appliance.store.history_tables import call_history, live_calls
+from appliance.store.recording_tables import recordings
 from appliance.store.tables import employees, extensions
 
 HANGUP_EVENT = "call.hangup"
@@ -38,7 +39,7 @@ COLUMNS = ("id", "started_at", "direction", "caller", "caller_name", "callee", "
            "dialled", "connection", "answered_by", "answered_by_name", "ring_seconds",
            "talk_seconds", "outcome", "status", "reason", "answered_at", "ended_at",
            "caller_employee_id", "callee_employee_id", "answered_by_employee_id", "ref",
-           "call_id")
+           "call_id", "recording")
 LIVE_COLUMNS = ("ref", "state", "direction", "caller", "caller_name", "callee", "callee_name",
                 "dialled", "connection", "started_at", "answered_at", "seconds")
 _WHEN = re.compile(r"\A\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d)?)?\Z")
@@ -204,8 +205,10 @@ def _where(query: Select[Any], f: Filters) -> Select[Any]:
 
 
 def query(store: Store, f: Filters) -> list[dict[str, Any]]:
-    """The calls ``f`` selects, newest first, at most ``f.limit`` (times aware, UTC)."""
-    statement = _where(select(call_history), f).order_by(
+    """The calls ``f`` selects, newest first, at most ``f.limit`` (times aware, UTC), each
+    with its ``recording`` (the recording's id, or None)."""
+    statement = _where(select(call_history, recordings.c.id.label("recording")).outerjoin(
+        recordings, recordings.c.call_ref == call_history.c.ref), f).order_by(
         call_history.c.started_at.desc(), call_history.c.id.desc()).limit(f.limit)
     with store.read() as conn:
         return [dict(row._mapping) for row in conn.execute(statement)]

@@ -1,6 +1,7 @@
 """The call plan's tables (revision 0006c): connections (trunks) and their servers, office
 numbers and their routing, queue groups and members, working hours and holidays, the
-contacts map and employees' presence; IVR menus and their keys (0012m). Outside numbers are
+contacts map and employees' presence; IVR menus and their keys (0012m); whether a number's
+calls are recorded (0013r; the recordings: ``recording_tables.py``). Outside numbers are
 kept in E.164 with ``+``."""
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ numbers = Table(
     Column("greeting_language", String(2), nullable=False, server_default="en"),
     Column("greeting_text", Text),  # None: the built-in greeting
     Column("greeting_wait", Integer, nullable=False, server_default="5"),
+    Column("record", Boolean, nullable=False, server_default=false()),  # 0013r
 )
 
 queues = Table(

@@ -80,6 +80,9 @@ ACTIONS = {
     "menu.removed": N_("Voice menu removed"),
     "menu.key_set": N_("Voice menu key set"),
     "menu.key_removed": N_("Voice menu key removed"),
+    "recording.listened": N_("Call recording listened to"),
+    "hold_music.uploaded": N_("Hold music uploaded"),
+    "hold_music.removed": N_("Hold music back to the built-in one"),
     "hours.set": N_("Office hours set"),
     "hours.override": N_("Office hours overridden"),
     "hours.removed": N_("Office hours removed"),
@@ -281,17 +284,29 @@ def _setting(key: str, value: Any, names: Names, _: Translate) -> str:
     return f"{label}: {shown}"
 
 
+def _media_sentence(a: str, d: dict[str, Any], _: Translate) -> str:
+    """Voice menu keys, recordings listened to, hold music."""
+    if a == "menu.key_set":
+        return _("Key %(key)s: %(destination)s.", key=d.get("key"),
+                 destination=d.get("destination"))
+    if a == "menu.key_removed":
+        return _("Key %(key)s removed.", key=d.get("key"))
+    if a == "recording.listened":
+        return _("Call %(call)s, downloaded.", call=d.get("call")) \
+            if d.get("how") == "downloaded" else _("Call %(call)s, played.", call=d.get("call"))
+    if a == "hold_music.uploaded":
+        return _("%(seconds)s s of music.", seconds=d.get("seconds"))
+    return ""
+
+
 def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR0911, PLR0912
     """The entry's detail as a sentence in the translator's language."""
     a, d = entry.action, entry.detail
     if a in ("employee.updated", "extension.updated", "connection.updated", "number.updated",
              "queue.updated", "menu.updated"):
         return _changed(d, FIELD_LABELS, _)
-    if a == "menu.key_set":
-        return _("Key %(key)s: %(destination)s.", key=d.get("key"),
-                 destination=d.get("destination"))
-    if a == "menu.key_removed":
-        return _("Key %(key)s removed.", key=d.get("key"))
+    if a.startswith(("menu.key_", "recording.", "hold_music.")):
+        return _media_sentence(a, d, _)
     if a == "employee.dismissed":
         parts = [_("Extension %(n)s was freed with a new SIP password.", n=d["extension"])
                  if d.get("extension") else _("They held no extension.")]

@@ -8,8 +8,11 @@ number's destination after the wait."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
+import struct
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ from tests.integration.sip_helpers import (
     register,
     sip_config,
     start_sip_daemon,
+    wait_until,
 )
 from tests.integration.test_call_history import history
 from tests.integration.test_calls_media import (
@@ -102,7 +106,7 @@ def menu_office(tmp_path: Path) -> Iterator[Office]:
         ("number", "edit", DID, "--destination", "menu:main"))
 
 
-def phone_sdp(media: socket.socket) -> bytes:
+def phone_sdp(media: socket.socket, codec: int = 0) -> bytes:
     return (f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
             f"t=0 0\r\nm=audio {media.getsockname()[1]} RTP/AVP 0\r\n"
             "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n").encode()
@@ -242,3 +246,134 @@ def test_a_greeting_text_is_spoken_when_saved_and_a_bad_one_changes_nothing(
     # Back to the built-in text: nothing to speak, the greeting stays on.
     shown = appliance_json(config, "number", "edit", DID, "--greeting-text", "")
     assert shown["greeting_text"] is None and shown["greeting"] is True
+
+
+@pytest.fixture()
+def recorded_office(tmp_path: Path) -> Iterator[Office]:
+    """The carrier's number is recorded, its calls ringing 101."""
+    yield from _office(tmp_path, ("number", "edit", DID, "--record"))
+
+
+def channel_frequency(wav: Path, channel: int) -> float:
+    """sox's rough frequency of one channel of ``wav``."""
+    done = subprocess.run(["sox", str(wav), "-n", "remix", str(channel), "stat"],
+                          capture_output=True, text=True, timeout=30, check=True)
+    found = re.search(r"Rough\s+frequency:\s+(\d+)", done.stderr)
+    assert found, done.stderr
+    return float(found.group(1))
+
+
+def test_a_recorded_call_is_announced_and_kept_with_each_side_on_its_channel(
+        recorded_office: Office, tmp_path: Path) -> None:
+    config, accounts, carrier_port, daemon, _, ng = recorded_office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
+    # What each side says: the carrier (SIPp) a 440 Hz tone, the phone a 1000 Hz one.
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law",
+                    str(tmp_path / "tone440.wav"), "synth", "3", "sine", "440"], check=True)
+    raw = tmp_path / "tone1000.al"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law", "-t", "raw",
+                    str(raw), "synth", "3", "sine", "1000"], check=True)
+    speech = raw.read_bytes()
+    carrier_media = free_port_on(CARRIER_HOST)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        started = time.monotonic()
+        carrier = carrier_sipp("carrier_uac_talk.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-d", "6000", "-mp", str(carrier_media))
+        try:
+            invite = receive_request(sip, "INVITE", seconds=15)
+            announced = time.monotonic() - started
+            host, port = audio_of(invite.body)
+            ours = phone_sdp(media).replace(b"RTP/AVP 0", b"RTP/AVP 8").replace(
+                b"0 PCMU/8000", b"8 PCMA/8000")
+            answer(sip, invite, 200, target, ours)
+            receive_request(sip, "ACK")
+            for seq in range(100):  # 2 s of the phone's 1000 Hz, 20 ms a packet
+                chunk = speech[seq * 160:(seq + 1) * 160]
+                media.sendto(struct.pack("!BBHII", 0x80, 8, seq, seq * 160, 0x1000) + chunk,
+                             (host, port))
+                time.sleep(0.02)
+            bye = receive_request(sip, "BYE", seconds=10)
+            answer(sip, bye, 200, target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err
+    assert announced > 1.0, announced  # "this call is recorded" played before it rang
+    row, = history(config)
+
+    def kept() -> bool:
+        found = appliance_json(config, "calls")
+        return bool(found and found[0].get("recording"))
+    assert wait_until(kept, 15), appliance_json(config, "calls")
+    wav, = (tmp_path / "data" / "recordings").rglob(f"{row['ref']}.wav")
+    info = subprocess.run(["soxi", str(wav)], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+    assert re.search(r"Channels\s*:\s*2", info) and re.search(r"Sample Rate\s*:\s*8000", info)
+    # The caller (the carrier) on the left, the employee (the phone) on the right.
+    assert abs(channel_frequency(wav, 1) - 440) < 60
+    assert abs(channel_frequency(wav, 2) - 1000) < 100
+    assert not list((tmp_path / "data" / "media" / "recording").rglob("*.pcap"))
+    assert no_sessions_left(ng)
+
+
+def test_a_party_put_on_hold_hears_the_hold_music_until_taken_off(
+        tmp_path: Path) -> None:
+    """The carrier (SIPp, sending no RTP) holds the office's phone (a socket of the test):
+    the phone hears rtpengine play the built-in hold music, and nothing once off hold."""
+    for _config, accounts, carrier_port, daemon, _, ng in _office(tmp_path):
+        target = address(daemon)
+        made = tmp_path / "data" / "media" / "prompts" / "hold-builtin-en.wav"
+        assert wait_until(made.exists, 30)  # made in the background at start
+        phone_port = free_port()
+        assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+            sip.bind(("127.0.0.1", phone_port))
+            media.bind(("127.0.0.1", 0))
+            carrier = carrier_sipp("carrier_uac_hold.xml", target, carrier_port, tmp_path,
+                                   "-s", DID, "-d", "1500",
+                                   "-mp", str(free_port_on(CARRIER_HOST)))
+            try:
+                invite = receive_request(sip, "INVITE", seconds=15)
+                answer(sip, invite, 200, target, phone_sdp(media))
+                receive_request(sip, "ACK")
+                held = receive_request(sip, "INVITE", seconds=10)  # the hold, relayed
+                assert b"sendonly" in held.body
+                answer(sip, held, 200, target, phone_sdp(media).replace(b"sendrecv",
+                                                                        b"recvonly"))
+                receive_request(sip, "ACK")
+                music = heard(media, 2.0)
+                back = receive_request(sip, "INVITE", seconds=10)  # off hold
+                answer(sip, back, 200, target, phone_sdp(media))
+                receive_request(sip, "ACK")
+                time.sleep(0.3)
+                heard(media, 0.0)  # what queued up while the unhold went through
+                after = heard(media, 1.0)
+                bye = receive_request(sip, "BYE", seconds=10)
+                answer(sip, bye, 200, target)
+            finally:
+                code, err = finish(carrier)
+            assert code == 0, err
+        # ~50 packets a second of music (PCMU, not silence) while held; none after.
+        assert len(music) >= 60, len(music)
+        assert any(set(p[12:]) - {0xFF, 0x7F} for p in music)
+        assert len(after) <= 2, len(after)
+        assert no_sessions_left(ng)
+
+
+def heard(media: socket.socket, seconds: float) -> list[bytes]:
+    """The RTP packets ``media`` receives within ``seconds``."""
+    got: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    while True:
+        media.settimeout(max(0.0, deadline - time.monotonic()) or None)
+        if not media.gettimeout():
+            media.setblocking(False)
+        try:
+            got.append(media.recv(2048))
+        except (TimeoutError, BlockingIOError):
+            return got
