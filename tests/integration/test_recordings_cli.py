@@ -11,6 +11,7 @@ from appliance.directory import call_history
 from appliance.directory.recordings import RecordingsDirectory
 from appliance.store import open_store
 from tests.integration.conftest import appliance, appliance_json, write_config
+from tests.integration.sip_helpers import sip_config
 
 DID = "+842873001234"
 REF = "ab12cd34"
@@ -70,3 +71,25 @@ def test_the_sweep_applies_the_configured_quota(tmp_path: Path) -> None:
     assert out == [f"removed 2025/03/{REF}.wav",
                    "1 recording(s) removed (quota 1 MB, kept 30 days)"]
     assert not wav.exists() and appliance_json(config, "recordings", "list") == []
+
+
+def test_hold_music_upload_is_checked_and_audited(tmp_path: Path) -> None:
+    """A stereo MP3 and a file that is no MP3 are refused with the reason and change
+    nothing; a mono one is converted and plays from then on; removing it goes back."""
+    config = sip_config(tmp_path)
+    media = Path(__file__).resolve().parents[1] / "data" / "media"
+    assert appliance_json(config, "hold-music", "show")["music"] == "built-in"
+    refused = appliance(config, "hold-music", "upload", str(media / "hold-stereo.mp3"),
+                        check=False)
+    assert refused.returncode == 1 and "must be mono" in refused.stderr
+    not_mp3 = tmp_path / "notes.mp3"
+    not_mp3.write_text("not music at all\n" * 50)
+    refused = appliance(config, "hold-music", "upload", str(not_mp3), check=False)
+    assert refused.returncode == 1 and "not an MP3" in refused.stderr
+    assert appliance_json(config, "hold-music", "show")["music"] == "built-in"
+    shown = appliance_json(config, "hold-music", "upload", str(media / "hold-mono.mp3"))
+    assert shown["music"] == "uploaded" and 1.9 <= shown["seconds"] <= 2.2
+    assert (tmp_path / "data" / "media" / "prompts" / "hold-uploaded.wav").exists()
+    assert "back to the built-in" in appliance(config, "hold-music", "remove").stdout
+    actions = [e["action"] for e in appliance_json(config, "audit")]
+    assert "hold_music.uploaded" in actions and "hold_music.removed" in actions
