@@ -7,7 +7,8 @@ happens after no key or an invalid one) and ``appliance menu key NAME KEY DESTIN
 The text is spoken (espeak-ng) before anything is saved, on ``add`` and when an ``edit``
 changes the text or the language: a text the box cannot speak is refused with one line and
 nothing stored. The change is checked in full first (in a transaction rolled back), so bad
-input is refused before anything is spoken.
+input is refused before anything is spoken (``directory.menus.check_speak_save``, as the web
+page saves).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from appliance.cli import _actor, _config, _emit, _store, config_option, json_op
 from appliance.cli_calls import destination_text
 from appliance.config import Config
 from appliance.directory import plan_rules
+from appliance.directory.menus import check_speak_save
 from appliance.directory.office import CallPlanDirectory
-from appliance.errors import PromptError, ValidationError
+from appliance.errors import ValidationError
 from appliance.media import prompts
-from appliance.store.bound import one_transaction
 
 F = TypeVar("F", bound=Callable[..., Any])
 MENU_COLUMNS = ("name", "language", "keys", "timeout_destination", "invalid_destination",
@@ -68,23 +69,10 @@ def _show(plan: CallPlanDirectory, name: str, as_json: bool) -> None:
     _emit(row, as_json)
 
 
-def _dry_run(plan: CallPlanDirectory, change: Callable[[CallPlanDirectory], object]) -> None:
-    """Check a change in full (fields, what it names, routing cycles) in a transaction that
-    is rolled back: a refusal is raised, nothing is written."""
-    with one_transaction(plan.store, keep=lambda: False) as bound:
-        change(CallPlanDirectory(bound, actor=plan.actor))
-
-
-def _speak(config: Config, current: Menu | None, fields: dict[str, Any]) -> None:
-    """Speak the menu's text when it is new or changed, before anything is saved; a failure
-    is a ValidationError of the field ``text``."""
-    todo = plan_rules.menu_to_speak(current, fields)
-    if todo is None:
-        return
-    try:
-        prompts.speak(*todo, prompts.folder_of(config.paths.data))
-    except PromptError as exc:
-        raise ValidationError(f"text: {exc}", "text") from exc
+def _speaker(config: Config) -> Callable[[str, str], object]:
+    """Speak a menu's text (espeak-ng) into the box's prompts folder."""
+    folder = prompts.folder_of(config.paths.data)
+    return lambda text, language: prompts.speak(text, language, folder)
 
 
 # -- menu -------------------------------------------------------------------------------------
@@ -134,9 +122,8 @@ def menu_add(name: str, text: str, config_path: str | None, as_json: bool,
     fields = _fields(given)
     config = _config(config_path)
     plan = _plan(config)
-    _dry_run(plan, lambda checked: checked.add_menu(name, text, **fields))
-    _speak(config, None, {**fields, "text": text})
-    made = plan.add_menu(name, text, **fields)
+    made = check_speak_save(plan, None, {**fields, "text": text}, _speaker(config),
+                            lambda checked: checked.add_menu(name, text, **fields))
     _show(plan, made.name, as_json)
 
 
@@ -154,9 +141,8 @@ def menu_edit(name: str, config_path: str | None, as_json: bool, **given: Any) -
     config = _config(config_path)
     plan = _plan(config)
     current = plan.get_menu(name)
-    _dry_run(plan, lambda checked: checked.update_menu(name, **fields))
-    _speak(config, current, fields)
-    changed = plan.update_menu(name, **fields)
+    changed = check_speak_save(plan, current, fields, _speaker(config),
+                               lambda checked: checked.update_menu(name, **fields))
     _show(plan, changed.name, as_json)
 
 

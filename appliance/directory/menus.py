@@ -6,14 +6,16 @@ published (``menu.added``, ``menu.updated``, ``menu.removed``, ``menu.key_set``,
 ``menu.key_removed``) in the same transaction, a change that makes a routing cycle refused
 (``callplan.cycles``), and a menu something sends calls to kept until that changes.
 
-The text is spoken by the caller of these methods before it saves (the CLI, the web page:
-``plan_rules.menu_to_speak``, ``media.prompts``): the directory does no media work.
+The text is spoken before a change is saved, by ``check_speak_save`` (the CLI and the web
+page both save through it): the change checked in full in a transaction rolled back, then
+the text spoken with the ``speak`` its caller gives (``media.prompts``: the directory does no
+media work), then the change made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection as Db
 from sqlalchemy import delete, insert, or_, select
@@ -21,7 +23,9 @@ from sqlalchemy import delete, insert, or_, select
 from appliance.callplan.model import MENU_KEY_KINDS, Destination, Menu
 from appliance.directory import plan_rules as pr
 from appliance.directory.connections import ConnectionsMixin
-from appliance.errors import ConflictError, NotFoundError, ValidationError
+from appliance.errors import ConflictError, NotFoundError, PromptError, ValidationError
+from appliance.store import Store
+from appliance.store.bound import one_transaction
 from appliance.store.callplan_tables import menu_keys, menus, numbers, queues
 
 MENU_FIELDS = ("text", "language", "extensions", "timeout", "timeout_retries",
@@ -30,6 +34,8 @@ MENU_DEFAULTS: dict[str, Any] = {
     "language": "en", "extensions": True, "timeout": 5, "timeout_retries": 2,
     "timeout_destination": "hangup", "invalid_retries": 2, "invalid_destination": "hangup"}
 _DESTINATIONS = {"timeout_destination": "timeout", "invalid_destination": "invalid"}
+T = TypeVar("T")
+P = TypeVar("P", bound="MenusMixin")
 
 
 def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,3 +240,29 @@ class MenusMixin(ConnectionsMixin):
             db.execute(delete(menu_keys).where(menu_keys.c.menu == clean))
             db.execute(delete(menus).where(menus.c.name == clean))
             self._log(db, "menu.removed", clean, {"menu": clean}, now)
+
+
+def check_speak_save(plan: P, current: Menu | None, fields: Mapping[str, Any],
+                     speak: Callable[[str, str], object], save: Callable[[P], T],
+                     check: Callable[[P], object] | None = None) -> T:
+    """Make a menu change that may need its text spoken: ``check`` it in full (fields, what
+    it names, routing cycles; ``save`` itself when not given) on a copy of ``plan`` in a
+    transaction rolled back, so a refusal is raised before anything is spoken or written;
+    then ``speak(text, language)`` when the menu fields changed, ``fields``, give it
+    something new to say over ``current`` (None: a new menu; ``plan_rules.menu_to_speak``),
+    a PromptError refused as the ValidationError of ``text`` with nothing written; then
+    ``save`` for real, in one transaction (all of it or nothing), and give back what it
+    returns."""
+    def bound_to(store: Store) -> P:
+        return type(plan)(store, actor=plan.actor, clock=plan.clock)
+
+    with one_transaction(plan.store, keep=lambda: False) as trial:
+        (check or save)(bound_to(trial))
+    todo = pr.menu_to_speak(current, fields)
+    if todo is not None:
+        try:
+            speak(*todo)
+        except PromptError as exc:
+            raise ValidationError(f"text: {exc}", "text") from exc
+    with one_transaction(plan.store, keep=lambda: True) as real:
+        return save(bound_to(real))

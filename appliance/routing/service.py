@@ -27,7 +27,6 @@ from appliance.calls.callbacks import Callbacks
 from appliance.calls.features import FeatureCodes, StorePresence
 from appliance.calls.history_writer import CallLog
 from appliance.calls.plans import CHANGES, PlanCache
-from appliance.calls.recordings import writer_for
 from appliance.calls.trunk_manager import TrunkManager
 from appliance.config import Listen
 from appliance.directory import Directory, call_history
@@ -37,6 +36,7 @@ from appliance.routing import bans, bindings
 from appliance.routing.changes import DirectoryChanges
 from appliance.routing.extensions import ExtensionCache
 from appliance.routing.guard import Ban, Guard
+from appliance.routing.media_wiring import wire_media
 from appliance.routing.registrar import Change, Registrar
 from appliance.routing.retired import RetiredCache
 from appliance.routing.router import Router
@@ -157,15 +157,7 @@ class SipService:
                            locals_=self, registry=self.router.registry,
                            ring_timeout=cfg.ring_timeout)
         self.b2bua.layer = self.layer
-        self.b2bua.media = ctx.media_plane()  # calls across a connection anchored there
-        if self.b2bua.media is not None:  # recorded calls kept (a pool apart: long waits)
-            self.b2bua.on_recorded = writer_for(ctx.store, Workers("recordings", 1),
-                                                ctx.config.paths.data, ctx.config.recording)
-        prompts = ctx.media_prompts()
-        if prompts is not None:  # greetings need the media plane's prompts
-            self.b2bua.prompts = lambda g: prompts.greeting(g.language, g.text)
-            self.b2bua.tones = prompts.tone
-            self.b2bua.hold_music = prompts.hold_music
+        self.media_workers = wire_media(self.b2bua, ctx)
         self.b2bua.features = FeatureCodes(StorePresence(ctx.store, self.workers))
         self.callbacks = Callbacks(ctx.store, self.workers, self.b2bua)
         self.router.outside = self.b2bua
@@ -235,6 +227,8 @@ class SipService:
         the sockets."""
         await self.trunks.stop()
         await self.callbacks.stop()
+        if self.media_workers is not None:
+            self.media_workers.close()
         if self._registrations:
             await asyncio.wait([self.stop_registration(r) for r in list(self._registrations)],
                                timeout=UNREGISTER_WAIT)

@@ -73,6 +73,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         employees,
         extensions,
         health,
+        menus,
         phones,
         queues,
         settings,
@@ -109,7 +110,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.jinja_env.globals["time_zone"] = lambda: common.config().provisioning.timezone
     app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
-                   settings, users, bans, transfer, connections, queues, calls,
+                   settings, users, bans, transfer, connections, queues, menus, calls,
                    callbacks):
         app.register_blueprint(module.bp)
     app.before_request(_guard)

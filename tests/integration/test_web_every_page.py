@@ -104,6 +104,9 @@ def _fill_office(directory: Directory, accounts: Accounts) -> None:
     plan.add_number("+842838123456", "viettel", "extension:101")
     plan.add_queue("sales", ["101", "102"], strategy="round_robin", ring_busy=True,
                    fallback="outside:0909123456@viettel")
+    plan.add_menu("main", "Bấm phím 1 để gặp bộ phận bán hàng, phím sao để nghe lại.",
+                  language="vi", keys={"1": "queue:sales", "2": "extension:101", "*": "repeat"},
+                  timeout_destination="queue:sales")
     plan.set_presence(an.id, "on_break")
     _fill_calls(directory.store, an.id)
     accounts.create("vien", PASSWORD, "admin", actor="test", language="vi")
@@ -141,8 +144,8 @@ def _pages(directory: Directory) -> list[str]:
             "/sip/bans", "/users", "/settings", "/transfer", "/account/password",
             "/connections", "/connections/new", "/connections/viettel", "/numbers/new",
             "/numbers/+842838123456", "/calls", "/calls?outcome=missed&direction=inbound",
-            "/queues", "/queues/new", "/queues/sales", "/callbacks",
-            "/callbacks?state=pending"]
+            "/queues", "/queues/new", "/queues/sales", "/menus", "/menus/new", "/menus/main",
+            "/callbacks", "/callbacks?state=pending"]
 
 
 # The page's text as read, without code (commands, CSV columns, addresses stay as they are).
