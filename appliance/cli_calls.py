@@ -123,7 +123,7 @@ def number_row(num: Number, names: dict[int, str]) -> dict[str, Any]:
         "greeting_language": greeting.language if greeting else "en",
         "greeting_text": greeting.text if greeting else None,
         "greeting_wait": greeting.wait if greeting else 5,
-        "record": num.record,
+        "record": num.record, "rating": num.rating,
     }
 
 
@@ -303,6 +303,8 @@ def _number_options(func: F) -> F:
         click.option("--greeting-wait", help="Seconds callers have to dial after it (1-30)."),
         click.option("--record/--no-record", default=None, help="Record its calls (callers "
                      "first hear that the call is recorded)."),
+        click.option("--rating/--no-rating", default=None, help="Ask callers to rate the call "
+                     "(1-5) once the employee hung up."),
     ]
     for option in reversed(options):
         func = option(func)

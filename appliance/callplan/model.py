@@ -168,6 +168,7 @@ class Number:
     ring_timeout: int = 20
     greeting: Greeting | None = None
     record: bool = False  # its calls recorded, after "this call is recorded" is played
+    rating: bool = False  # its callers asked to rate the call (1-5) once the employee hung up
 
 
 @dataclass(frozen=True)

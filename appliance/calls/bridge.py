@@ -50,6 +50,11 @@ class Bridge:
         """Every leg the call has or had."""
         return [self.caller, *([self.callee] if self.callee is not None else [])]
 
+    def stays_on(self, leg: Leg) -> bool:
+        """``leg`` hung up an established call: True when the other party stays on with
+        the box (a rating); by default the call ends on both legs."""
+        return False
+
     def ringing_bye(self) -> None:
         """A BYE on a leg while the call still rings (the subclass says what it ends)."""
         self._end("bye")
@@ -146,6 +151,8 @@ class Bridge:
             txn.respond(make_response(request, 200))
             if self.state == "ringing":
                 self.ringing_bye()
+                return
+            if self.stays_on(leg):
                 return
             if other is not None and other.dialog is not None:
                 reason = request.headers.get("reason") or ""

@@ -17,15 +17,9 @@ from appliance.callplan import queues
 from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
 from appliance.calls.anchor import SDP_TYPE
+from appliance.calls.announce import bridge_in, prompt_step, rating_starts
 from appliance.calls.bridge import Bridge, _Ignore
-from appliance.calls.greeting import (
-    Announcer,
-    Greeter,
-    MenuPlayer,
-    Prompted,
-    bridge_in,
-    possible,
-)
+from appliance.calls.greeting import Prompted
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.recordings import RecordedCall
 from appliance.calls.trunks import inside_status
@@ -105,7 +99,7 @@ class OutsideCall(Bridge):
             if isinstance(step, plan.ForwardOut) and self._forward(step):
                 return
             if isinstance(step, (plan.Greet, plan.PlayMenu, plan.Announce)) and \
-                    self._prompt(step):
+                    prompt_step(self, step):
                 return
             if isinstance(step, plan.RingQueue):
                 # The rounds were chosen when the call came (members working, not on a call);
@@ -119,28 +113,6 @@ class OutsideCall(Bridge):
                 return
         if self.state == "ringing":
             self.abort(*self._final(480, None), "", "no answer")
-
-    def _prompt(self, step: plan.Greet | plan.PlayMenu | plan.Announce) -> bool:
-        """Answer here and play the greeting or menu; False when it cannot be (no media,
-        no offer, a menu gone): the next step."""
-        if not possible(self):
-            log.info("sip: call %s: %s skipped: no media for it", self.server.request.call_id[:32],
-                     type(step).__name__)
-            return False
-        if isinstance(step, plan.Announce):
-            self.prompted = Announcer(self, step)
-        elif isinstance(step, plan.Greet):
-            if self.here and self.prompted is not None and \
-                    isinstance(self.prompted, Greeter):
-                return False  # greeted already
-            self.prompted = Greeter(self, step)
-        else:
-            menu = self.b2bua.routing().menus.get(step.menu)
-            if menu is None:
-                return False
-            self.prompted = MenuPlayer(self, menu)
-        self.prompted.start()
-        return True
 
     def _final(self, status: int, phrase: str | None) -> tuple[int, str | None]:
         """The caller's answer once nobody answered: busy if a callee said so."""
@@ -466,6 +438,10 @@ class OutsideCall(Bridge):
         elif self.here and why != "bye" and self.caller.dialog is not None:
             self._bye(self.caller, reason or f'SIP;cause={status};text="No answer"')
         self._end(why, status)
+
+    def stays_on(self, leg: Leg) -> bool:
+        """The employee hung up: the caller may stay on to rate the call (``rating``)."""
+        return rating_starts(self, leg)
 
     def _end(self, why: str, status: int = 0) -> None:
         if self.prompted is not None:

@@ -33,12 +33,9 @@ from appliance.callplan.digits import Choice, DigitTree, Invalid, Pending, Resol
 from appliance.callplan.model import Destination, Greeting, Menu
 from appliance.calls import legs
 from appliance.calls.anchor import SDP_TYPE, Anchor, has_sdp
-from appliance.calls.legs import Leg
 from appliance.errors import MediaError
 from appliance.media.dtmf import Digit
-from appliance.media.prompts import RECORDED
 from appliance.sip.dialog import Dialog
-from appliance.sip.message import Response
 from appliance.sip.transaction import TimerHandle
 from appliance.sip.ua import Accepted
 
@@ -89,14 +86,14 @@ class Prompted:
         assert b2bua.prompts is not None and b2bua.media is not None
         try:
             prompt = await b2bua.prompts(self.speech)
-            sdp = None if call.here else await anchor.answer_here(call.caller,
-                                                                  call.server.request.body)
+            sdp = None if call.here or self.answered else await anchor.answer_here(
+                call.caller, call.server.request.body)
         except MediaError as exc:
             log.warning("calls: call %s: no prompt: %s", anchor.id, exc)
-            if call.state == "ringing" and not self.done:
+            if self.alive() and not self.done:
                 self.unavailable()
             return
-        if call.state != "ringing":  # the caller gave up meanwhile
+        if not self.alive():  # the caller gave up meanwhile
             if sdp is not None:
                 await anchor.end()
             return
@@ -111,7 +108,7 @@ class Prompted:
         anchor = self.call.anchor
         if self.done or anchor is None or self.prompt is None:
             return
-        seconds = await _play(self.call, anchor, self.prompt)
+        seconds = await play_to_caller(self.call, anchor, self.prompt)
         if not self.done:
             self._arm((seconds or 0.0) + self.wait, self.silence)
 
@@ -153,6 +150,12 @@ class Prompted:
         self.invalid()
 
     # -- what each kind of prompt does ----------------------------------------------------------
+
+    answered = False  # the caller was answered before this prompt (a rating, after the call)
+
+    def alive(self) -> bool:
+        """Whether the call still waits on this prompt."""
+        return self.call.state == "ringing"
 
     def chosen(self, choice: Choice) -> None:
         """The caller chose ``choice``."""
@@ -292,6 +295,10 @@ class MenuPlayer(Prompted):
         self.go_on(self.number_steps(self.menu.timeout_destination))
 
 
+
+
+
+
 def answer_here(call: OutsideCall, sdp: bytes) -> bool:
     """The box answers ``call``'s caller itself with ``sdp``; False when the call cannot go
     on (no Contact to make the dialog with: it is ended)."""
@@ -316,65 +323,6 @@ def answer_here(call: OutsideCall, sdp: bytes) -> bool:
     return True
 
 
-def bridge_in(call: OutsideCall, leg: Leg, response: Response) -> None:
-    """A phone answered a call the box had answered: its answer takes the box's place in
-    the media (no new answer to the caller); if the media plane cannot, both hang up."""
-    anchor = call.anchor
-    if call.prompted is not None:
-        call.prompted.close()
-    if anchor is None or not has_sdp(response):
-        return
-
-    async def bridge() -> None:
-        try:
-            await anchor.bridge(leg, response.body)
-        except MediaError as exc:
-            log.warning("media: call %s: bridging failed: %s", anchor.id, exc)
-            call.hang_up(0, 'SIP;cause=503;text="Media unavailable"')
-            return
-        start_recording(call)
-    call.b2bua.spawn(bridge())
-
-
-class Announcer(Prompted):
-    """"This call is recorded", told before anything rings; the call is recorded only once it
-    was played (digits meanwhile count for nothing)."""
-
-    def __init__(self, call: OutsideCall, step: plan.Announce) -> None:
-        text = RECORDED.get(step.language, RECORDED["en"])
-        super().__init__(call, Greeting(step.language, text), DigitTree(), 0.0)
-
-    def chosen(self, choice: Choice) -> None:
-        return None  # nothing can be chosen: the tree is empty
-
-    def silence(self) -> None:
-        self.call.recording = True
-        self.go_on()
-
-    def invalid(self) -> None:
-        return None
-
-    def unavailable(self) -> None:
-        log.info("calls: call %s not recorded: the announcement could not be played",
-                 self.call.server.request.call_id[:32])
-        self.go_on()
-
-
-def start_recording(call: OutsideCall) -> None:
-    """The first bridge of a call that is to be recorded: rtpengine records from now on."""
-    anchor, media = call.anchor, call.b2bua.media
-    if not call.recording or call.recording_started or anchor is None or media is None:
-        return
-    call.recording_started = True
-
-    async def start() -> None:
-        try:
-            await media.start_recording(anchor.id)
-        except MediaError as exc:
-            log.warning("media: call %s not recorded: %s", anchor.id, exc)
-            call.recording_started = False
-    call.b2bua.spawn(start())
-
 
 def steps_ring(steps: list[plan.Step]) -> bool:
     """Whether the next step rings someone (so the caller should hear ringback)."""
@@ -382,7 +330,8 @@ def steps_ring(steps: list[plan.Step]) -> bool:
                                                  plan.ForwardOut))
 
 
-async def _play(call: OutsideCall, anchor: Anchor, file: Path, repeat: int = 1) -> float | None:
+async def play_to_caller(call: OutsideCall, anchor: Anchor, file: Path,
+                         repeat: int = 1) -> float | None:
     """Play ``file`` to the caller; the seconds one pass lasts (None when it failed)."""
     assert call.b2bua.media is not None
     try:
@@ -393,4 +342,4 @@ async def _play(call: OutsideCall, anchor: Anchor, file: Path, repeat: int = 1) 
 
 
 async def _ringback(call: OutsideCall, anchor: Anchor, file: Path) -> None:
-    await _play(call, anchor, file, RINGBACK_PASSES)
+    await play_to_caller(call, anchor, file, RINGBACK_PASSES)

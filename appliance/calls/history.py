@@ -108,7 +108,7 @@ def entry(call: Call, people: Mapping[str, int]) -> dict[str, Any]:
         "ended_at": _at(ended), "ring_seconds": round(max(ring, 0.0), 1),
         "talk_seconds": round(max(talk, 0.0), 1), "outcome": outcome(call),
         "status": call.status if call.answered_at is None else 200,
-        "reason": call.reason[:40],
+        "reason": call.reason[:40], "rating": call.rating,
     }
 
 

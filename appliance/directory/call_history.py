@@ -39,7 +39,7 @@ COLUMNS = ("id", "started_at", "direction", "caller", "caller_name", "callee", "
            "dialled", "connection", "answered_by", "answered_by_name", "ring_seconds",
            "talk_seconds", "outcome", "status", "reason", "answered_at", "ended_at",
            "caller_employee_id", "callee_employee_id", "answered_by_employee_id", "ref",
-           "call_id", "recording")
+           "call_id", "recording", "rating")
 LIVE_COLUMNS = ("ref", "state", "direction", "caller", "caller_name", "callee", "callee_name",
                 "dialled", "connection", "started_at", "answered_at", "seconds")
 _WHEN = re.compile(r"\A\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d)?)?\Z")
@@ -68,7 +68,7 @@ def write(store: Store, ended: Sequence[Mapping[str, Any]],
             names = _names(conn, (row.get(f"{side}_employee_id") for row in ended
                                   for side in ("caller", "callee", "answered_by")))
             conn.execute(insert(call_history), [
-                {**row, **{f"{side}_name": names.get(row.get(f"{side}_employee_id") or 0)
+                {"rating": None, **row, **{f"{side}_name": names.get(row.get(f"{side}_employee_id") or 0)
                            for side in ("caller", "callee", "answered_by")}}
                 for row in ended])
         if refs:

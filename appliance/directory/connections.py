@@ -51,7 +51,7 @@ CONNECTION_FIELDS = (
     "default", "domain", "auth_username", "expires")
 NUMBER_FIELDS = ("connection", "destination", "to_header", "contacts_map", "after_hours",
                  "hours", "no_answer", "no_answer_connection", "ring_timeout", "greeting",
-                 "greeting_language", "greeting_text", "greeting_wait", "record")
+                 "greeting_language", "greeting_text", "greeting_wait", "record", "rating")
 QUEUE_FIELDS = ("members", "strategy", "ring_time", "timeout", "fallback", "ring_busy")
 DEFAULT_CODECS = ("PCMA", "PCMU", "telephone-event")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
@@ -157,7 +157,8 @@ class ConnectionsMixin(DirectoryBase):
             hours=row.hours, no_answer=row.no_answer,
             no_answer_connection=row.no_answer_connection, ring_timeout=row.ring_timeout,
             greeting=Greeting(row.greeting_language, row.greeting_text, row.greeting_wait,
-                              row.greeting), record=row.record)
+                              row.greeting), record=row.record,
+            rating=row.rating)
 
     def _numbers(self, db: Db) -> list[Number]:
         return [self._number_of(row)
@@ -384,7 +385,7 @@ class ConnectionsMixin(DirectoryBase):
                 values[f"{col}_kind"] = dest.kind if dest else None
                 values[f"{col}_target"] = dest.target if dest else None
                 values[f"{col}_connection"] = dest.connection_id if dest else None
-            elif key in ("to_header", "contacts_map", "greeting", "record"):
+            elif key in ("to_header", "contacts_map", "greeting", "record", "rating"):
                 values[key] = pr.flag(value, key)
             elif key == "greeting_language":
                 values[key] = pr.choice(value, pr.GREETING_LANGUAGES, key)
@@ -422,7 +423,8 @@ class ConnectionsMixin(DirectoryBase):
             values = self._number_values(db, {
                 "to_header": True, "contacts_map": True, "after_hours": None, "hours": None,
                 "no_answer": "continue", "no_answer_connection": None, "ring_timeout": 20,
-                "record": False, **fields, "connection": connection, "destination": destination})
+                "record": False, "rating": False, **fields, "connection": connection,
+                "destination": destination})
             db.execute(insert(numbers).values(did=clean, **values))
             self._check_routing(db)
             self._log(db, "number.added", clean, {"did": clean, "fields": sorted(fields)}, now)

@@ -36,6 +36,12 @@ RECORDED = {
     "en": "This call is recorded.",
     "vi": "Cuộc gọi này được ghi âm.",
 }
+# Asked of an outside caller once the employee hung up, on a number that wants ratings.
+RATING = {
+    "en": "Please rate this call. Press a key from 1 to 5, 5 being the best.",
+    "vi": "Xin quý khách đánh giá cuộc gọi này. Bấm một phím từ 1 đến 5, 5 là tốt nhất.",
+}
+THANKS = {"en": "Thank you. Goodbye.", "vi": "Cảm ơn quý khách. Xin chào."}
 MAX_TEXT = 1000
 RATE = 8000
 SOX = "sox"

@@ -123,6 +123,7 @@ class Call:
     from_user: str = ""  # the caller's From user (an outside caller's number)
     connection: str | None = None  # the connection's name, for calls that cross one
     status: int = 0  # the caller's final status when the call was not answered
+    rating: int | None = None  # 1-5: the caller's, after the call (a number's rating)
 
     @property
     def key(self) -> tuple[str, str]:

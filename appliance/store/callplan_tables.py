@@ -117,6 +117,7 @@ numbers = Table(
     Column("greeting_text", Text),  # None: the built-in greeting
     Column("greeting_wait", Integer, nullable=False, server_default="5"),
     Column("record", Boolean, nullable=False, server_default=false()),  # 0013r
+    Column("rating", Boolean, nullable=False, server_default=false()),  # 0014q
 )
 
 queues = Table(

@@ -38,6 +38,7 @@ call_history = Table(
     Column("outcome", String(10), nullable=False),  # answered|missed|busy|failed|cancelled|refused
     Column("status", Integer, nullable=False),  # the caller's final SIP status (0: none)
     Column("reason", String(40), nullable=False),  # how it ended (bye, hung up, ...)
+    Column("rating", Integer),  # 1-5, the caller's after the call (0014q)
     Index("ix_call_history_started_at", "started_at"),
 )
 

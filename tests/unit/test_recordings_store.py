@@ -230,8 +230,8 @@ def test_the_call_history_carries_each_calls_recording(
     assert found == {"aaaa0001": None, "aaaa0002": key}
     header, *lines = call_history.csv_text(call_history.query(
         store, call_history.Filters()), ZoneInfo("UTC")).splitlines()
-    assert header.endswith(",ref,call_id,recording")
-    assert sorted(line.rsplit(",", 1)[1] for line in lines) == ["", str(key)]
+    assert header.endswith(",ref,call_id,recording,rating")
+    assert sorted(line.rsplit(",", 2)[1] for line in lines) == ["", str(key)]  # (rating last)
 
 
 def test_an_office_numbers_record_flag_round_trips(store: Store) -> None:
@@ -314,3 +314,16 @@ def test_a_store_at_0012m_upgrades_to_recordings_keeping_its_numbers(tmp_path: P
     key = RecordingsDirectory(store).keep("dddd0001", "2025/03/dddd0001.wav", 1.0, 44)
     assert key == 1
     store.dispose()
+
+
+def test_a_numbers_rating_flag_and_a_calls_rating_are_kept(store: Store) -> None:
+    plan = CallPlanDirectory(store, actor="test")
+    plan.add_connection("pbx", "ip", ["10.0.0.1"], allowed_sources=["10.0.0.1"])
+    assert plan.add_number(DID, "pbx", "hangup").rating is False
+    assert plan.update_number(DID, rating=True).rating is True
+    with pytest.raises(ValidationError, match="rating"):
+        plan.update_number(DID, rating="perhaps")
+    call_history.write(store, [{**_history("aaaa0003", T0), "rating": 5},
+                               _history("aaaa0004", T0)], {}, [], T0)
+    found = {r["ref"]: r["rating"] for r in call_history.query(store, call_history.Filters())}
+    assert found == {"aaaa0003": 5, "aaaa0004": None}
