@@ -68,8 +68,9 @@ def write(store: Store, ended: Sequence[Mapping[str, Any]],
             names = _names(conn, (row.get(f"{side}_employee_id") for row in ended
                                   for side in ("caller", "callee", "answered_by")))
             conn.execute(insert(call_history), [
-                {"rating": None, **row, **{f"{side}_name": names.get(row.get(f"{side}_employee_id") or 0)
-                           for side in ("caller", "callee", "answered_by")}}
+                {"rating": None, **row,
+                 **{f"{side}_name": names.get(row.get(f"{side}_employee_id") or 0)
+                    for side in ("caller", "callee", "answered_by")}}
                 for row in ended])
         if refs:
             conn.execute(delete(live_calls).where(live_calls.c.ref.in_(refs)))
