@@ -22,6 +22,7 @@ import pytest
 from appliance.callplan.model import Server
 from appliance.config import load
 from appliance.directory.office import CallPlanDirectory
+from appliance.sip.message import make_request
 from appliance.store import open_store
 from tests.integration.conftest import RunningDaemon, appliance, appliance_json
 from tests.integration.sip_helpers import (
@@ -377,3 +378,46 @@ def heard(media: socket.socket, seconds: float) -> list[bytes]:
             got.append(media.recv(2048))
         except (TimeoutError, BlockingIOError):
             return got
+
+
+@pytest.fixture()
+def rated_office(tmp_path: Path) -> Iterator[Office]:
+    """The carrier's number asks its callers to rate the call, its calls ringing 101."""
+    yield from _office(tmp_path, ("number", "edit", DID, "--rating"))
+
+
+def test_the_caller_rates_the_call_after_the_employee_hangs_up(
+        rated_office: Office, tmp_path: Path) -> None:
+    config, accounts, carrier_port, daemon, _, ng = rated_office
+    target = address(daemon)
+    phone_port = free_port()
+    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        carrier = carrier_sipp("carrier_uac_rate.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-mp", str(free_port_on(CARRIER_HOST)))
+        try:
+            invite = receive_request(sip, "INVITE", seconds=15)
+            # A desk phone's answer: PCMU and RFC 4733 events (so the caller's keys are
+            # events rtpengine sees in the call).
+            answer(sip, invite, 200, target, phone_sdp(media).replace(
+                b"RTP/AVP 0\r\n", b"RTP/AVP 0 101\r\n").replace(
+                b"a=sendrecv", b"a=rtpmap:101 telephone-event/8000\r\na=sendrecv"))
+            ack = receive_request(sip, "ACK")
+            time.sleep(0.5)
+            # The employee hangs up: a BYE in the phone's dialog with the box.
+            contact = invite.headers.get("contact") or ""
+            uri = contact.strip("<>").split(";")[0] or str(invite.uri)
+            bye = make_request("BYE", uri, via=f"SIP/2.0/UDP 127.0.0.1:{phone_port};"
+                               "branch=z9hG4bK-phonebye;rport",
+                               from_=f"{ack.to}", to=f"{ack.from_}", call_id=invite.call_id,
+                               cseq=2)
+            sip.sendto(bye.to_bytes(), target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err  # the box asked, took the 4, and hung the caller up
+    row, = history(config)
+    assert (row["answered_by"], row["rating"]) == ("101", 4)
+    assert no_sessions_left(ng)
