@@ -98,7 +98,11 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.extensions["appliance.accounts"] = accounts or Accounts(store)
     app.extensions["appliance.throttle"] = LoginThrottle()
     app.extensions["appliance.setup_done"] = False
+    # the pages that take a file, and how big their requests may be (others: 64 kB)
+    app.extensions["appliance.upload_limits"] = {
+        "settings.upload_hold_music": settings.UPLOAD_LIMIT}
     app.before_request(_to_https)  # first: a plain-HTTP POST is redirected, not refused
+    app.before_request(_upload_limit)  # before the CSRF check reads the form
     CSRFProtect(app)
     i18n.init_app(app)
     app.jinja_env.filters["mac"] = format_mac
@@ -140,6 +144,13 @@ def _to_https() -> Any:
     target = (f"https://{match.group(1)}" + ("" if port == 443 else f":{port}")
               + quote(request.path, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else ""))
     return redirect(target, 308)
+
+
+def _upload_limit() -> None:
+    """Let a page that takes a file have a request bigger than the app's limit."""
+    limit = current_app.extensions["appliance.upload_limits"].get(request.endpoint)
+    if limit is not None:
+        request.max_content_length = limit
 
 
 def _guard() -> Any:

@@ -2,7 +2,9 @@
 few seconds) with a hang-up button, and the call history filtered by date range (the box's
 local dates), extension, employee (dismissed ones too), direction and outcome, exported as
 CSV with the same filters. Hang-up and the retention setting are for admins (the guard
-refuses a viewer's post; CSRF as every form); both are audited."""
+refuses a viewer's post; CSRF as every form); both are audited. Admins also play and download
+a call's recording (a GET, so refused to viewers here): each is audited, never its sound,
+and only a file inside the recordings folder is ever sent."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
 
+from appliance.calls.recordings import folder_of
 from appliance.directory import call_history
+from appliance.directory.recordings import RecordingsDirectory, file_of
 from appliance.errors import DirectoryError, NotFoundError
-from appliance.web.common import Errors, page, store, user, zone
+from appliance.web.common import Errors, config, page, store, user, zone
 from appliance.web.i18n import N_, _
 from appliance.web.messages import translate
 
@@ -130,3 +134,38 @@ def retention() -> Any:
     except DirectoryError as exc:
         flash(message(exc), "error")
     return redirect(url_for("calls.index"))
+
+
+@bp.get("/calls/recording/<int:recording_id>")
+def recording(recording_id: int) -> Any:
+    """A call's recording as WAV, for admins: played in the page (byte ranges served), or
+    with ``?download=1`` as the file ``call-<ref>.wav``. Audited as played (once per listen:
+    not for the later ranges a player asks for when seeking) or downloaded; 404 when the row
+    or its file is gone, or its path leads outside the recordings folder."""
+    if not user().can_change:
+        abort(403)
+    recordings = RecordingsDirectory(store(), actor=f"web:{user().username}")
+    try:
+        found = recordings.get(recording_id)
+    except DirectoryError:
+        abort(404)
+    path = file_of(folder_of(config().paths.data), found.path)
+    if path is None or not path.is_file():
+        abort(404)
+    download = request.args.get("download") == "1"
+    try:
+        response = send_file(path, mimetype="audio/wav", as_attachment=download,
+                             download_name=f"call-{found.call_ref}.wav", conditional=True,
+                             max_age=0)
+    except OSError:  # removed in the meantime (the sweep)
+        abort(404)
+    response.headers["Cache-Control"] = "no-store"
+    ranges = request.range.ranges if request.range is not None else []
+    if request.method == "GET" and (download or not ranges or any(
+            start == 0 for start, _end in ranges)):
+        try:
+            recordings.listened(found.id, "downloaded" if download else "played")
+        except DirectoryError:
+            response.close()
+            abort(404)
+    return response

@@ -3,7 +3,7 @@ list with each connection's live registration status (published by the daemon in
 add, edit and remove (admins only: the guard refuses a viewer's post). A connection's password
 is write-only: never put in a page, a blank field keeps it. A number's own greeting text is
 spoken (espeak-ng) when it is saved, before anything is stored: a text the box cannot speak
-is refused beside its field."""
+is refused beside its field. A number may record its calls (callers are told first)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ LISTS = ("servers", "allowed_sources", "codecs", "allowed_extensions", "allowed_
 NUMBER_TEXTS = ("connection", "destination", "after_hours", "hours", "no_answer",
                 "no_answer_connection", "ring_timeout", "greeting_language", "greeting_text",
                 "greeting_wait")
-NUMBER_CHECKS = ("to_header", "contacts_map", "greeting")
+NUMBER_CHECKS = ("to_header", "contacts_map", "greeting", "record")
 SHOWN = ("name", "password", "default", *TEXTS, *LISTS)  # the fields errors are shown beside
 NUMBER_SHOWN = ("did", *NUMBER_CHECKS, *NUMBER_TEXTS)
 FORMAT_LABELS = {"e164_plus": N_("E.164 with + (+84912345678)"),
@@ -314,7 +314,7 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
     if num is None:
         return {"did": "", "connection": "", "destination": "hangup", "after_hours": "",
                 "hours": "", "no_answer": "continue", "no_answer_connection": "",
-                "ring_timeout": "20", "to_header": "on", "contacts_map": "on",
+                "ring_timeout": "20", "to_header": "on", "contacts_map": "on", "record": "",
                 **_greeting_values(None)}
     return {"did": num.did, "connection": names.get(num.connection_id, ""),
             "destination": _dest_text(num.destination, names),
@@ -325,6 +325,7 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
             "ring_timeout": str(num.ring_timeout),
             "to_header": "on" if num.to_header else "",
             "contacts_map": "on" if num.contacts_map else "",
+            "record": "on" if num.record else "",
             **_greeting_values(num.greeting)}
 
 

@@ -21,6 +21,7 @@ from babel.messages.pofile import read_po
 from appliance.config import load
 from appliance.directory import Directory, call_history, utcnow
 from appliance.directory.office import CallPlanDirectory
+from appliance.directory.recordings import RecordingsDirectory
 from appliance.store import Store, open_store
 from appliance.store.sip_tables import sip_bindings
 from appliance.web import i18n
@@ -113,7 +114,8 @@ def _fill_office(directory: Directory, accounts: Accounts) -> None:
 
 
 def _fill_calls(store: Store, employee_id: int) -> None:
-    """A call in progress and a few in the history, every direction and outcome shown."""
+    """A call in progress and a few in the history, every direction and outcome shown, the
+    first one recorded."""
     now = utcnow()
     start = now - timedelta(hours=2)
     rows = [{"ref": f"r{n}", "call_id": f"c{n}", "direction": direction, "caller": caller,
@@ -135,6 +137,7 @@ def _fill_calls(store: Store, employee_id: int) -> None:
                          "caller": "0909123456", "callee": "101", "dialled": "+842838123456",
                          "connection": "viettel", "started_at": now, "answered_at": None}}
     call_history.write(store, rows, live, [], now)
+    RecordingsDirectory(store, actor="test").keep("r0", "2026/01/r0.wav", 25.0, 400_044)
 
 
 def _pages(directory: Directory) -> list[str]:

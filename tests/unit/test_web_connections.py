@@ -76,7 +76,7 @@ def number_form(**changes: str) -> dict[str, str]:
             "no_answer_connection": "", "ring_timeout": "20", "greeting_language": "en",
             "greeting_text": "", "greeting_wait": "5", **changes}
     return {k: v for k, v in form.items() if not (k in ("greeting", "to_header",
-                                                         "contacts_map") and not v)}
+                                                         "contacts_map", "record") and not v)}
 
 
 def last_fields(store: Store) -> list[str]:
@@ -290,6 +290,36 @@ def test_turning_the_greeting_off_keeps_its_text(
     assert speech.said == []
 
 
+def test_a_number_records_its_calls_when_ticked_saved_and_audited_alone(
+        client: FlaskClient, store: Store, web: Any) -> None:
+    plan = carrier(store)
+    new = client.get("/numbers/new").get_data(as_text=True)
+    assert re.search(r'name="record" value="on" *>', new)  # off for a new number
+    assert "Callers hear “This call is recorded” before anything rings" in new
+    assert "calls are not recorded until it is on" in new  # the test box has no media plane
+    assert "menu:main" in new  # the destination's kinds
+    assert web.post(client, NUMBER_PAGE, number_form(record="on")).status_code == 302
+    assert plan.get_number(DID).record is True
+    assert last_fields(store) == ["record"]
+    assert "Changed: call recording." in client.get("/audit").get_data(as_text=True)
+    html = client.get(NUMBER_PAGE).get_data(as_text=True)
+    assert re.search(r'name="record" value="on" checked', html)
+    with store.read() as db:
+        count = len(db.execute(select(audit.c.id)).all())
+    assert web.post(client, NUMBER_PAGE, number_form(record="on")).status_code == 302
+    with store.read() as db:
+        assert len(db.execute(select(audit.c.id)).all()) == count  # nothing changed
+    assert web.post(client, NUMBER_PAGE, number_form(ring_timeout="30")).status_code == 302
+    assert plan.get_number(DID).record is False  # unticked
+    assert last_fields(store) == ["record", "ring_timeout"]
+    added = web.post(client, "/numbers/new", {"did": "02873005555",
+                                              **number_form(record="on")})
+    assert added.status_code == 302 and plan.get_number("+842873005555").record is True
+    vietnamese(client, web)
+    html = client.get(NUMBER_PAGE).get_data(as_text=True)
+    assert "Ghi âm cuộc gọi" in html and "Cuộc gọi này được ghi âm" in html
+
+
 def test_a_viewer_sees_but_cannot_change(
         viewer: FlaskClient, store: Store, web: Any, speech: Speech) -> None:
     plan = carrier(store)
@@ -299,9 +329,12 @@ def test_a_viewer_sees_but_cannot_change(
     assert SECRET not in page and 'id="save"' not in page
     page = viewer.get(NUMBER_PAGE).get_data(as_text=True)
     assert 'name="greeting_text"' in page and 'id="save"' not in page
+    assert 'name="record"' in page
     greeted = number_form(greeting="on", greeting_text="Hello there")
     assert web.post(viewer, NUMBER_PAGE, greeted).status_code == 403
     assert plan.get_number(DID).greeting == Greeting(on=False) and speech.said == []
+    assert web.post(viewer, NUMBER_PAGE, number_form(record="on")).status_code == 403
+    assert plan.get_number(DID).record is False
     for path, data in (("/connections/new", {"name": "x", "kind": "ip"}),
                        ("/connections/viettel", {"max_calls": "3"}),
                        ("/connections/viettel/remove", {}),
