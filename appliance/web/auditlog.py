@@ -117,7 +117,7 @@ FIELD_LABELS = {
     "ring_busy": N_("ring busy members"),
     "greeting": N_("greeting"), "greeting_language": N_("greeting language"),
     "greeting_text": N_("greeting text"), "greeting_wait": N_("time to dial after the greeting"),
-    "record": N_("call recording"),
+    "record": N_("call recording"), "rating": N_("rating after the call"),
     # voice menus (appliance/directory/menus.py)
     "text": N_("spoken text"), "language": N_("language"),
     "extensions": N_("extensions dialled in the menu"), "timeout_retries": N_("retries on no key"),

@@ -39,7 +39,7 @@ LISTS = ("servers", "allowed_sources", "codecs", "allowed_extensions", "allowed_
 NUMBER_TEXTS = ("connection", "destination", "after_hours", "hours", "no_answer",
                 "no_answer_connection", "ring_timeout", "greeting_language", "greeting_text",
                 "greeting_wait")
-NUMBER_CHECKS = ("to_header", "contacts_map", "greeting", "record")
+NUMBER_CHECKS = ("to_header", "contacts_map", "greeting", "record", "rating")
 SHOWN = ("name", "password", "default", *TEXTS, *LISTS)  # the fields errors are shown beside
 NUMBER_SHOWN = ("did", *NUMBER_CHECKS, *NUMBER_TEXTS)
 FORMAT_LABELS = {"e164_plus": N_("E.164 with + (+84912345678)"),
@@ -314,7 +314,7 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
     if num is None:
         return {"did": "", "connection": "", "destination": "hangup", "after_hours": "",
                 "hours": "", "no_answer": "continue", "no_answer_connection": "",
-                "ring_timeout": "20", "to_header": "on", "contacts_map": "on", "record": "",
+                "ring_timeout": "20", "to_header": "on", "contacts_map": "on", "record": "", "rating": "",
                 **_greeting_values(None)}
     return {"did": num.did, "connection": names.get(num.connection_id, ""),
             "destination": _dest_text(num.destination, names),
@@ -326,6 +326,7 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
             "to_header": "on" if num.to_header else "",
             "contacts_map": "on" if num.contacts_map else "",
             "record": "on" if num.record else "",
+            "rating": "on" if num.rating else "",
             **_greeting_values(num.greeting)}
 
 

@@ -349,3 +349,17 @@ def test_a_post_without_csrf_is_refused(client: FlaskClient, store: Store) -> No
     carrier(store)
     assert client.post("/connections/viettel/remove").status_code == 400
     assert len(CallPlanDirectory(store).list_connections()) == 1
+
+
+
+def test_a_number_asks_for_ratings_when_ticked(client: FlaskClient, store: Store,
+                                               web: Any) -> None:
+    plan = carrier(store)
+    assert "Ask callers to rate the call" in client.get("/numbers/new").get_data(as_text=True)
+    assert web.post(client, NUMBER_PAGE, number_form(rating="on")).status_code == 302
+    assert plan.get_number(DID).rating is True and last_fields(store) == ["rating"]
+    assert "Changed: rating after the call." in client.get("/audit").get_data(as_text=True)
+    assert re.search(r'name="rating" value="on" checked',
+                     client.get(NUMBER_PAGE).get_data(as_text=True))
+    assert web.post(client, NUMBER_PAGE, number_form()).status_code == 302
+    assert plan.get_number(DID).rating is False
