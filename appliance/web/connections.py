@@ -314,7 +314,8 @@ def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
     if num is None:
         return {"did": "", "connection": "", "destination": "hangup", "after_hours": "",
                 "hours": "", "no_answer": "continue", "no_answer_connection": "",
-                "ring_timeout": "20", "to_header": "on", "contacts_map": "on", "record": "", "rating": "",
+                "ring_timeout": "20", "to_header": "on", "contacts_map": "on", "record": "",
+                "rating": "",
                 **_greeting_values(None)}
     return {"did": num.did, "connection": names.get(num.connection_id, ""),
             "destination": _dest_text(num.destination, names),
