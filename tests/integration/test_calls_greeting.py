@@ -321,49 +321,55 @@ def test_a_recorded_call_is_announced_and_kept_with_each_side_on_its_channel(
     assert no_sessions_left(ng)
 
 
+@pytest.fixture()
+def plain_office(tmp_path: Path) -> Iterator[Office]:
+    """Media on, the carrier's number ringing 101, nothing else."""
+    yield from _office(tmp_path)
+
+
 def test_a_party_put_on_hold_hears_the_hold_music_until_taken_off(
-        tmp_path: Path) -> None:
+        plain_office: Office, tmp_path: Path) -> None:
     """The carrier (SIPp, sending no RTP) holds the office's phone (a socket of the test):
     the phone hears rtpengine play the built-in hold music, and nothing once off hold."""
-    for _config, accounts, carrier_port, daemon, _, ng in _office(tmp_path):
-        target = address(daemon)
-        made = tmp_path / "data" / "media" / "prompts" / "hold-builtin-en.wav"
-        assert wait_until(made.exists, 30)  # made in the background at start
-        phone_port = free_port()
-        assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-            sip.bind(("127.0.0.1", phone_port))
-            media.bind(("127.0.0.1", 0))
-            carrier = carrier_sipp("carrier_uac_hold.xml", target, carrier_port, tmp_path,
-                                   "-s", DID, "-d", "1500",
-                                   "-mp", str(free_port_on(CARRIER_HOST)))
-            try:
-                invite = receive_request(sip, "INVITE", seconds=15)
-                answer(sip, invite, 200, target, phone_sdp(media))
-                receive_request(sip, "ACK")
-                held = receive_request(sip, "INVITE", seconds=10)  # the hold, relayed
-                assert b"sendonly" in held.body
-                answer(sip, held, 200, target, phone_sdp(media).replace(b"sendrecv",
-                                                                        b"recvonly"))
-                receive_request(sip, "ACK")
-                music = heard(media, 2.0)
-                back = receive_request(sip, "INVITE", seconds=10)  # off hold
-                answer(sip, back, 200, target, phone_sdp(media))
-                receive_request(sip, "ACK")
-                time.sleep(0.3)
-                heard(media, 0.0)  # what queued up while the unhold went through
-                after = heard(media, 1.0)
-                bye = receive_request(sip, "BYE", seconds=10)
-                answer(sip, bye, 200, target)
-            finally:
-                code, err = finish(carrier)
-            assert code == 0, err
-        # ~50 packets a second of music (PCMU, not silence) while held; none after.
-        assert len(music) >= 60, len(music)
-        assert any(set(p[12:]) - {0xFF, 0x7F} for p in music)
-        assert len(after) <= 2, len(after)
-        assert no_sessions_left(ng)
+    _config, accounts, carrier_port, daemon, _, ng = plain_office
+    target = address(daemon)
+    made = tmp_path / "data" / "media" / "prompts" / "hold-builtin-en.wav"
+    assert wait_until(made.exists, 30)  # made in the background at start
+    phone_port = free_port()
+    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", phone_port))
+        media.bind(("127.0.0.1", 0))
+        carrier = carrier_sipp("carrier_uac_hold.xml", target, carrier_port, tmp_path,
+                               "-s", DID, "-d", "1500",
+                               "-mp", str(free_port_on(CARRIER_HOST)))
+        try:
+            invite = receive_request(sip, "INVITE", seconds=15)
+            answer(sip, invite, 200, target, phone_sdp(media))
+            receive_request(sip, "ACK")
+            held = receive_request(sip, "INVITE", seconds=10)  # the hold, relayed
+            assert b"sendonly" in held.body
+            answer(sip, held, 200, target, phone_sdp(media).replace(b"sendrecv",
+                                                                    b"recvonly"))
+            receive_request(sip, "ACK")
+            music = heard(media, 2.0)
+            back = receive_request(sip, "INVITE", seconds=10)  # off hold
+            answer(sip, back, 200, target, phone_sdp(media))
+            receive_request(sip, "ACK")
+            time.sleep(0.3)
+            heard(media, 0.0)  # what queued up while the unhold went through
+            after = heard(media, 1.0)
+            bye = receive_request(sip, "BYE", seconds=10)
+            answer(sip, bye, 200, target)
+        finally:
+            code, err = finish(carrier)
+        assert code == 0, err
+    # ~50 packets a second of music (PCMU, not silence) while held; none after.
+    assert len(music) >= 60, len(music)
+    assert any(set(p[12:]) - {0xFF, 0x7F} for p in music)
+    assert len(after) <= 2, len(after)
+    assert no_sessions_left(ng)
 
 
 def heard(media: socket.socket, seconds: float) -> list[bytes]:
