@@ -155,18 +155,11 @@ async def sample(pids: dict[str, int], seconds: float) -> dict[str, tuple[float,
     peak = dict.fromkeys(pids, 0)
     while time.monotonic() - began < seconds:
         for name, pid in pids.items():
-            peak[name] = max(peak[name], sr_rss(pid))
+            peak[name] = max(peak[name], sr.rss_mib(pid))
         await asyncio.sleep(1)
     spent = time.monotonic() - began
     return {name: (100 * (proc_cpu(pid) - start[name]) / spent, peak[name])
             for name, pid in pids.items()}
-
-
-def sr_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    return 0
 
 
 def office(config: Path, callee: str, carrier_port: int) -> None:

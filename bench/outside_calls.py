@@ -61,13 +61,6 @@ def office(config: Path, callee: str, carrier_port: int) -> None:
         store.dispose()
 
 
-def rss_mib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    return 0
-
-
 def held_calls(target: tuple[str, int], folder: Path, pid: int, count: int,
                hold: float) -> tuple[bool, int]:
     """``count`` calls up at once for ``hold`` s: (all set up and ended cleanly, the
@@ -79,7 +72,7 @@ def held_calls(target: tuple[str, int], folder: Path, pid: int, count: int,
     highest = 0
     deadline = time.monotonic() + hold + 60
     while process.poll() is None and time.monotonic() < deadline:
-        highest = max(highest, rss_mib(pid))
+        highest = max(highest, sr.rss_mib(pid))
         time.sleep(0.5)
     if process.poll() is None:
         process.kill()

@@ -408,11 +408,21 @@ def start_kamailio(folder: Path, users: list[tuple[str, str]], persisted: bool,
     return Kamailio(process, ("127.0.0.1", port), log, location_db)
 
 
-def peak_rss_kib(pid: int) -> int:
+def status_kib(pid: int, key: str) -> int:
+    """A size line of /proc/PID/status in KiB (``VmRSS``, ``VmHWM``), 0 when absent."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1])
     return 0
+
+
+def peak_rss_kib(pid: int) -> int:
+    return status_kib(pid, "VmHWM")
+
+
+def rss_mib(pid: int) -> int:
+    """The resident size of ``pid`` now, in MiB."""
+    return status_kib(pid, "VmRSS") // 1024
 
 
 def apt_install(package: str) -> None:
