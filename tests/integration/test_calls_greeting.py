@@ -8,6 +8,7 @@ number's destination after the wait."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import socket
@@ -107,6 +108,21 @@ def menu_office(tmp_path: Path) -> Iterator[Office]:
         ("number", "edit", DID, "--destination", "menu:main"))
 
 
+@contextlib.contextmanager
+def registered_phone(daemon: RunningDaemon, account: Account, folder: Path) -> Iterator[
+        tuple[tuple[str, int], int, socket.socket, socket.socket]]:
+    """The office's phone: ``account`` registered from a port of the test, then that port's
+    SIP socket and an RTP socket; yields the daemon's address, the port and both sockets."""
+    target = address(daemon)
+    port = free_port()
+    assert register(target, account, port=port, cwd=folder).returncode == 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+        sip.bind(("127.0.0.1", port))
+        media.bind(("127.0.0.1", 0))
+        yield target, port, sip, media
+
+
 def phone_sdp(media: socket.socket, codec: int = 0) -> bytes:
     return (f"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
             f"t=0 0\r\nm=audio {media.getsockname()[1]} RTP/AVP 0\r\n"
@@ -116,14 +132,9 @@ def phone_sdp(media: socket.socket, codec: int = 0) -> bytes:
 def test_a_caller_dials_an_extension_during_the_greeting(office: Office,
                                                          tmp_path: Path) -> None:
     config, accounts, carrier_port, daemon, (low, high), ng = office
-    target = address(daemon)
-    phone_port = free_port()
-    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
     carrier_media = free_port_on(CARRIER_HOST)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        sip.bind(("127.0.0.1", phone_port))
-        media.bind(("127.0.0.1", 0))
+    with registered_phone(daemon, accounts["102"], tmp_path) as (
+            target, _phone_port, sip, media):
         started = time.monotonic()
         carrier = carrier_sipp("carrier_uac_greeting.xml", target, carrier_port, tmp_path,
                                "-s", DID, "-d", "4000", "-rtp_echo", "-mp", str(carrier_media))
@@ -163,13 +174,8 @@ def test_a_caller_dials_an_extension_during_the_greeting(office: Office,
 def test_nothing_dialled_goes_on_to_the_destination_after_the_wait(office: Office,
                                                                    tmp_path: Path) -> None:
     _config, accounts, carrier_port, daemon, _, ng = office
-    target = address(daemon)
-    phone_port = free_port()
-    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        sip.bind(("127.0.0.1", phone_port))
-        media.bind(("127.0.0.1", 0))
+    with registered_phone(daemon, accounts["101"], tmp_path) as (
+            target, _phone_port, sip, media):
         started = time.monotonic()
         carrier = carrier_sipp("carrier_uac_call.xml", target, carrier_port, tmp_path,
                                "-s", DID, "-d", "9000")
@@ -191,14 +197,9 @@ def test_nothing_dialled_goes_on_to_the_destination_after_the_wait(office: Offic
 
 def test_a_caller_presses_a_menu_key(menu_office: Office, tmp_path: Path) -> None:
     config, accounts, carrier_port, daemon, (low, high), ng = menu_office
-    target = address(daemon)
-    phone_port = free_port()
-    assert register(target, accounts["102"], port=phone_port, cwd=tmp_path).returncode == 0
     carrier_media = free_port_on(CARRIER_HOST)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        sip.bind(("127.0.0.1", phone_port))
-        media.bind(("127.0.0.1", 0))
+    with registered_phone(daemon, accounts["102"], tmp_path) as (
+            target, _phone_port, sip, media):
         carrier = carrier_sipp("carrier_uac_menu.xml", target, carrier_port, tmp_path,
                                "-s", DID, "-d", "3000", "-rtp_echo", "-mp", str(carrier_media))
         try:
@@ -267,9 +268,6 @@ def channel_frequency(wav: Path, channel: int) -> float:
 def test_a_recorded_call_is_announced_and_kept_with_each_side_on_its_channel(
         recorded_office: Office, tmp_path: Path) -> None:
     config, accounts, carrier_port, daemon, _, ng = recorded_office
-    target = address(daemon)
-    phone_port = free_port()
-    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
     # What each side says: the carrier (SIPp) a 440 Hz tone, the phone a 1000 Hz one.
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law",
                     str(tmp_path / "tone440.wav"), "synth", "3", "sine", "440"], check=True)
@@ -278,10 +276,8 @@ def test_a_recorded_call_is_announced_and_kept_with_each_side_on_its_channel(
                     str(raw), "synth", "3", "sine", "1000"], check=True)
     speech = raw.read_bytes()
     carrier_media = free_port_on(CARRIER_HOST)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        sip.bind(("127.0.0.1", phone_port))
-        media.bind(("127.0.0.1", 0))
+    with registered_phone(daemon, accounts["101"], tmp_path) as (
+            target, _phone_port, sip, media):
         started = time.monotonic()
         carrier = carrier_sipp("carrier_uac_talk.xml", target, carrier_port, tmp_path,
                                "-s", DID, "-d", "6000", "-mp", str(carrier_media))
@@ -332,15 +328,10 @@ def test_a_party_put_on_hold_hears_the_hold_music_until_taken_off(
     """The carrier (SIPp, sending no RTP) holds the office's phone (a socket of the test):
     the phone hears rtpengine play the built-in hold music, and nothing once off hold."""
     _config, accounts, carrier_port, daemon, _, ng = plain_office
-    target = address(daemon)
     made = tmp_path / "data" / "media" / "prompts" / "hold-builtin-en.wav"
     assert wait_until(made.exists, 30)  # made in the background at start
-    phone_port = free_port()
-    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        sip.bind(("127.0.0.1", phone_port))
-        media.bind(("127.0.0.1", 0))
+    with registered_phone(daemon, accounts["101"], tmp_path) as (
+            target, _phone_port, sip, media):
         carrier = carrier_sipp("carrier_uac_hold.xml", target, carrier_port, tmp_path,
                                "-s", DID, "-d", "1500",
                                "-mp", str(free_port_on(CARRIER_HOST)))
@@ -395,13 +386,8 @@ def rated_office(tmp_path: Path) -> Iterator[Office]:
 def test_the_caller_rates_the_call_after_the_employee_hangs_up(
         rated_office: Office, tmp_path: Path) -> None:
     config, accounts, carrier_port, daemon, _, ng = rated_office
-    target = address(daemon)
-    phone_port = free_port()
-    assert register(target, accounts["101"], port=phone_port, cwd=tmp_path).returncode == 0
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sip, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
-        sip.bind(("127.0.0.1", phone_port))
-        media.bind(("127.0.0.1", 0))
+    with registered_phone(daemon, accounts["101"], tmp_path) as (
+            target, phone_port, sip, media):
         carrier = carrier_sipp("carrier_uac_rate.xml", target, carrier_port, tmp_path,
                                "-s", DID, "-mp", str(free_port_on(CARRIER_HOST)))
         try:
