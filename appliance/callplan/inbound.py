@@ -14,7 +14,9 @@ A person is rung for their extension's ring time (none set: the number's) on the
 extension, or, when they receive calls on their mobile, their mobile through the number's
 connection. When the extension does not answer, its own ``no_answer`` decides (``number``:
 the number's): ``mobile`` tries their mobile next through the extension's chosen connection,
-else the number's chosen one, else the number's own; ``continue`` goes on with the routing.
+else the number's chosen one, else the number's own; ``voicemail`` takes a message for them
+(``Voicemail``: the call ends there), as does a ``voicemail`` destination; a box switched
+off takes none (the step is skipped); ``continue`` goes on with the routing.
 A queue rings its rounds (``queues.schedule``), then its fallback; a queue with nobody to
 ring goes straight to its fallback. An outside destination that is an office number follows
 that number's routing (c)/(d). Only extensions assigned to an active employee are ever rung
@@ -114,6 +116,15 @@ class PlayMenu:
 
 
 @dataclass(frozen=True)
+class Voicemail:
+    """Answer the call here and take a message for ``extension``'s holder (their greeting,
+    a tone, the caller's message); the call ends there."""
+
+    extension: str
+    why: Why
+
+
+@dataclass(frozen=True)
 class HangUp:
     """End the call with this SIP status."""
 
@@ -122,7 +133,7 @@ class HangUp:
     why: Why
 
 
-Step = RingExtension | RingQueue | ForwardOut | Greet | PlayMenu | Announce | HangUp
+Step = RingExtension | RingQueue | ForwardOut | Greet | PlayMenu | Announce | Voicemail | HangUp
 
 
 @dataclass(frozen=True)
@@ -203,6 +214,13 @@ class _Planner:
             conn = (ext.no_answer_connection or self.number.no_answer_connection
                     or self.number.connection_id)
             self.forward(mobile, conn, "no_answer", ext.number, seconds)
+        elif action == "voicemail":
+            self.voicemail(ext, "no_answer")
+
+    def voicemail(self, ext: ExtensionView, why: Why) -> None:
+        """A message for ``ext``'s holder: where the call ends (a box taking none: skipped)."""
+        if ext.reachable and ext.voicemail:
+            self.steps.append(Voicemail(ext.number, why))
 
     def destination(self, dest: Destination, why: Why, seen: frozenset[str]) -> None:
         if len(seen) > MAX_DEPTH:
@@ -218,6 +236,10 @@ class _Planner:
         elif dest.kind == "menu":
             if dest.target in self.routing.menus:
                 self.steps.append(PlayMenu(dest.target, why))
+        elif dest.kind == "voicemail":
+            ext = self.routing.directory.reachable(dest.target)
+            if ext is not None:
+                self.voicemail(ext, why)
         else:
             self.steps.append(HangUp(480, "Temporarily Unavailable", why))
 
@@ -314,16 +336,30 @@ def _ended(steps: list[Step]) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def _to_voicemail(callee: ExtensionView) -> InboundPlan | None:
+    """An internal call to ``callee``: their phones ring, then their voicemail (its box
+    switched off: the phones alone, None)."""
+    if not callee.voicemail:
+        return None
+    seconds = callee.ring_timeout or Number("", 0).ring_timeout
+    return InboundPlan((RingExtension(callee.number, seconds, "destination"),
+                        Voicemail(callee.number, "no_answer"),
+                        HangUp(480, "Temporarily Unavailable", "end")), True)
+
+
 def internal(callee: ExtensionView, routing: Routing, now: datetime) -> InboundPlan | None:
-    """The steps of a call between extensions to ``callee`` when they reach beyond the box:
-    the employee receives calls on their mobile, or their extension's ``no_answer`` is
-    ``mobile`` (``number`` and ``continue``: nothing after the extension, there is no office
-    number). The mobile is called through the extension's ``no_answer_connection``, else
-    the default connection, presenting that connection's office number (none: the default
-    connection's). None: the call
-    stays between phones (the proxy rings the extension alone)."""
-    if not callee.reachable or callee.mobile is None or (
-            callee.receive != "mobile" and callee.no_answer != "mobile"):
+    """The steps of a call between extensions to ``callee`` when it reaches beyond the
+    phones: the employee receives calls on their mobile, or their extension's ``no_answer``
+    is ``mobile`` or ``voicemail`` (``number`` and ``continue``: nothing after the extension,
+    there is no office number). The mobile is called through the extension's
+    ``no_answer_connection``, else the default connection, presenting that connection's
+    office number (none: the default connection's). None: the call stays between phones
+    (the proxy rings the extension alone)."""
+    if not callee.reachable:
+        return None
+    if callee.no_answer == "voicemail" and callee.receive != "mobile":
+        return _to_voicemail(callee)
+    if callee.mobile is None or (callee.receive != "mobile" and callee.no_answer != "mobile"):
         return None
     default = next((c for c in routing.connections.values() if c.default), None)
     conn = routing.connections.get(callee.no_answer_connection) \

@@ -19,8 +19,9 @@ Transport = Literal["udp", "tcp", "tls"]
 NumberFormat = Literal["e164_plus", "intl_digits", "national"]
 Permission = Literal["internal", "local", "mobile", "international"]
 Receive = Literal["desk", "app", "both", "mobile"]
-DestinationKind = Literal["extension", "queue", "outside", "menu", "hangup", "repeat"]
-NoAnswerAction = Literal["continue", "mobile"]
+DestinationKind = Literal["extension", "queue", "outside", "menu", "voicemail", "hangup",
+                          "repeat"]
+NoAnswerAction = Literal["continue", "mobile", "voicemail"]
 Strategy = Literal["ring_all", "in_order", "round_robin", "least_recent", "fewest_calls"]
 Override = Literal["auto", "open", "closed"]
 PresenceState = Literal["working", "on_break", "off"]
@@ -31,9 +32,9 @@ NUMBER_FORMATS: tuple[NumberFormat, ...] = ("e164_plus", "intl_digits", "nationa
 # Where a number, a queue's fallback or a menu key sends a call; ``repeat`` (a menu key only)
 # plays the menu again.
 DESTINATION_KINDS: tuple[DestinationKind, ...] = ("extension", "queue", "outside", "menu",
-                                                  "hangup")
+                                                  "voicemail", "hangup")
 MENU_KEY_KINDS: tuple[DestinationKind, ...] = (*DESTINATION_KINDS, "repeat")
-NO_ANSWER_ACTIONS: tuple[NoAnswerAction, ...] = ("continue", "mobile")
+NO_ANSWER_ACTIONS: tuple[NoAnswerAction, ...] = ("continue", "mobile", "voicemail")
 STRATEGIES: tuple[Strategy, ...] = (
     "ring_all", "in_order", "round_robin", "least_recent", "fewest_calls")
 OVERRIDES: tuple[Override, ...] = ("auto", "open", "closed")
@@ -242,9 +243,10 @@ class ExtensionView:
     active: bool
     receive: Receive = "desk"
     mobile: str | None = None
-    no_answer: Literal["number", "continue", "mobile"] = "number"
+    no_answer: Literal["number", "continue", "mobile", "voicemail"] = "number"
     no_answer_connection: int | None = None
     ring_timeout: int | None = None
+    voicemail: bool = True  # their voicemail box takes messages
 
     @property
     def reachable(self) -> bool:

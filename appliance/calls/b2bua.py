@@ -54,7 +54,8 @@ from appliance.callplan.model import (
     Permission,
     Queue,
 )
-from appliance.calls import legs
+from appliance.calls import legs, voicemail
+from appliance.calls.anchor import has_sdp
 from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
 from appliance.calls.features import FeatureCodes
@@ -120,6 +121,8 @@ class B2BUA:
         self.hold_music: Callable[[], Path | None] | None = None
         # Told of each recorded call once it ended (calls/recordings.py makes the audio).
         self.on_recorded: Callable[[RecordedCall], None] | None = None
+        # The voicemail boxes messages are taken for (None: no voicemail).
+        self.mailboxes: voicemail.Mailboxes | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Where a connection's servers are now (the trunk manager's DNS cache once wired; by
         # default the servers given by IP), and who to tell when all of them failed.
@@ -143,7 +146,7 @@ class B2BUA:
     def outbound(self, txn: ServerTransaction, request: Request, caller: Extension) -> bool:
         """An authenticated extension's INVITE: False when it dials no outside number (the
         router goes on: an extension, a name), else True (answered or carried out)."""
-        if self.features is not None and self.features.handle(txn, request, caller):
+        if self._feature(txn, request, caller):
             return True
         user = dialled_user(request.uri)
         dialled = numbers.classify(user)
@@ -183,10 +186,14 @@ class B2BUA:
             return False
         if self._unsupported(txn):
             return True
+        if not has_sdp(txn.request) and any(isinstance(s, inbound_plan.Voicemail)
+                                            for s in plan.steps):
+            return False  # a delayed offer cannot reach the voicemail: the phones alone
         call = self._start(txn, "internal", caller.number, callee.number)
-        forward = next(s for s in plan.steps if isinstance(s, inbound_plan.ForwardOut))
-        conn = plans.connections[forward.connection_id]
-        call.did = conn.presented_id()  # the office number the forward is made for
+        forward = next((s for s in plan.steps if isinstance(s, inbound_plan.ForwardOut)), None)
+        if forward is not None:
+            conn = plans.connections[forward.connection_id]
+            call.did = conn.presented_id()  # the office number the forward is made for
         call.steps = list(plan.steps)
         self.stats["internal"] += 1
         log.info("sip: call from %s to %s: %s", caller.number, callee.number,
@@ -350,6 +357,36 @@ class B2BUA:
         self.ringing.pop(id(call.server), None)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _feature(self, txn: ServerTransaction, request: Request, caller: Extension) -> bool:
+        """True when ``request`` dials a feature code (presence, the mailbox): handled."""
+        if self.features is not None and self.features.handle(txn, request, caller):
+            return True
+        dialled = dialled_user(request.uri).replace("%2A", "*").replace("%2a", "*")
+        mode = voicemail.CODES.get(dialled)
+        if mode is None:
+            return False
+        self._mailbox(txn, caller, mode)
+        return True
+
+    def _mailbox(self, txn: ServerTransaction, caller: Extension, mode: str) -> None:
+        """An employee dialled ``*97`` or ``*98``: the box answers and opens their mailbox
+        (``calls/voicemail.py``); without media, voicemail or an offer: refused."""
+        if caller.employee_id is None:
+            self._refuse(txn, 403, "Not Assigned")
+            return
+        if self.mailboxes is None or self.media is None or self.prompts is None:
+            self._refuse(txn, 503, "Voicemail Unavailable")
+            return
+        if not has_sdp(txn.request):
+            self._refuse(txn, 488, "Offer Required")
+            return
+        if self._unsupported(txn):
+            return
+        call = self._start(txn, "internal", caller.number, "*97" if mode == "listen" else "*98")
+        call.prompted = voicemail.MailboxCall(call, mode, caller.employee_id, caller.number,
+                                              "en")
+        call.prompted.start()
 
     def _start(self, txn: ServerTransaction, direction: str, caller: str | None,
                callee: str) -> OutsideCall:

@@ -10,6 +10,7 @@ until a branch answers: its caller has its 200, the branch is bridged in without
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from appliance.callplan import inbound as plan
@@ -23,6 +24,7 @@ from appliance.calls.greeting import Prompted
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.recordings import RecordedCall
 from appliance.calls.trunks import inside_status
+from appliance.calls.voicemail import Taken, take_message
 from appliance.media.dtmf import parse_info
 from appliance.routing.calls import Leg as RecordLeg
 from appliance.routing.proxy import cancel_for
@@ -67,6 +69,7 @@ class OutsideCall(Bridge):
         self.recording = False  # to be recorded: "this call is recorded" was played
         self.recording_started = False
         self.caller_port: int | None = None  # rtpengine's port for the caller, answered here
+        self.taking: Taken | None = None  # a voicemail message (or greeting) being recorded
 
     def all_legs(self) -> list[Leg]:
         """Every leg the call has or had."""
@@ -74,7 +77,12 @@ class OutsideCall(Bridge):
                 *([self.callee] if self.callee is not None else [])]
 
     def ringing_bye(self) -> None:
-        """The caller's BYE before its call was answered."""
+        """The caller's BYE before its call was answered (or while leaving a message)."""
+        if self.taking is not None:
+            if self.prompted is not None:
+                self.prompted.close()
+            self._end("voicemail")
+            return
         self.abort(487, None, 'SIP;cause=487;text="Caller hung up"', "bye")
 
     # -- steps --------------------------------------------------------------------------------
@@ -100,6 +108,8 @@ class OutsideCall(Bridge):
                 return
             if isinstance(step, (plan.Greet, plan.PlayMenu, plan.Announce)) and \
                     prompt_step(self, step):
+                return
+            if isinstance(step, plan.Voicemail) and take_message(self, step):
                 return
             if isinstance(step, plan.RingQueue):
                 # The rounds were chosen when the call came (members working, not on a call);
@@ -452,6 +462,11 @@ class OutsideCall(Bridge):
         """The media session freed; a recorded call's files (complete now) handed on."""
         await super().media_ended()
         b2bua, anchor, record = self.b2bua, self.anchor, self.record
+        if self.taking is not None and anchor is not None and b2bua.media is not None and \
+                b2bua.mailboxes is not None:
+            b2bua.mailboxes.taken(replace(self.taking, files=tuple(
+                b2bua.media.recordings(anchor.id)), caller_port=self.caller_port))
+            return
         if not self.recording_started or anchor is None or record is None or \
                 b2bua.media is None or b2bua.on_recorded is None:
             return

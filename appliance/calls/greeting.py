@@ -73,6 +73,7 @@ class Prompted:
         self.digits = ""
         self.done = False
         self.prompt: Path | None = None
+        self.file: Path | None = None  # a recorded prompt, played instead of the speech
         self._timer: TimerHandle | None = None
 
     def start(self) -> None:
@@ -85,7 +86,7 @@ class Prompted:
         b2bua = call.b2bua
         assert b2bua.prompts is not None and b2bua.media is not None
         try:
-            prompt = await b2bua.prompts(self.speech)
+            prompt = self.file if self.file is not None else await b2bua.prompts(self.speech)
             sdp = None if call.here or self.answered else await anchor.answer_here(
                 call.caller, call.server.request.body)
         except MediaError as exc:
@@ -295,10 +296,6 @@ class MenuPlayer(Prompted):
         self.go_on(self.number_steps(self.menu.timeout_destination))
 
 
-
-
-
-
 def answer_here(call: OutsideCall, sdp: bytes) -> bool:
     """The box answers ``call``'s caller itself with ``sdp``; False when the call cannot go
     on (no Contact to make the dialog with: it is ended)."""
@@ -321,7 +318,6 @@ def answer_here(call: OutsideCall, sdp: bytes) -> bool:
                                     lambda: call.hang_up(0, 'SIP;cause=408;text="No ACK"'))
     b2bua.answered(call)
     return True
-
 
 
 def steps_ring(steps: list[plan.Step]) -> bool:

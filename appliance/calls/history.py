@@ -8,6 +8,7 @@ Outcomes, from the caller's side:
 - ``cancelled``: the caller hung up while it rang (CANCEL: 487), or the box ended it
   (a dismissal, an admin's hang-up);
 - ``missed``: it rang out (480, 408) or there was no phone to ring;
+- ``voicemail``: the box took a message (or it was an employee's call to their mailbox);
 - ``refused``: the box refused it before it rang (permission, unknown number, 403/404/410);
 - ``failed``: any other final answer.
 

@@ -78,47 +78,71 @@ class RecordingWriter:
         try:
             return self._convert(call)
         finally:
-            for pcap in call.files:
-                with contextlib.suppress(OSError):
-                    pcap.unlink()
-                with contextlib.suppress(OSError):
-                    (pcap.parent.parent / "metadata" / f"rtpengine-meta-{pcap.stem}.txt"
-                     ).unlink()
+            remove_pcaps(call.files)
 
     def _convert(self, call: RecordedCall) -> Path | None:
         if call.caller_port is None or not call.files:
             log.warning("recording of call %s: no pcap or no caller port, nothing kept",
                         call.ref)
             return None
-        pcap = max(call.files, key=lambda f: f.stat().st_size if f.exists() else 0)
-        if not pcap.exists() or pcap.stat().st_size > MAX_PCAP:
-            log.warning("recording of call %s: %s missing or too large", call.ref, pcap.name)
+        pcap = largest(call.files, call.ref)
+        if pcap is None:
             return None
         now = self.clock()
         relative = Path(f"{now:%Y}") / f"{now:%m}" / f"{call.ref}.wav"
-        path = self.folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".part")
-        try:
-            made = subprocess.run(  # apart: a long call's conversion never grows the daemon
-                [sys.executable, "-m", "appliance.media.recording", str(pcap), str(tmp),
-                 str(call.caller_port)], capture_output=True, text=True, timeout=CONVERT_TIMEOUT,
-                check=False)
-            if made.returncode != 0:
-                log.warning("recording of call %s: %s", call.ref,
-                            (made.stderr.strip().splitlines() or ["failed"])[-1][:200])
-                return None
-            result = json.loads(made.stdout)
-            os.replace(tmp, path)
-        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-            log.warning("recording of call %s: %s", call.ref, exc)
+        result = convert(pcap, self.folder / relative, call.caller_port, call.ref)
+        if result is None:
             return None
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        path = self.folder / relative
         self.keep(call.ref, str(relative), float(result["seconds"]), int(result["bytes"]))
         log.info("recording of call %s kept: %.1f s", call.ref, float(result["seconds"]))
         return path
+
+
+def largest(files: tuple[Path, ...], ref: str) -> Path | None:
+    """The pcap of a call worth reading (rtpengine may have started several), or None when
+    it is gone or too large (logged)."""
+    pcap = max(files, key=lambda f: f.stat().st_size if f.exists() else 0)
+    if not pcap.exists() or pcap.stat().st_size > MAX_PCAP:
+        log.warning("recording of call %s: %s missing or too large", ref, pcap.name)
+        return None
+    return pcap
+
+
+def convert(pcap: Path, path: Path, port: int, ref: str, *,
+            mono: bool = False) -> dict[str, float] | None:
+    """Convert ``pcap`` into the WAV ``path`` in a process apart (``media.recording``): its
+    figures (seconds, bytes, voiced seconds), the WAV there whole; None (logged) when it
+    could not be made, and nothing there."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".part")
+    try:
+        made = subprocess.run(  # apart: a long call's conversion never grows the daemon
+            [sys.executable, "-m", "appliance.media.recording", str(pcap), str(tmp),
+             str(port), *(["--mono"] if mono else [])], capture_output=True, text=True,
+            timeout=CONVERT_TIMEOUT, check=False)
+        if made.returncode != 0:
+            log.warning("recording of call %s: %s", ref,
+                        (made.stderr.strip().splitlines() or ["failed"])[-1][:200])
+            return None
+        result = {k: float(v) for k, v in json.loads(made.stdout).items()}
+        os.replace(tmp, path)
+    except (OSError, ValueError, AttributeError, subprocess.TimeoutExpired) as exc:
+        log.warning("recording of call %s: %s", ref, exc)
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return result
+
+
+def remove_pcaps(files: tuple[Path, ...]) -> None:
+    """rtpengine's files of a call, gone (its pcaps and their metadata)."""
+    for pcap in files:
+        with contextlib.suppress(OSError):
+            pcap.unlink()
+        with contextlib.suppress(OSError):
+            (pcap.parent.parent / "metadata" / f"rtpengine-meta-{pcap.stem}.txt").unlink()
 
 
 def folder_of(data: Path) -> Path:

@@ -33,7 +33,7 @@ RETENTION_KEY = "calls.history_days"
 DEFAULT_DAYS = 365
 MAX_DAYS = 3650
 PRUNE_CHUNK = 5000
-OUTCOMES = ("answered", "missed", "busy", "failed", "cancelled", "refused")
+OUTCOMES = ("answered", "missed", "voicemail", "busy", "failed", "cancelled", "refused")
 DIRECTIONS = ("internal", "inbound", "outbound", "forwarded")
 COLUMNS = ("id", "started_at", "direction", "caller", "caller_name", "callee", "callee_name",
            "dialled", "connection", "answered_by", "answered_by_name", "ring_seconds",

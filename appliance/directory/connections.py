@@ -351,7 +351,7 @@ class ConnectionsMixin(DirectoryBase):
             if dest.kind != "outside":
                 raise ValidationError(f"{field}: only an outside number takes @connection",
                                       field)
-        if dest.kind == "extension" and not db.execute(
+        if dest.kind in ("extension", "voicemail") and not db.execute(
                 select(extensions.c.number).where(extensions.c.number == dest.target)).first():
             raise NotFoundError(f"{field}: no extension {dest.target}", field)
         if dest.kind == "queue" and not db.execute(

@@ -221,7 +221,7 @@ def prefix(value: str | None) -> str | None:
 
 def destination(value: Destination | str, field: str = "destination",
                 kinds: tuple[DestinationKind, ...] = DESTINATION_KINDS) -> Destination:
-    """A destination: ``extension:101``, ``queue:sales``, ``menu:main``,
+    """A destination: ``extension:101``, ``voicemail:101``, ``queue:sales``, ``menu:main``,
     ``outside:+84909000000`` or ``hangup`` (the connection of an outside one is resolved by
     the directory), of ``kinds`` (``MENU_KEY_KINDS`` adds a menu key's ``repeat``)."""
     if isinstance(value, Destination):
@@ -230,7 +230,7 @@ def destination(value: Destination | str, field: str = "destination",
         given, _, target = str(value).strip().partition(":")
         target, conn = target.strip(), None
     kind = choice(given, kinds, field)
-    if kind == "extension":
+    if kind in ("extension", "voicemail"):
         return Destination(kind, rules.extension_number(target, field))
     if kind in ("queue", "menu"):
         return Destination(kind, name(target, field))

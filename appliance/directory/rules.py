@@ -11,7 +11,7 @@ from appliance.errors import ValidationError
 PERMISSIONS = ("internal", "local", "mobile", "international")
 RECEIVE_METHODS = ("desk", "app", "both", "mobile")
 # What a call from an office number does when the extension does not answer.
-EXTENSION_NO_ANSWER = ("number", "continue", "mobile")
+EXTENSION_NO_ANSWER = ("number", "continue", "mobile", "voicemail")
 PHONE_STATES = ("discovered", "assigned", "disabled")
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 GENERATED_PASSWORD_LENGTH = 24  # 24 of 62 symbols: about 143 bits

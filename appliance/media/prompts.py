@@ -42,6 +42,38 @@ RATING = {
     "vi": "Xin quý khách đánh giá cuộc gọi này. Bấm một phím từ 1 đến 5, 5 là tốt nhất.",
 }
 THANKS = {"en": "Thank you. Goodbye.", "vi": "Cảm ơn quý khách. Xin chào."}
+# A voicemail box's built-in greeting ({extension}: read digit by digit).
+VOICEMAIL = {
+    "en": "The person at extension {extension} cannot take your call. Please leave a message "
+          "after the tone, then hang up or press the hash key.",
+    "vi": "Người dùng máy lẻ {extension} hiện không nghe máy được. Vui lòng để lại lời nhắn "
+          "sau tiếng bíp, rồi gác máy hoặc bấm phím thăng.",
+}
+# What the mailbox (*97, *98) says to the employee.
+MAILBOX = {
+    "pin": {"en": "Please enter your voicemail PIN, then press the hash key.",
+            "vi": "Vui lòng nhập mã PIN hộp thư thoại, rồi bấm phím thăng."},
+    "wrong_pin": {"en": "That PIN is not right.", "vi": "Mã PIN không đúng."},
+    "wrong_pin_goodbye": {"en": "That PIN is not right. Goodbye.",
+                          "vi": "Mã PIN không đúng. Xin chào."},
+    "no_pin": {"en": "Your voicemail has no PIN yet. Please ask your administrator to set one.",
+               "vi": "Hộp thư thoại của bạn chưa có mã PIN. Vui lòng nhờ quản trị viên đặt mã."},
+    "choices": {"en": "Press 7 to delete this message, 1 to hear it again, or 9 to keep it.",
+                "vi": "Bấm 7 để xóa tin nhắn này, 1 để nghe lại, hoặc 9 để giữ lại."},
+    "deleted": {"en": "Message deleted.", "vi": "Đã xóa tin nhắn."},
+    "no_more": {"en": "No more messages. Goodbye.", "vi": "Hết tin nhắn. Xin chào."},
+    "goodbye": {"en": "Goodbye.", "vi": "Xin chào."},
+    "record": {"en": "Record your greeting after the tone, then press the hash key.",
+               "vi": "Hãy ghi lời chào của bạn sau tiếng bíp, rồi bấm phím thăng."},
+}
+
+
+def count_of_messages(language: str, new: int, saved: int) -> str:
+    """What the mailbox says first: how many new and saved messages there are."""
+    if language == "vi":
+        return f"Bạn có {new} tin nhắn mới và {saved} tin nhắn đã nghe."
+    return (f"You have {new} new message{'s' if new != 1 else ''} and {saved} saved "
+            f"message{'s' if saved != 1 else ''}.")
 MAX_TEXT = 1000
 RATE = 8000
 SOX = "sox"

@@ -1,4 +1,5 @@
-"""A call's recording, pure: rtpengine's per-call pcap in, a stereo WAV out.
+"""A call's recording, pure: rtpengine's per-call pcap in, a stereo WAV out (a voicemail's:
+mono, with how much of it holds sound).
 
 rtpengine (measured on 10.5, ``recording-method = pcap``, ``recording-format = eth``) writes one
 classic libpcap file per call: version 2.4, snaplen 65535, link type 1 (Ethernet with all-zero
@@ -31,7 +32,8 @@ import json
 import struct
 import sys
 import wave
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -45,6 +47,7 @@ _MAGICS = {b"\xd4\xc3\xb2\xa1": ("<", 1000), b"\xa1\xb2\xc3\xd4": (">", 1000),
 _ETHERNET, _RAW, _NULL = 1, 101, 0
 _IPV4, _IPV6, _VLAN = 0x0800, 0x86DD, 0x8100
 _UDP = 17
+VOICED_DBFS = -45.0  # a 20 ms frame louder than this holds sound (a line's hiss is below)
 
 
 def ulaw_to_linear(code: int) -> int:
@@ -207,14 +210,10 @@ def _write(channel: bytearray, written: bytearray, at: int, samples: bytes, limi
     written[at:end] = b"\x01" * (end - at)
 
 
-def stereo_wav(pcap: bytes, left_port: int, right_port: int | None = None,
-               max_seconds: float = 4 * 3600) -> Recorded:
-    """The stereo WAV of a call's pcap: LEFT what was sent to ``left_port``, RIGHT the rest."""
-    def side(packet: _Rtp) -> int | None:
-        if packet.port == left_port:
-            return 0
-        return 1 if right_port is None or packet.port == right_port else None
-
+def _channels(pcap: bytes, side: Callable[[_Rtp], int | None],
+              max_seconds: float) -> tuple[tuple[bytearray, bytearray], list[int], int]:
+    """Each side's 16-bit samples (see the module's timing rules), the packets taken per
+    side, and the frames the longer side has."""
     limit = max(0, int(max_seconds * RATE))
     first = min((p.time for p in _packets(pcap) if side(p) is not None), default=0)
     channels, written = (bytearray(), bytearray()), (bytearray(), bytearray())
@@ -240,32 +239,79 @@ def stereo_wav(pcap: bytes, left_port: int, right_port: int | None = None,
         if samples:
             _write(channels[which], written[which], at, samples, limit)
     frames = max(len(written[0]), len(written[1]))
-    stereo = bytearray(4 * frames)
-    for which, channel in enumerate(channels):
+    for channel in channels:
         channel.extend(bytes(2 * frames - len(channel)))
-        stereo[2 * which::4] = channel[0::2]
-        stereo[2 * which + 1::4] = channel[1::2]
+    return channels, counts, frames
+
+
+def _wav(frames: bytes, channels: int) -> bytes:
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
-        wav.setnchannels(2)
+        wav.setnchannels(channels)
         wav.setsampwidth(2)
         wav.setframerate(RATE)
-        wav.writeframes(stereo)
-    return Recorded(out.getvalue(), frames / RATE, counts[0], counts[1])
+        wav.writeframes(frames)
+    return out.getvalue()
+
+
+def stereo_wav(pcap: bytes, left_port: int, right_port: int | None = None,
+               max_seconds: float = 4 * 3600) -> Recorded:
+    """The stereo WAV of a call's pcap: LEFT what was sent to ``left_port``, RIGHT the rest."""
+    def side(packet: _Rtp) -> int | None:
+        if packet.port == left_port:
+            return 0
+        return 1 if right_port is None or packet.port == right_port else None
+
+    channels, counts, frames = _channels(pcap, side, max_seconds)
+    stereo = bytearray(4 * frames)
+    for which, channel in enumerate(channels):
+        stereo[2 * which::4] = channel[0::2]
+        stereo[2 * which + 1::4] = channel[1::2]
+    return Recorded(_wav(bytes(stereo), 2), frames / RATE, counts[0], counts[1])
+
+
+def mono_wav(pcap: bytes, port: int, max_seconds: float = 600.0) -> Recorded:
+    """The mono WAV of what was sent to ``port`` (a voicemail: the caller alone)."""
+    channels, counts, frames = _channels(
+        pcap, lambda packet: 0 if packet.port == port else None, max_seconds)
+    return Recorded(_wav(bytes(channels[0]), 1), frames / RATE, counts[0], 0)
+
+
+def voiced_seconds(wav: bytes, threshold_dbfs: float = VOICED_DBFS) -> float:
+    """The seconds of a 16-bit WAV's first channel whose 20 ms frames are louder than
+    ``threshold_dbfs`` (RMS): how much of a message holds sound, whatever its length."""
+    with wave.open(io.BytesIO(wav), "rb") as reader:
+        width, channels, rate = reader.getsampwidth(), reader.getnchannels(), reader.getframerate()
+        data = reader.readframes(reader.getnframes())
+    if width != 2 or rate <= 0:
+        raise RecordingError("not a 16-bit WAV")
+    samples = array("h")
+    samples.frombytes(data[:len(data) - len(data) % 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    samples = samples[::channels]
+    step = max(1, rate // 50)
+    floor = (32768 * 10 ** (threshold_dbfs / 20)) ** 2 * step
+    voiced = sum(1 for at in range(0, len(samples) - step + 1, step)
+                 if sum(v * v for v in samples[at:at + step]) > floor)
+    return voiced * step / rate
 
 
 def main(argv: list[str]) -> int:
-    """``python -m appliance.media.recording PCAP WAV LEFT_PORT``: write the WAV, print
-    ``{"seconds": S, "bytes": N}``; run apart from the daemon, so that a long call's
-    conversion never grows the daemon's memory. Exit 2 on a pcap it cannot read."""
+    """``python -m appliance.media.recording PCAP WAV LEFT_PORT [--mono]``: write the WAV
+    (stereo; ``--mono``: what was sent to the port alone), print ``{"seconds": S, "bytes": N,
+    "voiced": V}``; run apart from the daemon, so that a long call's conversion never grows
+    the daemon's memory. Exit 2 on a pcap it cannot read."""
     pcap, wav, port = Path(argv[0]), Path(argv[1]), int(argv[2])
+    mono = "--mono" in argv[3:]
     try:
-        made = stereo_wav(pcap.read_bytes(), port)
+        made = mono_wav(pcap.read_bytes(), port) if mono else stereo_wav(pcap.read_bytes(), port)
+        voiced = voiced_seconds(made.wav) if mono else made.seconds
     except RecordingError as exc:
         print(f"recording: {exc}", file=sys.stderr)
         return 2
     wav.write_bytes(made.wav)
-    print(json.dumps({"seconds": made.seconds, "bytes": len(made.wav)}))
+    print(json.dumps({"seconds": made.seconds, "bytes": len(made.wav), "voiced": voiced}))
     return 0
 
 

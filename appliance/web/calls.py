@@ -28,7 +28,8 @@ CSV_ROWS = 100_000
 FILTERS = ("since", "until", "ext", "employee", "direction", "outcome")
 DIRECTION_LABELS = {"internal": N_("internal"), "inbound": N_("inbound"),
                     "outbound": N_("outbound"), "forwarded": N_("forwarded")}
-OUTCOME_LABELS = {"answered": N_("answered"), "missed": N_("missed"), "busy": N_("busy"),
+OUTCOME_LABELS = {"answered": N_("answered"), "missed": N_("missed"),
+                  "voicemail": N_("voicemail"), "busy": N_("busy"),
                   "failed": N_("failed"), "cancelled": N_("cancelled"),
                   "refused": N_("refused")}
 STATE_LABELS = {"ringing": N_("ringing"), "established": N_("talking")}

@@ -50,7 +50,8 @@ KIND_LABELS = {"register": N_("Register: the box registers with the provider"),
 STATE_LABELS = {"registering": N_("registering"), "registered": N_("registered"),
                 "failing": N_("failing"), "stopped": N_("stopped"), "": N_("not running")}
 NO_ANSWER_LABELS = {"continue": N_("Go on with the number's routing"),
-                    "mobile": N_("Ring the person's mobile")}
+                    "mobile": N_("Ring the person's mobile"),
+                    "voicemail": N_("Take a message (voicemail)")}
 _SPLIT = re.compile(r"[\s,]+")
 
 # The call plan's error messages (appliance/directory/connections.py, plan_rules.py) in the

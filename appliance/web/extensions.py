@@ -34,6 +34,7 @@ NO_ANSWER_LABELS = {
     "number": N_("As the office number says"),
     "continue": N_("Go on with the number's routing"),
     "mobile": N_("Forward to the employee's mobile"),
+    "voicemail": N_("Take a message (voicemail)"),
 }
 PERMISSION_LABELS = {
     "internal": N_("Internal: other extensions only"),

@@ -223,6 +223,8 @@ def _choices(found: Menu | None) -> dict[str, list[tuple[str, str]]]:
     places = [("hangup", _("Hang up"))]
     places += [(f"extension:{x.number}", holders.get(x.employee_id or 0, ""))
                for x in people.list_extensions()]
+    places += [(f"voicemail:{x.number}", _("Voicemail")) for x in people.list_extensions()
+               if x.employee_id is not None]
     places += [(f"queue:{q.name}", _("Queue")) for q in plan.list_queues()]
     places += [(f"menu:{m.name}", _("Voice menu")) for m in plan.list_menus()
                if found is None or m.name != found.name]

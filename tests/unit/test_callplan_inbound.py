@@ -17,6 +17,7 @@ from appliance.callplan.inbound import (
     RingExtension,
     RingQueue,
     Routing,
+    Voicemail,
 )
 from appliance.callplan.model import (
     Connection,
@@ -315,3 +316,48 @@ def test_a_menu_destination_and_what_its_choices_give() -> None:
     # A menu that is gone: hang up.
     assert isinstance(inbound.chosen(to_menu, Destination("menu", "gone"), OPEN, routing)[0],
                       HangUp)
+
+
+# -- voicemail ----------------------------------------------------------------------------------
+
+def test_no_answer_voicemail_takes_a_message_where_the_routing_ends() -> None:
+    call = InboundCall("0903999999", to_user="101")
+    by_number = inbound.plan(replace(MAIN, no_answer="voicemail"), call, OPEN, ROUTING).steps
+    assert by_number[:2] == (RingExtension("101", 20, "to_header"),
+                             Voicemail("101", "no_answer"))
+    ext = replace(DIRECTORY.extensions["101"], no_answer="voicemail")
+    own = replace(ROUTING, directory=DirectoryView({**DIRECTORY.extensions, "101": ext}))
+    assert inbound.plan(MAIN, call, OPEN, own).steps[1] == Voicemail("101", "no_answer")
+    # The extension says go on: no message, the queue next.
+    stay = replace(ROUTING, directory=DirectoryView({**DIRECTORY.extensions, "101": replace(
+        ext, no_answer="continue")}))
+    assert isinstance(inbound.plan(replace(MAIN, no_answer="voicemail"), call, OPEN,
+                                   stay).steps[1], RingQueue)
+    # A box switched off takes nothing: the routing goes on.
+    off = replace(ROUTING, directory=DirectoryView({**DIRECTORY.extensions, "101": replace(
+        ext, voicemail=False)}))
+    assert not any(isinstance(s, Voicemail) for s in inbound.plan(MAIN, call, OPEN, off).steps)
+
+
+def test_a_voicemail_destination_is_a_message_for_a_held_extension_only() -> None:
+    to_box = replace(MAIN, destination=Destination("voicemail", "104"), hours=None)
+    assert steps(to_box, InboundCall("x"))[:2] == [Voicemail("104", "destination"), END]
+    freed = replace(to_box, destination=Destination("voicemail", "103"))
+    assert steps(freed, InboundCall("x")) == [END]
+    after = replace(MAIN, after_hours=Destination("voicemail", "100"))
+    assert steps(after, InboundCall("x"), CLOSED) == [Voicemail("100", "after_hours"), END]
+    chosen = inbound.chosen(MAIN, Destination("voicemail", "100"), OPEN, ROUTING)
+    assert chosen == (Voicemail("100", "menu"), END)
+
+
+def test_internal_call_to_an_extension_with_voicemail_rings_then_takes_a_message() -> None:
+    callee = replace(DIRECTORY.extensions["104"], no_answer="voicemail", ring_timeout=9)
+    plan = inbound.internal(callee, ROUTING, OPEN)
+    assert plan is not None and plan.steps == (
+        RingExtension("104", 9, "destination"), Voicemail("104", "no_answer"), END)
+    assert inbound.internal(replace(callee, voicemail=False), ROUTING, OPEN) is None
+    assert inbound.internal(replace(callee, employee_id=None), ROUTING, OPEN) is None
+    # Receiving on the mobile wins: the mobile rings, no box.
+    mobile = inbound.internal(replace(DIRECTORY.extensions["102"], no_answer="voicemail"),
+                              ROUTING, OPEN)
+    assert mobile is not None and isinstance(mobile.steps[0], ForwardOut)

@@ -130,11 +130,11 @@ def test_keys_are_set_replaced_and_removed(office: CallPlanDirectory) -> None:
     ("timeout_retries", -1), ("timeout_retries", 6), ("invalid_retries", 6),
     ("timeout_destination", "repeat"), ("invalid_destination", "repeat"),
     ("timeout_destination", "queue:none"), ("timeout_destination", "menu:none"),
-    ("timeout_destination", "extension:999"), ("invalid_destination", "voicemail:101"),
+    ("timeout_destination", "extension:999"), ("invalid_destination", "voicemail:999"),
     ("invalid_destination", "hangup:101"), ("invalid_destination", "menu:bad name"),
     ("invalid_destination", "outside:0909000000@nope"),
     ("key", "#"), ("key", "10"), ("key", "a"), ("key", ""),
-    ("destination", "voicemail:101"), ("destination", "menu:nope"),
+    ("destination", "fax:101"), ("destination", "voicemail:"), ("destination", "menu:nope"),
     ("destination", "repeat:1"), ("destination", "queue:sales@vnpt"),
 ], ids=lambda value: repr(value)[:24])
 def test_every_menu_field_is_refused_by_name_and_nothing_stored(

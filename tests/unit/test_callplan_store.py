@@ -334,7 +334,7 @@ def test_an_extension_s_own_no_answer_round_trips_and_reaches_routing(
     assert (cleared.no_answer_connection, cleared.ring_timeout) == (None, None)
     # Bad values are refused by field name and change nothing.
     directory.update_extension("101", no_answer_connection="viettel")
-    for field, value, error in (("no_answer", "voicemail", ValidationError),
+    for field, value, error in (("no_answer", "fax", ValidationError),
                                 ("ring_timeout", "3", ValidationError),
                                 ("ring_timeout", "ten", ValidationError),
                                 ("no_answer_connection", "nope", NotFoundError)):

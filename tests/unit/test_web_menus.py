@@ -208,7 +208,7 @@ def test_bad_fields_are_shown_beside_them_nothing_spoken_or_saved(
          "There is no voice menu named &#39;nope&#39;."),
         ({"key_3": "queue:nope"}, "key_3", "There is no queue named &#39;nope&#39;."),
         ({"key_star": "repeat:3"}, "key_star", "Play the menu again takes no target."),
-        ({"key_0": "voicemail"}, "key_0", "Choose one of:"),
+        ({"key_0": "fax"}, "key_0", "Choose one of:"),
         ({"name": "other"}, "name", "A voice menu named &#39;other&#39; exists."),
         ({"name": "bad name"}, "name", "Use 1 to 32 ASCII letters"),
     ]:

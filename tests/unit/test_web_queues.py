@@ -138,7 +138,7 @@ def test_errors_are_shown_next_to_their_fields_and_nothing_is_saved(
         ({**FORM, "members": "101, 999"}, "members", "There is no extension 999."),
         ({**FORM, "members": "12345"}, "members", "An extension is 1 to 4 digits (0-9)."),
         ({**FORM, "fallback": "extension:555"}, "fallback", "There is no extension 555."),
-        ({**FORM, "fallback": "voicemail:1"}, "fallback", "Choose one of:"),
+        ({**FORM, "fallback": "fax:1"}, "fallback", "Choose one of:"),
         ({**FORM, "name": "support"}, "name", "A queue named &#39;support&#39; exists."),
         ({**FORM, "name": "bad name"}, "name", "Use 1 to 32 ASCII letters"),
     ]:
