@@ -35,7 +35,7 @@ call_history = Table(
     Column("ended_at", UtcDateTime(), nullable=False),
     Column("ring_seconds", Float, nullable=False),
     Column("talk_seconds", Float, nullable=False),
-    Column("outcome", String(10), nullable=False),  # answered|missed|voicemail|busy|failed|cancelled|refused
+    Column("outcome", String(10), nullable=False),  # one of call_history.OUTCOMES
     Column("status", Integer, nullable=False),  # the caller's final SIP status (0: none)
     Column("reason", String(40), nullable=False),  # how it ended (bye, hung up, ...)
     Column("rating", Integer),  # 1-5, the caller's after the call (0014q)

@@ -127,7 +127,7 @@ def test_hash_skips_the_greeting_and_ends_the_message() -> None:
 
 
 def test_a_message_ends_at_the_time_limit() -> None:
-    box, plane, boxes = voicemail_box()
+    box, _plane, boxes = voicemail_box()
     box.carrier_call()
     carrier_ack(box)
     box.timers.advance(4.1)
@@ -155,7 +155,7 @@ def test_an_own_greeting_is_played_instead_of_the_built_in_one() -> None:
 
 
 def test_nobody_answers_then_the_extensions_voicemail_takes_the_message() -> None:
-    box, plane, boxes = voicemail_box("extension:102", no_answer="voicemail")
+    box, plane, _boxes = voicemail_box("extension:102", no_answer="voicemail")
     box.carrier_call()
     invite, = box.sent(DESK, "INVITE")
     box.receive(reply(invite, 180, tag="d"), DESK)
@@ -168,7 +168,7 @@ def test_nobody_answers_then_the_extensions_voicemail_takes_the_message() -> Non
 
 
 def test_a_box_not_reachable_in_routing_is_skipped() -> None:
-    box, plane, boxes = voicemail_box()
+    box, plane, _boxes = voicemail_box()
     off = replace(box.routing.directory.extensions["102"], voicemail=False)
     box.routing = replace(box.routing, directory=replace(
         box.routing.directory, extensions={**box.routing.directory.extensions, "102": off}))
@@ -270,7 +270,7 @@ def test_the_mailbox_needs_media_and_an_assigned_extension() -> None:
 
 
 def test_an_extension_with_voicemail_gets_internal_calls_through_the_box() -> None:
-    box, plane, boxes = mailbox_box()
+    box, plane, _boxes = mailbox_box()
     view = box.routing.directory.extensions["102"]
     box.routing = replace(box.routing, directory=replace(box.routing.directory, extensions={
         **box.routing.directory.extensions, "102": replace(view, no_answer="voicemail")}))
