@@ -98,6 +98,12 @@ def check_upload(data: bytes) -> miniaudio.SoundFileInfo:
 
 def install_upload(data: bytes, folder: Path) -> Path:
     """Check ``data`` and convert it once to 8 kHz mono: the box's hold music from now on."""
+    return convert_upload(data, folder / UPLOADED)
+
+
+def convert_upload(data: bytes, path: Path) -> Path:
+    """Check ``data`` as ``check_upload`` does and convert it once to an 8 kHz mono WAV at
+    ``path`` (it appears whole, or not at all); a voicemail box's own greeting too."""
     check_upload(data)
     try:
         decoded = miniaudio.decode(data, output_format=miniaudio.SampleFormat.SIGNED16,
@@ -106,7 +112,7 @@ def install_upload(data: bytes, folder: Path) -> Path:
         raise ValidationError(f"file: the MP3 cannot be decoded ({exc})", "file") from None
     buffer = io.BytesIO()
     buffer.write(decoded.samples.tobytes())
-    return _write(folder / UPLOADED, buffer.getvalue())
+    return _write(path, buffer.getvalue())
 
 
 def remove_upload(folder: Path) -> bool:
