@@ -37,6 +37,7 @@ from appliance.store import Store
 from appliance.store.bound import one_transaction
 from appliance.store.callplan_tables import contacts, holidays, numbers, presence, working_hours
 from appliance.store.tables import employees, extensions
+from appliance.store.voicemail_tables import voicemail_boxes
 
 CONTACT_COLUMNS = ("number", "employee_id", "extension", "name")
 HOLIDAY_COLUMNS = ("first", "last", "name")
@@ -208,12 +209,14 @@ class CallPlanDirectory(MenusMixin, OfficeMixin):
         query = select(extensions.c.number, extensions.c.employee_id, extensions.c.receive,
                        extensions.c.no_answer, extensions.c.no_answer_connection,
                        extensions.c.ring_timeout, employees.c.status,
-                       employees.c.mobile).outerjoin(
-            employees, employees.c.id == extensions.c.employee_id)
+                       employees.c.mobile, voicemail_boxes.c.enabled).outerjoin(
+            employees, employees.c.id == extensions.c.employee_id).outerjoin(
+            voicemail_boxes, voicemail_boxes.c.employee_id == extensions.c.employee_id)
         with self.store.read() as db:
             return DirectoryView({row.number: ExtensionView(
                 row.number, row.employee_id, row.status == "active", row.receive, row.mobile,
-                row.no_answer, row.no_answer_connection, row.ring_timeout)
+                row.no_answer, row.no_answer_connection, row.ring_timeout,
+                row.enabled is not False)  # no box row: the default box, enabled
                 for row in db.execute(query)})
 
     def routing(self, numbering: NumberPlan = VIETNAM) -> Routing:

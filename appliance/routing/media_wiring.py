@@ -1,19 +1,21 @@
 """The SIP part's calls meet the media part: the B2BUA gets the media plane its calls across a
 connection are anchored in, the prompts its greetings and menus play, the tones, the hold
-music, and the writer that keeps recorded calls. Nothing of it when the media part is off:
-the SDP then passes end to end and nothing is played."""
+music, the writer that keeps recorded calls, and the voicemail boxes. Nothing of it when the
+media part is off: the SDP then passes end to end and nothing is played."""
 
 from __future__ import annotations
 
 from appliance.calls.b2bua import B2BUA
 from appliance.calls.recordings import writer_for
+from appliance.calls.voicemail_store import StoreMailboxes
+from appliance.directory.voicemail import folder_of
 from appliance.service import ServiceContext
 from appliance.workers import Workers
 
 
 def wire_media(b2bua: B2BUA, ctx: ServiceContext) -> Workers | None:
-    """Give ``b2bua`` what the media part offers; the recordings' worker pool (a pool apart:
-    one conversion may take minutes), to be closed at stop, or None."""
+    """Give ``b2bua`` what the media part offers; the media's worker pool (a pool apart from
+    the SIP part's: one conversion may take minutes), to be closed at stop, or None."""
     b2bua.media = ctx.media_plane()
     prompts = ctx.media_prompts()
     if b2bua.media is None or prompts is None:
@@ -21,7 +23,8 @@ def wire_media(b2bua: B2BUA, ctx: ServiceContext) -> Workers | None:
     b2bua.prompts = lambda g: prompts.greeting(g.language, g.text)
     b2bua.tones = prompts.tone
     b2bua.hold_music = prompts.hold_music
-    workers = Workers("recordings", 1)
-    b2bua.on_recorded = writer_for(ctx.store, workers, ctx.config.paths.data,
-                                   ctx.config.recording)
+    workers = Workers("media-files", 2)
+    data = ctx.config.paths.data
+    b2bua.on_recorded = writer_for(ctx.store, workers, data, ctx.config.recording)
+    b2bua.mailboxes = StoreMailboxes(ctx.store, workers, folder_of(data), workers)
     return workers

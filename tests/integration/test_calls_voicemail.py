@@ -1,0 +1,141 @@
+"""Voicemail through the running daemon with the real rtpengine ([media] on) and espeak-ng:
+SIPp as the carrier on 127.0.0.2 calls an office number whose destination is 102's voicemail;
+the box answers, plays 102's greeting and the beep, and records what the carrier sends (a
+440 Hz tone, SIPp's ``rtp_stream``) until it hangs up: the message is kept as a mono WAV
+(checked with sox) with its row, and the call's history says ``voicemail``. A caller who
+sends only silence leaves nothing. Then the employee's phone (SIPp with digest auth) dials
+``*97``, keys its PIN and ``#`` as SIP INFO, hears the message and keeps it (``9``: heard)
+or deletes it (``7``: row and file gone)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.config import load
+from appliance.directory.voicemail import VoicemailDirectory, VoicemailMessage
+from appliance.store import open_store
+from tests.integration.sip_helpers import address, free_port, wait_until
+from tests.integration.test_call_history import history
+from tests.integration.test_calls_greeting import Office, _office, channel_frequency
+from tests.integration.test_calls_media import no_sessions_left
+from tests.integration.test_calls_outside import (
+    CARRIER_HOST,
+    DID,
+    carrier_sipp,
+    finish,
+    free_port_on,
+    phone_sipp,
+)
+from tests.integration.test_media_rtpengine import RTPENGINE
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not RTPENGINE.exists(), reason="needs rtpengine-daemon")]
+
+
+@pytest.fixture()
+def voicemail_office(tmp_path: Path) -> Iterator[Office]:
+    """The carrier's number sends its calls to 102's voicemail."""
+    yield from _office(tmp_path, ("number", "edit", DID, "--destination", "voicemail:102"))
+
+
+def messages(config: Path) -> list[VoicemailMessage]:
+    store = open_store(load(config, {}).store.url, create=False)
+    try:
+        return VoicemailDirectory(store).messages()
+    finally:
+        store.dispose()
+
+
+def pcaps_gone(tmp_path: Path) -> bool:
+    return not list((tmp_path / "data" / "media" / "recording").rglob("*.pcap"))
+
+
+def leave_message(office: Office, tmp_path: Path, tone: str, seconds: int) -> None:
+    """The carrier calls, streams ``tone`` (a sox synth effect) and hangs up after
+    ``seconds``."""
+    _config, _accounts, carrier_port, daemon, _, _ng = office
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law",
+                    str(tmp_path / "tone440.wav"), "synth", "30", *tone.split()], check=True)
+    carrier = carrier_sipp("carrier_uac_talk.xml", address(daemon), carrier_port, tmp_path,
+                           "-s", DID, "-d", str(seconds * 1000), "-mp",
+                           str(free_port_on(CARRIER_HOST)), "-timeout", f"{seconds + 20}s")
+    code, err = finish(carrier)
+    assert code == 0, err
+
+
+def test_a_message_is_kept_as_mono_audio_and_the_history_says_voicemail(
+        voicemail_office: Office, tmp_path: Path) -> None:
+    config, _accounts, _port, _daemon, _, ng = voicemail_office
+    started = time.monotonic()
+    leave_message(voicemail_office, tmp_path, "sine 440", 16)
+    assert time.monotonic() - started > 15
+    assert wait_until(lambda: bool(messages(config)), 20), "no message kept"
+    message, = messages(config)
+    assert (message.extension, message.caller, message.heard) == ("102", "0909123456", False)
+    assert message.seconds > 2.0 and message.call_ref
+    wav = tmp_path / "data" / "voicemail" / message.path
+    info = subprocess.run(["soxi", str(wav)], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+    assert re.search(r"Channels\s*:\s*1", info) and re.search(r"Sample Rate\s*:\s*8000", info)
+    assert abs(channel_frequency(wav, 1) - 440) < 60
+    assert pcaps_gone(tmp_path)
+    row, = history(config)
+    assert (row["outcome"], row["ref"]) == ("voicemail", message.call_ref)
+    assert no_sessions_left(ng)
+
+
+def test_a_silent_message_is_dropped(voicemail_office: Office, tmp_path: Path) -> None:
+    config, _accounts, _port, _daemon, _, ng = voicemail_office
+    leave_message(voicemail_office, tmp_path, "sine 440 vol 0", 14)
+    row, = history(config)
+    assert row["outcome"] == "voicemail"
+    assert wait_until(lambda: pcaps_gone(tmp_path), 20)
+    time.sleep(0.5)
+    assert messages(config) == []
+    assert not list((tmp_path / "data" / "voicemail").rglob("*.wav"))
+    assert no_sessions_left(ng)
+
+
+def keep_message(config: Path, employee_id: int, tmp_path: Path) -> VoicemailMessage:
+    """A message for ``employee_id`` (extension 101) with a real 3 s WAV, and PIN 1234."""
+    folder = tmp_path / "data" / "voicemail" / str(employee_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    wav = folder / "kept.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(wav), "synth", "3",
+                    "sine", "440"], check=True)
+    store = open_store(load(config, {}).store.url, create=False)
+    try:
+        directory = VoicemailDirectory(store, actor="test")
+        directory.set_box(employee_id, pin="1234")
+        return directory.keep(employee_id, "101", caller="0909123456", caller_name=None,
+                              call_ref=None, path=f"{employee_id}/kept.wav", seconds=3.0,
+                              bytes_=wav.stat().st_size)
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize(("choice", "kept"), [("9", True), ("7", False)])
+def test_the_employee_listens_with_the_pin_and_keeps_or_deletes(
+        voicemail_office: Office, tmp_path: Path, choice: str, kept: bool) -> None:
+    config, accounts, _port, daemon, _, ng = voicemail_office
+    account = accounts["101"]
+    kept_message = keep_message(config, account.employee_id, tmp_path)
+    phone = phone_sipp("uac_mailbox.xml", address(daemon), free_port(), tmp_path,
+                       "-s", "*97", "-key", "caller", "101", "-au", "101", "-ap",
+                       account.password, "-set", "choice", choice, "-timeout", "60s")
+    code, err = finish(phone, timeout=70)
+    assert code == 0, err
+    found = messages(config)
+    if kept:
+        assert [(m.id, m.heard) for m in found] == [(kept_message.id, True)]
+        assert (tmp_path / "data" / "voicemail" / kept_message.path).exists()
+    else:
+        assert found == []
+        assert not (tmp_path / "data" / "voicemail" / kept_message.path).exists()
+    assert no_sessions_left(ng)
