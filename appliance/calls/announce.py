@@ -7,13 +7,22 @@ step plays (``prompt_step``). The prompts themselves are ``calls/greeting.py``'s
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.callplan import inbound as plan
 from appliance.callplan.digits import Choice, DigitTree
 from appliance.callplan.model import Greeting
 from appliance.calls.anchor import has_sdp
-from appliance.calls.greeting import Greeter, MenuPlayer, Prompted, play_to_caller, possible
+from appliance.calls.greeting import (
+    RINGBACK_PASSES,
+    Greeter,
+    MenuPlayer,
+    Prompted,
+    answer_here,
+    play_to_caller,
+    possible,
+)
 from appliance.calls.legs import Leg
 from appliance.errors import MediaError
 from appliance.media.prompts import RATING, RECORDED, THANKS
@@ -25,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RATING_WAIT = 8.0  # seconds after the rating prompt for the caller's key
+QUEUE_MUSIC_PASSES = 1000  # the music's repeats while a caller waits: until someone answers
 
 
 class Announcer(Prompted):
@@ -184,3 +194,45 @@ def bridge_in(call: OutsideCall, leg: Leg, response: Response) -> None:
             return
         start_recording(call)
     call.b2bua.spawn(bridge())
+
+
+def wait_in_queue(call: OutsideCall) -> bool:
+    """A queue step starts ringing its members: the caller waits to music (the hold music,
+    answered here first if the box had not answered yet), or ringback when there is none.
+    True when the answer is under way (the rounds ring once it is given), False when the
+    rounds may ring now."""
+    b2bua, anchor = call.b2bua, call.anchor
+    music = b2bua.hold_music() if b2bua.hold_music is not None else None
+    if anchor is None or b2bua.media is None:
+        return False
+    if call.here:
+        tone = music or (b2bua.tones("ringback") if b2bua.tones is not None else None)
+        if tone is not None:
+            passes = QUEUE_MUSIC_PASSES if music is not None else RINGBACK_PASSES
+            b2bua.spawn(_play_waiting(call, tone, passes))
+        return False
+    if music is None or not possible(call):
+        return False  # the members ring, the caller hears their ringing
+
+    async def answer_then_ring() -> None:
+        try:
+            sdp = await anchor.answer_here(call.caller, call.server.request.body)
+        except MediaError as exc:
+            log.warning("media: call %s: no music while it waits: %s", anchor.id, exc)
+            call.advance()  # the members ring without it
+            return
+        if call.state != "ringing":
+            await anchor.end()
+            return
+        if not answer_here(call, sdp):
+            return
+        await play_to_caller(call, anchor, music, QUEUE_MUSIC_PASSES)
+        call.advance()
+    b2bua.spawn(answer_then_ring())
+    return True
+
+
+async def _play_waiting(call: OutsideCall, file: Path, passes: int) -> None:
+    anchor = call.anchor
+    if anchor is not None:
+        await play_to_caller(call, anchor, file, passes)

@@ -18,7 +18,7 @@ from appliance.callplan import queues
 from appliance.callplan.model import Connection, Queue
 from appliance.calls import legs
 from appliance.calls.anchor import SDP_TYPE
-from appliance.calls.announce import bridge_in, prompt_step, rating_starts
+from appliance.calls.announce import bridge_in, prompt_step, rating_starts, wait_in_queue
 from appliance.calls.bridge import Bridge, _Ignore
 from appliance.calls.greeting import Prompted
 from appliance.calls.legs import Branch, Leg
@@ -96,33 +96,36 @@ class OutsideCall(Bridge):
                 if self._ring(ring.extensions, ring.seconds):
                     return
                 continue
-            step = self.steps.pop(0)
-            self.queue = None
-            if isinstance(step, (plan.RingExtension, plan.RingQueue)) and self.missed_by is None:
-                self.missed_by = f"extension:{step.extension}" if isinstance(
-                    step, plan.RingExtension) else f"queue:{step.queue}"
-            if isinstance(step, plan.RingExtension) and self._ring((step.extension,),
-                                                                   step.seconds):
-                return
-            if isinstance(step, plan.ForwardOut) and self._forward(step):
-                return
-            if isinstance(step, (plan.Greet, plan.PlayMenu, plan.Announce)) and \
-                    prompt_step(self, step):
-                return
-            if isinstance(step, plan.Voicemail) and take_message(self, step):
-                return
-            if isinstance(step, plan.RingQueue):
-                # The rounds were chosen when the call came (members working, not on a call);
-                # once they have rung their time, the queue's fallback is the next step.
-                self.queue = self.b2bua.routing().queues.get(step.queue)
-                self.rounds = list(step.rounds)
-                log.info("sip: call %s: queue %s, %d round(s)",
-                         self.server.request.call_id[:32], step.queue, len(step.rounds))
-            if isinstance(step, plan.HangUp):
-                self.abort(*self._final(step.status, step.phrase), "", "no answer")
+            if self._carry_out(self.steps.pop(0)):
                 return
         if self.state == "ringing":
             self.abort(*self._final(480, None), "", "no answer")
+
+    def _carry_out(self, step: plan.Step) -> bool:
+        """Start ``step``: True when it is under way (or ended the call), False when it
+        could not ring or play anything (the next one then)."""
+        self.queue = None
+        if isinstance(step, (plan.RingExtension, plan.RingQueue)) and self.missed_by is None:
+            self.missed_by = f"extension:{step.extension}" if isinstance(
+                step, plan.RingExtension) else f"queue:{step.queue}"
+        if isinstance(step, plan.RingExtension):
+            return self._ring((step.extension,), step.seconds)
+        if isinstance(step, plan.ForwardOut):
+            return self._forward(step)
+        if isinstance(step, (plan.Greet, plan.PlayMenu, plan.Announce)):
+            return prompt_step(self, step)
+        if isinstance(step, plan.Voicemail):
+            return take_message(self, step)
+        if isinstance(step, plan.RingQueue):
+            # The rounds were chosen when the call came (members working, not on a call);
+            # once they have rung their time, the queue's fallback is the next step.
+            self.queue = self.b2bua.routing().queues.get(step.queue)
+            self.rounds = list(step.rounds)
+            log.info("sip: call %s: queue %s, %d round(s)",
+                     self.server.request.call_id[:32], step.queue, len(step.rounds))
+            return wait_in_queue(self)  # True: answered to music first, then the rounds
+        self.abort(*self._final(step.status, step.phrase), "", "no answer")
+        return True
 
     def _final(self, status: int, phrase: str | None) -> tuple[int, str | None]:
         """The caller's answer once nobody answered: busy if a callee said so."""

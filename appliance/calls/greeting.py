@@ -321,9 +321,9 @@ def answer_here(call: OutsideCall, sdp: bytes) -> bool:
 
 
 def steps_ring(steps: list[plan.Step]) -> bool:
-    """Whether the next step rings someone (so the caller should hear ringback)."""
-    return bool(steps) and isinstance(steps[0], (plan.RingExtension, plan.RingQueue,
-                                                 plan.ForwardOut))
+    """Whether the next step rings someone (so the caller should hear ringback; a queue
+    plays its own waiting music, ``announce.wait_in_queue``)."""
+    return bool(steps) and isinstance(steps[0], (plan.RingExtension, plan.ForwardOut))
 
 
 async def play_to_caller(call: OutsideCall, anchor: Anchor, file: Path,

@@ -5,11 +5,14 @@ the box answers, plays 102's greeting and the beep, and records what the carrier
 (checked with sox) with its row, and the call's history says ``voicemail``. A caller who
 sends only silence leaves nothing. Then the employee's phone (SIPp with digest auth) dials
 ``*97``, keys its PIN and ``#`` as SIP INFO, hears the message and keeps it (``9``: heard)
-or deletes it (``7``: row and file gone)."""
+or deletes it (``7``: row and file gone). A caller waiting in a queue hears the hold music
+until a member answers."""
 
 from __future__ import annotations
 
 import re
+import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,11 +22,24 @@ import pytest
 
 from appliance.config import load
 from appliance.directory.voicemail import VoicemailDirectory, VoicemailMessage
+from appliance.sip.message import Response, make_request, parse
 from appliance.store import open_store
 from tests.integration.sip_helpers import address, free_port, wait_until
 from tests.integration.test_call_history import history
-from tests.integration.test_calls_greeting import Office, _office, channel_frequency
-from tests.integration.test_calls_media import no_sessions_left
+from tests.integration.test_calls_greeting import (
+    Office,
+    _office,
+    channel_frequency,
+    heard,
+    phone_sdp,
+    registered_phone,
+)
+from tests.integration.test_calls_media import (
+    answer,
+    audio_of,
+    no_sessions_left,
+    receive_request,
+)
 from tests.integration.test_calls_outside import (
     CARRIER_HOST,
     DID,
@@ -138,4 +154,84 @@ def test_the_employee_listens_with_the_pin_and_keeps_or_deletes(
     else:
         assert found == []
         assert not (tmp_path / "data" / "voicemail" / kept_message.path).exists()
+    assert no_sessions_left(ng)
+
+
+# -- waiting in a queue -------------------------------------------------------------------------
+
+@pytest.fixture()
+def queue_office(tmp_path: Path) -> Iterator[Office]:
+    """The carrier's number sends its calls to queue ``sales`` (101, ring all)."""
+    yield from _office(tmp_path, ("queue", "add", "sales", "--member", "101"),
+                       ("number", "edit", DID, "--destination", "queue:sales"))
+
+
+def response_on(sock: socket.socket, status: int, seconds: float = 10) -> Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            data, _ = sock.recvfrom(65536)
+        except TimeoutError:
+            break
+        message = parse(data)
+        if isinstance(message, Response) and message.status == status:
+            return message
+    raise AssertionError(f"no {status} within {seconds} s")
+
+
+def test_a_caller_waiting_in_a_queue_hears_music_until_a_member_answers(
+        queue_office: Office, tmp_path: Path) -> None:
+    """The carrier is a socket of the test on 127.0.0.2 (so it can listen to its RTP): the
+    box answers it at once and plays the hold music while 101 rings; 101 answers, the music
+    stops and the carrier hears the phone."""
+    _config, accounts, carrier_port, daemon, _, ng = queue_office
+    made = tmp_path / "data" / "media" / "prompts" / "hold-builtin-en.wav"
+    assert wait_until(made.exists, 30)  # made in the background at start
+    with registered_phone(daemon, accounts["101"], tmp_path) as (
+            target, _phone_port, sip, media), \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier_rtp:
+        carrier.bind((CARRIER_HOST, carrier_port))
+        carrier_rtp.bind((CARRIER_HOST, 0))
+        sdp = (f"v=0\r\no=carrier 1 1 IN IP4 {CARRIER_HOST}\r\ns=-\r\nc=IN IP4 {CARRIER_HOST}"
+               f"\r\nt=0 0\r\nm=audio {carrier_rtp.getsockname()[1]} RTP/AVP 0\r\n"
+               "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n").encode()
+        invite = make_request(
+            "INVITE", f"sip:{DID}@127.0.0.1", via=f"SIP/2.0/UDP {CARRIER_HOST}:{carrier_port}"
+            ";branch=z9hG4bK-queue1;rport", from_="<sip:0909123456@carrier>;tag=cq",
+            to=f"<sip:{DID}@127.0.0.1>", call_id="queue-music-1", cseq=1,
+            contact=f"<sip:0909123456@{CARRIER_HOST}:{carrier_port}>", body=sdp,
+            content_type="application/sdp")
+        carrier.sendto(invite.to_bytes(), target)
+        ok = response_on(carrier, 200)
+        ack = make_request("ACK", f"sip:b2bua@{target[0]}:{target[1]}", via=f"SIP/2.0/UDP "
+                           f"{CARRIER_HOST}:{carrier_port};branch=z9hG4bK-queue1a;rport",
+                           from_=str(invite.from_), to=str(ok.to), call_id=invite.call_id,
+                           cseq=1)
+        carrier.sendto(ack.to_bytes(), target)
+        ring = receive_request(sip, "INVITE", seconds=10)
+        answer(sip, ring, 180, target)
+        music = heard(carrier_rtp, 2.0)  # waiting: the box's music
+        answer(sip, ring, 200, target, phone_sdp(media))
+        receive_request(sip, "ACK")
+        time.sleep(0.3)
+        heard(carrier_rtp, 0.0)
+        host, port = audio_of(ring.body)
+        for seq in range(50):  # 1 s of the phone's voice (not silence)
+            media.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, 0x2000) +
+                         bytes([0x3A] * 160), (host, port))
+            time.sleep(0.02)
+        voice = heard(carrier_rtp, 0.5)
+        bye = make_request("BYE", f"sip:b2bua@{target[0]}:{target[1]}", via=f"SIP/2.0/UDP "
+                           f"{CARRIER_HOST}:{carrier_port};branch=z9hG4bK-queue1b;rport",
+                           from_=str(invite.from_), to=str(ok.to), call_id=invite.call_id,
+                           cseq=2)
+        carrier.sendto(bye.to_bytes(), target)
+        response_on(carrier, 200)
+        phone_bye = receive_request(sip, "BYE")
+        answer(sip, phone_bye, 200, target)
+    assert len(music) >= 60 and any(set(p[12:]) - {0xFF, 0x7F} for p in music), len(music)
+    # Once bridged: what the phone says (0x3A bytes), not the music.
+    assert voice and all(p[12:] == bytes([0x3A] * 160) for p in voice[-10:]), voice[-1:]
     assert no_sessions_left(ng)
