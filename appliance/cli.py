@@ -691,6 +691,12 @@ from appliance import cli_media  # noqa: E402  (it uses the helpers above)
 
 cli_media.register(cli)
 
+# -- voicemail (appliance/cli_voicemail.py) ------------------------------------------------------
+
+from appliance import cli_voicemail  # noqa: E402  (it uses the helpers above)
+
+cli_voicemail.register(cli)
+
 
 def main() -> None:
     """Console entry point."""
