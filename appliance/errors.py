@@ -15,6 +15,7 @@ daemon edge, which prints one line (never to a network peer)::
      ├── SipError               the SIP layer
      │    └── SipParseError     bytes that are not a well-formed SIP message
      ├── ProvisioningError      a provisioning file cannot be produced
+     ├── MailError              an e-mail could not be sent (the relay refused, was down…)
      └── MediaError             the media plane (rtpengine and its ng protocol)
           ├── MediaProtocolError      bytes that are not bencode/ng, or rtpengine refused
           ├── MediaTimeoutError       rtpengine did not answer within the retry budget
@@ -76,6 +77,11 @@ class SipParseError(SipError):
 
 class ProvisioningError(ApplianceError):
     """A provisioning file cannot be produced."""
+
+
+class MailError(ApplianceError):
+    """An e-mail could not be built or sent: the relay is unreachable, refused the login or
+    the message, or the attachment cannot be read. The message never holds a secret."""
 
 
 class MediaError(ApplianceError):

@@ -21,6 +21,7 @@ from appliance.config.readers import (
     backup,
     discovery,
     events,
+    mail,
     media,
     path_of,
     provisioning,
@@ -66,7 +67,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
            overrides: Mapping[str, Any] | None = None) -> Config:
     tables = _merge(raw, overrides or {})
     known = ("paths", "store", "log", "events", "web", "sip", "provisioning", "discovery",
-             "backup", "media", "recording")
+             "backup", "media", "recording", "mail")
     s = {name: Section(name, tables.pop(name, {})) for name in known}
     if tables:
         raise ConfigError(f"unknown config section: {', '.join(sorted(tables))}")
@@ -86,6 +87,7 @@ def _build(raw: Mapping[str, Any], base: Path, source: Path | None,
         backup=backup(s["backup"], base),
         media=media(s["media"], base),
         recording=recording(s["recording"]),
+        mail=mail(s["mail"], base),
         source=source,
         raw=raw,
         overrides=dict(overrides or {}),

@@ -191,6 +191,26 @@ class RecordingConfig:
     retention_days: int = 90  # days a recording is kept at most
 
 
+@dataclass(frozen=True)
+class MailConfig:
+    """Outgoing e-mail (voicemail to the box's address, ``appliance/mail.py``): an SMTP relay
+    such as the office's or a provider's submission port. ``host`` empty: no mail."""
+
+    host: str = ""
+    port: int = 587
+    starttls: bool = True  # STARTTLS before anything else; a login needs it (or loopback)
+    username: str = ""  # "" sends without logging in
+    password: str = field(default="", repr=False)  # never logged, never shown
+    from_address: str = ""  # the key ``from``: the sender's address, needed with a host
+    timeout: float = 30.0  # seconds for the connection and each SMTP reply
+    ca_file: Path | None = None  # CAs (PEM) trusted for STARTTLS besides the system's
+
+    @property
+    def enabled(self) -> bool:
+        """True when a relay is configured."""
+        return bool(self.host)
+
+
 AUTO_INTERFACE = "auto"
 
 
@@ -224,6 +244,7 @@ class Config:
     backup: BackupConfig = field(default_factory=BackupConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
     source: Path | None = None
     # The file's TOML as read, and the admin page's overrides laid over it (see with_overrides).
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from appliance.config.model import (
     DiscoveryConfig,
     EventsConfig,
     Listen,
+    MailConfig,
     MediaConfig,
     ProvisioningConfig,
     RecordingConfig,
@@ -373,6 +375,68 @@ def recording(s: Section) -> RecordingConfig:
 
     return RecordingConfig(quota_mb=whole("quota_mb", d.quota_mb, 1, 1_000_000),
                            retention_days=whole("retention_days", d.retention_days, 1, 3650))
+
+
+_MAIL_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+                           r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
+
+
+def _host_name(text: str, key: str) -> str:
+    """A host name or IP address (brackets allowed around IPv6)."""
+    host = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if not host or len(host) > 253 or not all(
+            label and len(label) <= 63 and all(c.isalnum() or c == "-" for c in label)
+            and not label.startswith("-") and not label.endswith("-") for label in labels):
+        raise ConfigError(f"{key}: expected a host name or IP address, got {text!r}")
+    return host.lower()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in _LOOPBACK_NAMES
+
+
+def mail(s: Section, base: Path) -> MailConfig:
+    d = MailConfig
+    host = s.string("host", "")
+    port = s.number("port", d.port, 1, 65535)
+    if port != int(port):
+        raise ConfigError(f"{s.key('port')}: expected a whole number, got {port!r}")
+    starttls = s.boolean("starttls", d.starttls)
+    username, password = s.string("username", ""), s.string("password", "")
+    sender = s.string("from", "")
+    timeout = s.number("timeout", d.timeout, 1.0, 600.0)
+    ca = s.string("ca_file", "")
+    ca_file = _file(ca, base, s.key("ca_file")) if ca else None
+    if not host:
+        return MailConfig(port=int(port), starttls=starttls, timeout=timeout, ca_file=ca_file)
+    host = _host_name(host, s.key("host"))
+    if not sender:
+        raise ConfigError(f"{s.key('from')}: the sender's address is needed with mail.host, "
+                          "e.g. from = \"phones@example.com\"")
+    if len(sender) > 254 or not _MAIL_ADDRESS.fullmatch(sender):
+        raise ConfigError(f"{s.key('from')}: expected an e-mail address such as "
+                          f"phones@example.com, got {sender!r}")
+    if bool(username) != bool(password):
+        given, missing = ("username", "password") if username else ("password", "username")
+        raise ConfigError(f"{s.key(missing)}: needed with {s.key(given)} (set both or neither)")
+    if any(not c.isprintable() for c in username + password):
+        raise ConfigError(f"{s.key('username')}, {s.key('password')}: control characters "
+                          "are not allowed")
+    if username and not starttls and not _is_loopback(host):
+        raise ConfigError(f"{s.key('starttls')}: a login without STARTTLS would send the "
+                          f"password in clear to {host}; switch it on (or relay through "
+                          "127.0.0.1)")
+    return MailConfig(host=host, port=int(port), starttls=starttls, username=username,
+                      password=password, from_address=sender, timeout=timeout, ca_file=ca_file)
 
 
 PORTS_PER_SESSION = 4  # an anchored call: RTP and RTCP on each of its two sides
