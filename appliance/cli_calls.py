@@ -289,7 +289,8 @@ def _number_options(func: F) -> F:
         click.option("--after-hours", help="Where calls go when closed ('' for none)."),
         click.option("--hours", help="The working hours it follows ('' for always open)."),
         click.option("--no-answer", type=click.Choice(NO_ANSWER_ACTIONS),
-                     help="After ringing a person: continue, or their mobile."),
+                     help="After ringing a person: continue, their mobile, or their "
+                     "voicemail."),
         click.option("--no-answer-connection", help="The connection the mobile is rung "
                      "through ('' for the number's own)."),
         click.option("--ring-timeout", help="Seconds a person rings (5-600)."),

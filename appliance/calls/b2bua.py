@@ -54,7 +54,7 @@ from appliance.callplan.model import (
     Permission,
     Queue,
 )
-from appliance.calls import legs, voicemail
+from appliance.calls import legs, supervise, voicemail
 from appliance.calls.anchor import has_sdp
 from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
@@ -123,6 +123,10 @@ class B2BUA:
         self.on_recorded: Callable[[RecordedCall], None] | None = None
         # The voicemail boxes messages are taken for (None: no voicemail).
         self.mailboxes: voicemail.Mailboxes | None = None
+        # Supervisor listen-ins: the address the daemon's mixer binds (the media plane's), and
+        # how each use is audited (None: no listen-in).
+        self.listen_address: str | None = None
+        self.audit: supervise.Audit | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         # Where a connection's servers are now (the trunk manager's DNS cache once wired; by
         # default the servers given by IP), and who to tell when all of them failed.
@@ -363,6 +367,10 @@ class B2BUA:
         if self.features is not None and self.features.handle(txn, request, caller):
             return True
         dialled = dialled_user(request.uri).replace("%2A", "*").replace("%2a", "*")
+        target = supervise.target_of(dialled)
+        if target is not None:
+            supervise.listen(self, txn, caller, target)
+            return True
         mode = voicemail.CODES.get(dialled)
         if mode is None:
             return False
@@ -404,6 +412,14 @@ class B2BUA:
         self.track(a, call)
         txn.respond(make_response(request, 100))
         return call
+
+    def start_call(self, txn: ServerTransaction, caller: str, dialled: str) -> OutsideCall:
+        """A call from extension ``caller`` the box answers itself (a feature code)."""
+        return self._start(txn, "internal", caller, dialled)
+
+    def refuse(self, txn: ServerTransaction, status: int, phrase: str) -> None:
+        """Answer ``txn`` with a final ``status`` and no further ado."""
+        self._refuse(txn, status, phrase)
 
     def credentials(self, conn: Connection) -> Credentials | None:
         """What the connection's challenges are answered with."""

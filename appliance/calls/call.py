@@ -10,6 +10,7 @@ until a branch answers: its caller has its 200, the branch is bridged in without
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -23,9 +24,11 @@ from appliance.calls.bridge import Bridge, _Ignore
 from appliance.calls.greeting import Prompted
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.recordings import RecordedCall
+from appliance.calls.supervise import watched_ended
 from appliance.calls.trunks import inside_status
 from appliance.calls.voicemail import Taken, take_message
 from appliance.media.dtmf import parse_info
+from appliance.media.listen import Listening
 from appliance.routing.calls import Leg as RecordLeg
 from appliance.routing.proxy import cancel_for
 from appliance.sip.dialog import Dialog
@@ -70,6 +73,9 @@ class OutsideCall(Bridge):
         self.recording_started = False
         self.caller_port: int | None = None  # rtpengine's port for the caller, answered here
         self.taking: Taken | None = None  # a voicemail message (or greeting) being recorded
+        self.listening: Listening | None = None  # a supervisor's listen-in this call carries
+        self.listeners: list[OutsideCall] = []  # the listen-ins on this call
+        self.on_end: Callable[[], Coroutine[object, object, None]] | None = None
 
     def all_legs(self) -> list[Leg]:
         """Every leg the call has or had."""
@@ -459,7 +465,11 @@ class OutsideCall(Bridge):
     def _end(self, why: str, status: int = 0) -> None:
         if self.prompted is not None:
             self.prompted.close()
+        if self.on_end is not None and self.state != "ended":
+            self.b2bua.spawn(self.on_end())
+            self.on_end = None
         super()._end(why, status)
+        watched_ended(self)
 
     async def media_ended(self) -> None:
         """The media session freed; a recorded call's files (complete now) handed on."""

@@ -319,6 +319,25 @@ class NgClient:
         """Stop what play media started for ``from_tag``."""
         await self.request(participant_request("stop media", call_id, from_tag))
 
+    async def subscribe(self, call_id: str, from_tags: list[str]) -> tuple[str, str]:
+        """Fork the media ``from_tags`` send to a new subscriber: its tag and the offer
+        (one ``m=`` line per party, send-only)."""
+        reply = await self.request({"command": "subscribe request", "call-id": call_id,
+                                    "from-tags": list(from_tags)})
+        tag = text(reply, "to-tag")
+        if not tag:
+            raise MediaProtocolError("ng: the subscription reply carries no to-tag")
+        return tag, sdp_reply(reply).sdp
+
+    async def subscribe_answer(self, call_id: str, to_tag: str, sdp: str) -> None:
+        """The subscriber ``to_tag``'s answer: the forked media flows to it."""
+        await self.request({"command": "subscribe answer", "call-id": call_id,
+                            "to-tag": to_tag, "sdp": sdp})
+
+    async def unsubscribe(self, call_id: str, to_tag: str) -> None:
+        """End the subscription ``to_tag``."""
+        await self.request({"command": "unsubscribe", "call-id": call_id, "to-tag": to_tag})
+
     async def block_media(self, call_id: str, from_tag: str | None = None) -> None:
         """Drop the media ``from_tag`` sends (the whole call's without it); DTMF passes."""
         await self.request(participant_request("block media", call_id, from_tag))

@@ -136,6 +136,19 @@ class MediaPlane(Protocol):
         """Stop what ``play`` started for ``from_tag``."""
         ...
 
+    async def subscribe(self, call_id: str, from_tags: list[str]) -> tuple[str, str]:
+        """Fork what ``from_tags`` send in ``call_id`` (a listen-in): the subscriber's tag
+        and rtpengine's offer, one send-only ``m=`` line per party."""
+        ...
+
+    async def subscribe_answer(self, call_id: str, to_tag: str, sdp: str) -> None:
+        """The subscriber's answer: the forked media starts flowing to it."""
+        ...
+
+    async def unsubscribe(self, call_id: str, to_tag: str) -> None:
+        """End a subscription (never raises: the call may have ended meanwhile)."""
+        ...
+
 
 class RtpenginePlane:
     """MediaPlane over rtpengine's ng protocol, with the session limit kept here."""
@@ -268,3 +281,20 @@ class RtpenginePlane:
         """Stop a playback."""
         self._check_running()
         await self.client.stop_media(call_id, from_tag)
+
+    async def subscribe(self, call_id: str, from_tags: list[str]) -> tuple[str, str]:
+        """Fork what ``from_tags`` send (a listen-in)."""
+        self._check_running()
+        return await self.client.subscribe(call_id, from_tags)
+
+    async def subscribe_answer(self, call_id: str, to_tag: str, sdp: str) -> None:
+        """The subscriber's answer."""
+        self._check_running()
+        await self.client.subscribe_answer(call_id, to_tag, sdp)
+
+    async def unsubscribe(self, call_id: str, to_tag: str) -> None:
+        """End a subscription; logs what fails."""
+        try:
+            await self.client.unsubscribe(call_id, to_tag)
+        except MediaError as exc:
+            log.debug("media: unsubscribe in call %s: %s", call_id, exc)

@@ -1,6 +1,7 @@
 """The SIP part's calls meet the media part: the B2BUA gets the media plane its calls across a
 connection are anchored in, the prompts its greetings and menus play, the tones, the hold
-music, the writer that keeps recorded calls, and the voicemail boxes. Nothing of it when the
+music, the writer that keeps recorded calls, the voicemail boxes, and the supervisors'
+listen-ins (the mixer's address, the audit). Nothing of it when the
 media part is off: the SDP then passes end to end and nothing is played."""
 
 from __future__ import annotations
@@ -8,7 +9,10 @@ from __future__ import annotations
 from appliance.calls.b2bua import B2BUA
 from appliance.calls.recordings import writer_for
 from appliance.calls.voicemail_store import StoreMailboxes
+from appliance.directory.supervision import SupervisionDirectory
 from appliance.directory.voicemail import folder_of
+from appliance.errors import ConfigError
+from appliance.media.service import rtp_address
 from appliance.service import ServiceContext
 from appliance.workers import Workers
 
@@ -27,4 +31,13 @@ def wire_media(b2bua: B2BUA, ctx: ServiceContext) -> Workers | None:
     data = ctx.config.paths.data
     b2bua.on_recorded = writer_for(ctx.store, workers, data, ctx.config.recording)
     b2bua.mailboxes = StoreMailboxes(ctx.store, workers, folder_of(data), workers)
+    try:
+        b2bua.listen_address = rtp_address(ctx.config.media)
+    except ConfigError:  # rtpengine could not start either: no listen-in
+        b2bua.listen_address = None
+
+    async def audit(supervisor: str, supervised: str) -> None:
+        directory = SupervisionDirectory(ctx.store, actor=f"extension {supervisor}")
+        await workers.run(directory.listened, supervised)
+    b2bua.audit = audit
     return workers
