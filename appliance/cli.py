@@ -287,8 +287,9 @@ def ext_add(number: str, config_path: str | None, as_json: bool, **fields: Any) 
 @click.argument("number")
 @extension_options
 @click.option("--no-answer", type=click.Choice(EXTENSION_NO_ANSWER, case_sensitive=False),
-              help="A call from an office number not answered here: as the number says, "
-                   "go on with its routing, or the employee's mobile.")
+              help="A call not answered here: as the office number says, go on with its "
+                   "routing, the employee's mobile, or their voicemail (calls from other "
+                   "extensions too, for mobile and voicemail).")
 @click.option("--no-answer-connection", metavar="CONNECTION",
               help="Connection to the mobile ('' : the number's).")
 @click.option("--ring-timeout", metavar="SECONDS",
