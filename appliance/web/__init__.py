@@ -80,6 +80,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
         setup,
         transfer,
         users,
+        voicemail,
     )
 
     app = Flask(__name__)
@@ -100,7 +101,8 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.extensions["appliance.setup_done"] = False
     # the pages that take a file, and how big their requests may be (others: 64 kB)
     app.extensions["appliance.upload_limits"] = {
-        "settings.upload_hold_music": settings.UPLOAD_LIMIT}
+        "settings.upload_hold_music": settings.UPLOAD_LIMIT,
+        "voicemail.upload_greeting": settings.UPLOAD_LIMIT}
     app.before_request(_to_https)  # first: a plain-HTTP POST is redirected, not refused
     app.before_request(_upload_limit)  # before the CSRF check reads the form
     CSRFProtect(app)
@@ -115,7 +117,7 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     app.jinja_env.globals["app_version"] = app_version()
     for module in (health, setup, auth, dashboard, employees, extensions, phones, audit,
                    settings, users, bans, transfer, connections, queues, menus, calls,
-                   callbacks):
+                   voicemail, callbacks):
         app.register_blueprint(module.bp)
     app.before_request(_guard)
     app.after_request(_security_headers)

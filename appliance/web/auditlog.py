@@ -94,6 +94,11 @@ ACTIONS = {
     "callback.rule_set": N_("Callbacks set for a number"),
     "callback.rule_removed": N_("Callbacks removed from a number"),
     "callback.dropped": N_("Callback dropped"),
+    "voicemail.updated": N_("Voicemail box changed"),
+    "voicemail.greeting_set": N_("Voicemail greeting set"),
+    "voicemail.greeting_removed": N_("Voicemail greeting back to the built-in one"),
+    "voicemail.listened": N_("Voicemail message listened to"),
+    "voicemail.removed": N_("Voicemail message deleted"),
 }
 FIELD_LABELS = {
     "name": N_("name"), "mobile": N_("mobile number"), "permission": N_("call permission"),
@@ -125,6 +130,8 @@ FIELD_LABELS = {
     "invalid_destination": N_("after wrong keys"),
     # missed-call callbacks (appliance/directory/callbacks.py)
     "delay": N_("delay"), "attempts": N_("attempts"), "interval": N_("interval"),
+    # voicemail boxes (appliance/directory/voicemail.py; "language" as above)
+    "enabled": N_("taking messages"), "pin": N_("PIN"), "email": N_("e-mail address"),
 }
 REASONS = {
     "dismissed": N_("the employee was dismissed"), "unassigned": N_("the extension was freed"),
@@ -234,6 +241,8 @@ def target_text(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: 
         return _("settings")
     if entry.action == "call.hangup":
         return _("call %(ref)s", ref=target)
+    if kind == "voicemail":
+        return _("voicemail of %(who)s", who=names.person(target))
     if kind == "calls":
         return _("call history")
     return target
@@ -286,7 +295,9 @@ def _setting(key: str, value: Any, names: Names, _: Translate) -> str:
 
 
 def _media_sentence(a: str, d: dict[str, Any], _: Translate) -> str:
-    """Voice menu keys, recordings listened to, hold music."""
+    """Voice menu keys, recordings listened to, hold music, voicemail."""
+    if a.startswith("voicemail."):
+        return _voicemail_sentence(a, d, _)
     if a == "menu.key_set":
         return _("Key %(key)s: %(destination)s.", key=d.get("key"),
                  destination=d.get("destination"))
@@ -300,13 +311,28 @@ def _media_sentence(a: str, d: dict[str, Any], _: Translate) -> str:
     return ""
 
 
+def _voicemail_sentence(a: str, d: dict[str, Any], _: Translate) -> str:
+    """Voicemail messages listened to and deleted, greetings."""
+    if a == "voicemail.listened":
+        return _("Message %(id)s, downloaded.", id=d.get("message")) \
+            if d.get("how") == "downloaded" else _("Message %(id)s, played.", id=d.get("message"))
+    if a == "voicemail.removed":
+        return _("Message %(id)s from %(caller)s, left at extension %(n)s.",
+                 id=d.get("message"), caller=d.get("caller"), n=d.get("extension"))
+    if a == "voicemail.greeting_set":
+        return _("Callers hear the box's own greeting.")
+    if a == "voicemail.greeting_removed":
+        return _("Callers hear the built-in greeting.")
+    return ""
+
+
 def sentence(entry: AuditEntry, names: Names, _: Translate) -> str:  # noqa: PLR0911, PLR0912
     """The entry's detail as a sentence in the translator's language."""
     a, d = entry.action, entry.detail
     if a in ("employee.updated", "extension.updated", "connection.updated", "number.updated",
-             "queue.updated", "menu.updated"):
+             "queue.updated", "menu.updated", "voicemail.updated"):
         return _changed(d, FIELD_LABELS, _)
-    if a.startswith(("menu.key_", "recording.", "hold_music.")):
+    if a.startswith(("menu.key_", "recording.", "hold_music.", "voicemail.")):
         return _media_sentence(a, d, _)
     if a == "employee.dismissed":
         parts = [_("Extension %(n)s was freed with a new SIP password.", n=d["extension"])

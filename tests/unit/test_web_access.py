@@ -18,7 +18,7 @@ pytest_plugins = ("tests.unit.conftest_web",)
 OPEN = {"health.healthz", "static", "setup.form", "auth.login", "auth.language"}
 SAMPLE = {"employee_id": "1", "number": "101", "mac": "001565123456", "admin_id": "1",
           "filename": "app.css", "name": "trunk", "did": "+842838221234", "job_id": "1",
-          "recording_id": "1"}
+          "recording_id": "1", "message_id": "1"}
 
 
 def _url(rule: str) -> str:
