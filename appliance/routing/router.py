@@ -1,8 +1,10 @@
 """The routing policy on top of the transaction layer: registrar, dial plan and proxy.
 
 ``Router`` is the transaction user. REGISTER goes to the registrar (401 digest challenge);
-OPTIONS to the box is answered; an out-of-dialog INVITE or MESSAGE is authenticated (407),
-checked against the dial plan and the caller's permission, and forked to the callee's
+OPTIONS to the box is answered; a SUBSCRIBE to a mailbox's message summary is authenticated
+the same way (401) and goes to the MWI policy (``routing/mwi.py``; other event packages get
+489); an out-of-dialog INVITE or MESSAGE is authenticated (407), checked against the dial
+plan and the caller's permission, and forked to the callee's
 contacts that its receive method allows, with a signed Record-Route so in-dialog requests
 (ACK, BYE, re-INVITE) come back through the box. Each forked call is kept in the call
 registry (``routing/calls.py``). An in-dialog request is relayed only for a dialog the box
@@ -20,7 +22,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from appliance.directory import Extension
 from appliance.errors import SipParseError
@@ -39,6 +41,9 @@ from appliance.sip.transaction import (
     TransactionLayer,
     response_peer,
 )
+
+if TYPE_CHECKING:
+    from appliance.routing.mwi import MessageWaiting
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +141,7 @@ class Router:
         self.control = CallControl(self.registry, self.signer, registrar, locals_, send)
         self.ring_timeout = 60.0
         self.outside: Outside | None = None  # the B2BUA, once the service wires it
+        self.mwi: MessageWaiting | None = None  # message-summary subscriptions (RFC 3842)
         self._layer: TransactionLayer | None = None
         self.stats = {"registered": 0, "calls": 0, "auth_failed": 0, "stale_devices": 0,
                       "write_failed": 0}
@@ -199,6 +205,8 @@ class Router:
         status = 0
         if method == "REGISTER":
             self._register(txn, request)
+        elif method == "SUBSCRIBE" and self.mwi is not None and self.mwi.wants(request):
+            self._subscribe(txn, request)
         elif request.to.tag is not None:
             status = self._in_dialog(txn, request, popped)
         elif method == "OPTIONS" and (not request.uri.user or self.locals.is_ours(request.uri)):
@@ -323,6 +331,17 @@ class Router:
             txn.respond(make_response(request, 500, "Registration Not Stored",
                                       to_tag=self._tag(request)))
         self.persist(changes, written)
+
+    def _subscribe(self, txn: ServerTransaction, request: Request) -> None:
+        """A SUBSCRIBE to a mailbox's message summary: authenticated as a REGISTER is (401),
+        then the MWI policy's (``routing/mwi.py``)."""
+        assert self.mwi is not None
+        result, ext = self._authenticate(request, "authorization", txn.peer)
+        if not result.ok:
+            self._challenge(txn, request, 401, result)
+            return
+        assert ext is not None
+        self.mwi.subscribe(txn, request, ext, self._tag(request))
 
     # -- calls --------------------------------------------------------------------------------
 

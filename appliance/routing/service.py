@@ -8,6 +8,7 @@ answered 500 and undone in memory), loaded at start, and dropped when an
 as they start and restored at start; a ``sip.unban`` event lifts one. Retired credentials
 are reloaded per extension on ``extension.*`` events. Register connections are registered
 with their providers (``calls/trunk_manager.py``), in step with ``connection.*`` events.
+Phones' message lamps (``routing/mwi.py``) follow ``voicemail.changed`` events.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from appliance.calls.plans import CHANGES, PlanCache
 from appliance.calls.trunk_manager import TrunkManager
 from appliance.config import Listen
 from appliance.directory import Directory, call_history
+from appliance.directory.voicemail import CHANGED_EVENT, VoicemailDirectory
 from appliance.errors import SipParseError
 from appliance.events import Event
 from appliance.routing import bans, bindings
@@ -37,6 +39,7 @@ from appliance.routing.changes import DirectoryChanges
 from appliance.routing.extensions import ExtensionCache
 from appliance.routing.guard import Ban, Guard
 from appliance.routing.media_wiring import wire_media
+from appliance.routing.mwi import MessageWaiting, StoreCounts
 from appliance.routing.registrar import Change, Registrar
 from appliance.routing.retired import RetiredCache
 from appliance.routing.router import Router
@@ -167,6 +170,13 @@ class SipService:
         self.trunks = TrunkManager(self, ctx.store, self.workers)
         self.b2bua.addresses = self.trunks.resolved
         self.b2bua.servers_failed = lambda conn: self.trunks.servers.failed(conn.servers)
+        # Message lamps (RFC 3842): subscriptions and unsolicited NOTIFYs, the counts read on
+        # the SIP part's store threads.
+        counts = StoreCounts(VoicemailDirectory(ctx.store, actor="sip"), self.workers)
+        self.mwi = MessageWaiting(locals_=self, bindings=self.registrar, extensions=self.cache,
+                                  read_counts=counts, domain=cfg.domain)
+        self.mwi.layer = self.layer
+        self.router.mwi = self.mwi
         self.changes = DirectoryChanges(store=ctx.store, cache=self.cache,
                                         registrar=self.registrar, control=self.router.control,
                                         persist=self.persist, key=lambda: self.router.signer.key,
@@ -209,6 +219,8 @@ class SipService:
         self.ctx.bus.subscribe("phone.disabled", self.on_event)
         self.ctx.bus.subscribe("extension.", self._on_credentials)
         self.ctx.bus.subscribe(bans.UNBAN_EVENT, self._on_unban)
+        for prefix in (CHANGED_EVENT, "extension.", "employee."):  # after the cache's refresh
+            self.ctx.bus.subscribe(prefix, self.mwi.on_event)
         for prefix in CHANGES:
             self.ctx.bus.subscribe(prefix, self.plans.on_event)
         await self.trunks.start()
