@@ -31,6 +31,7 @@ from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
 from appliance.errors import ValidationError
 from appliance.media import prompts
+from appliance.media.uploads import install_prompt, read_upload
 from appliance.store import Store
 from appliance.store.bound import one_transaction
 
@@ -123,6 +124,7 @@ def number_row(num: Number, names: dict[int, str]) -> dict[str, Any]:
         "greeting_language": greeting.language if greeting else "en",
         "greeting_text": greeting.text if greeting else None,
         "greeting_wait": greeting.wait if greeting else 5,
+        "greeting_audio": greeting.audio if greeting else None,
         "record": num.record, "rating": num.rating,
     }
 
@@ -302,6 +304,8 @@ def _number_options(func: F) -> F:
         click.option("--greeting-text", help="The greeting's own text, spoken by the box "
                      "('' for the built-in greeting)."),
         click.option("--greeting-wait", help="Seconds callers have to dial after it (1-30)."),
+        click.option("--greeting-audio", metavar="FILE.mp3", help="Play this recording as the "
+                     "greeting (MP3, mono, at most 2 MB; '' : speak the text again)."),
         click.option("--record/--no-record", default=None, help="Record its calls (callers "
                      "first hear that the call is recorded)."),
         click.option("--rating/--no-rating", default=None, help="Ask callers to rate the call "
@@ -312,8 +316,15 @@ def _number_options(func: F) -> F:
     return func
 
 
-def _number_fields(given: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in given.items() if value is not None}
+def _number_fields(given: dict[str, Any], config: Config | None = None) -> dict[str, Any]:
+    """The options given; a greeting recording installed into the prompts folder first."""
+    fields = {key: value for key, value in given.items() if value is not None}
+    audio = fields.get("greeting_audio")
+    if audio and config is not None:
+        fields["greeting_audio"] = install_prompt(read_upload(audio, "greeting_audio"),
+                                                  prompts.folder_of(config.paths.data),
+                                                  "greeting_audio")
+    return fields
 
 
 def _number_show(store: Store, did: str, as_json: bool) -> None:
@@ -333,7 +344,7 @@ def number_add(did: str, connection: str, destination: str | None, config_path: 
     """Add an office number on a connection and route it."""
     config = _config(config_path)
     plan = CallPlanDirectory(_store(config), actor=_actor())
-    fields = _number_fields(given)
+    fields = _number_fields(given, config)
     _speak_greeting(config, None, fields)
     made = plan.add_number(did, connection, destination or "hangup", **fields)
     _number_show(plan.store, made.did, as_json)
@@ -347,10 +358,10 @@ def number_add(did: str, connection: str, destination: str | None, config_path: 
 @json_option
 def number_edit(did: str, config_path: str | None, as_json: bool, **given: Any) -> None:
     """Change an office number's routing."""
-    fields = _number_fields(given)
-    if not fields:
+    if all(value is None for value in given.values()):
         raise ValidationError("nothing to change: give at least one option")
     config = _config(config_path)
+    fields = _number_fields(given, config)
     plan = CallPlanDirectory(_store(config), actor=_actor())
     _speak_greeting(config, plan.get_number(did), fields)
     changed = plan.update_number(did, **fields)

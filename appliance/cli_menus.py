@@ -27,6 +27,7 @@ from appliance.directory.menus import check_speak_save
 from appliance.directory.office import CallPlanDirectory
 from appliance.errors import ValidationError
 from appliance.media import prompts
+from appliance.media.uploads import install_prompt, read_upload
 
 F = TypeVar("F", bound=Callable[..., Any])
 MENU_COLUMNS = ("name", "language", "keys", "timeout_destination", "invalid_destination",
@@ -50,6 +51,7 @@ def menu_row(found: Menu, names: dict[int, str]) -> dict[str, Any]:
         "invalid_retries": found.invalid_retries,
         "invalid_destination": destination_text(found.invalid_destination, names),
         "keys": {key: destination_text(dest, names) for key, dest in found.keys.items()},
+        "audio": found.audio,
     }
 
 
@@ -100,14 +102,21 @@ def _menu_options(func: F) -> F:
                      help="Times the menu is played again after an invalid key (0-5)."),
         click.option("--invalid-destination", metavar="DESTINATION",
                      help="Where the call goes after them (as --timeout-destination)."),
+        click.option("--audio", metavar="FILE.mp3", help="Play this recording instead of "
+                     "the text spoken (MP3, mono, at most 2 MB; '' : the text again)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _fields(given: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in given.items() if value is not None}
+def _fields(given: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The options given; a recording installed into the prompts folder first."""
+    fields = {key: value for key, value in given.items() if value is not None}
+    if fields.get("audio"):
+        fields["audio"] = install_prompt(read_upload(fields["audio"], "audio"),
+                                         prompts.folder_of(config.paths.data), "audio")
+    return fields
 
 
 @menu.command("add")
@@ -119,8 +128,8 @@ def _fields(given: dict[str, Any]) -> dict[str, Any]:
 def menu_add(name: str, text: str, config_path: str | None, as_json: bool,
              **given: Any) -> None:
     """Add an IVR menu (defaults: en, extensions on, 5 s, 2 retries each, then hang up)."""
-    fields = _fields(given)
     config = _config(config_path)
+    fields = _fields(given, config)
     plan = _plan(config)
     made = check_speak_save(plan, None, {**fields, "text": text}, _speaker(config),
                             lambda checked: checked.add_menu(name, text, **fields))
@@ -135,10 +144,10 @@ def menu_add(name: str, text: str, config_path: str | None, as_json: bool,
 @json_option
 def menu_edit(name: str, config_path: str | None, as_json: bool, **given: Any) -> None:
     """Change a menu's fields (only those given)."""
-    fields = _fields(given)
-    if not fields:
+    if all(value is None for value in given.values()):
         raise ValidationError("nothing to change: give at least one option")
     config = _config(config_path)
+    fields = _fields(given, config)
     plan = _plan(config)
     current = plan.get_menu(name)
     changed = check_speak_save(plan, current, fields, _speaker(config),

@@ -131,6 +131,7 @@ class Menu:
     timeout_destination: Destination = HANGUP
     invalid_retries: int = 2
     invalid_destination: Destination = HANGUP
+    audio: str | None = None  # an uploaded recording played instead of ``text``
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class Greeting:
     text: str | None = None
     wait: int = 5
     on: bool = True  # off: kept as set, not played
+    audio: str | None = None  # an uploaded recording played instead of the speech
 
 
 @dataclass(frozen=True)

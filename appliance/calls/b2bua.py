@@ -117,6 +117,7 @@ class B2BUA:
         # The audio a greeting plays, and the box's tones (None: greetings are skipped).
         self.prompts: Prompts | None = None
         self.tones: Tones | None = None
+        self.prompt_folder: Path | None = None  # where uploaded prompts are (media.uploads)
         # The hold music to play to a party put on hold (None: none ready yet).
         self.hold_music: Callable[[], Path | None] | None = None
         # Told of each recorded call once it ended (calls/recordings.py makes the audio).

@@ -227,6 +227,7 @@ class Greeter(Prompted):
         extensions = [e.number for e in routing.directory.extensions.values() if e.reachable]
         super().__init__(call, step.greeting, DigitTree(
             extensions, self.menu.keys if self.menu is not None else ()), step.greeting.wait)
+        self.file = uploaded(call, step.greeting.audio)
         self.invalids = 0
 
     def chosen(self, choice: Choice) -> None:
@@ -265,6 +266,7 @@ class MenuPlayer(Prompted):
         super().__init__(call, Greeting(menu.language, menu.text), DigitTree(
             extensions, menu.keys), menu.timeout)
         self.menu = menu
+        self.file = uploaded(call, menu.audio)
         self.timeouts = 0
         self.invalids = 0
 
@@ -294,6 +296,16 @@ class MenuPlayer(Prompted):
 
     def unavailable(self) -> None:
         self.go_on(self.number_steps(self.menu.timeout_destination))
+
+
+def uploaded(call: OutsideCall, name: str | None) -> Path | None:
+    """An uploaded prompt's WAV (``media.uploads``), when there is one and it exists; None:
+    the text is spoken instead."""
+    folder = call.b2bua.prompt_folder
+    if name is None or folder is None:
+        return None
+    path = folder / name
+    return path.resolve() if path.is_file() else None
 
 
 def answer_here(call: OutsideCall, sdp: bytes) -> bool:

@@ -51,7 +51,8 @@ CONNECTION_FIELDS = (
     "default", "domain", "auth_username", "expires")
 NUMBER_FIELDS = ("connection", "destination", "to_header", "contacts_map", "after_hours",
                  "hours", "no_answer", "no_answer_connection", "ring_timeout", "greeting",
-                 "greeting_language", "greeting_text", "greeting_wait", "record", "rating")
+                 "greeting_language", "greeting_text", "greeting_wait", "greeting_audio",
+                 "record", "rating")
 QUEUE_FIELDS = ("members", "strategy", "ring_time", "timeout", "fallback", "ring_busy")
 DEFAULT_CODECS = ("PCMA", "PCMU", "telephone-event")
 _DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\]")
@@ -157,7 +158,7 @@ class ConnectionsMixin(DirectoryBase):
             hours=row.hours, no_answer=row.no_answer,
             no_answer_connection=row.no_answer_connection, ring_timeout=row.ring_timeout,
             greeting=Greeting(row.greeting_language, row.greeting_text, row.greeting_wait,
-                              row.greeting), record=row.record,
+                              row.greeting, row.greeting_audio), record=row.record,
             rating=row.rating)
 
     def _numbers(self, db: Db) -> list[Number]:
@@ -391,6 +392,8 @@ class ConnectionsMixin(DirectoryBase):
                 values[key] = pr.choice(value, pr.GREETING_LANGUAGES, key)
             elif key == "greeting_text":
                 values[key] = pr.greeting_text(value)
+            elif key == "greeting_audio":
+                values[key] = pr.prompt_audio(value, key)
             elif key == "greeting_wait":
                 values[key] = pr.whole(value, key, *pr.GREETING_WAIT)
             elif key == "hours":

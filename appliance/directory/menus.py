@@ -29,7 +29,7 @@ from appliance.store.bound import one_transaction
 from appliance.store.callplan_tables import menu_keys, menus, numbers, queues
 
 MENU_FIELDS = ("text", "language", "extensions", "timeout", "timeout_retries",
-               "timeout_destination", "invalid_retries", "invalid_destination")
+               "timeout_destination", "invalid_retries", "invalid_destination", "audio")
 MENU_DEFAULTS: dict[str, Any] = {
     "language": "en", "extensions": True, "timeout": 5, "timeout_retries": 2,
     "timeout_destination": "hangup", "invalid_retries": 2, "invalid_destination": "hangup"}
@@ -57,6 +57,8 @@ def check_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
             values[key] = pr.whole(value, key, *pr.MENU_TIMEOUT)
         elif key in ("timeout_retries", "invalid_retries"):
             values[key] = pr.whole(value, key, *pr.MENU_RETRIES)
+        elif key == "audio":
+            values[key] = pr.prompt_audio(value, key)
     return values
 
 
@@ -86,7 +88,7 @@ def read_menus(db: Db, names: Iterable[str] | None = None) -> list[Menu]:
                                   row.timeout_connection),
         invalid_retries=row.invalid_retries,
         invalid_destination=_dest(row.invalid_kind, row.invalid_target,
-                                  row.invalid_connection),
+                                  row.invalid_connection), audio=row.audio,
     ) for row in db.execute(query)]
 
 

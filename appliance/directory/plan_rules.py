@@ -42,6 +42,9 @@ _PREFIX = re.compile(r"\*[0-9]{1,6}\*|[1-9][0-9]{1,6}")
 _CREDENTIAL = re.compile(r"[\x21-\x7e]+")
 
 
+_UPLOAD = re.compile(r"upload-[0-9a-f]{16}\.wav")
+
+
 def name(value: str, field: str = "name") -> str:
     """A connection, queue or schedule name: 1-32 ASCII letters, digits, '.', '_', '-'."""
     clean = rules.memorable_name(value, field)
@@ -328,6 +331,17 @@ def menu_key(value: str) -> str:
     clean = value.strip() if isinstance(value, str) else ""
     if len(clean) != 1 or clean not in MENU_KEYS:
         raise ValidationError(f"key: one of 0-9 or * ('#' ends an entry), got {value!r}", "key")
+    return clean
+
+
+def prompt_audio(value: str | None, field: str) -> str | None:
+    """An uploaded prompt's file name in the prompts folder (``media.prompts.upload_name``),
+    or None ('' too): never a path."""
+    if value is None or not str(value).strip():
+        return None
+    clean = str(value).strip()
+    if not _UPLOAD.fullmatch(clean):
+        raise ValidationError(f"{field}: an uploaded prompt's name, got {clean[:40]!r}", field)
     return clean
 
 

@@ -26,6 +26,7 @@ def wire_media(b2bua: B2BUA, ctx: ServiceContext) -> Workers | None:
         return None
     b2bua.prompts = lambda g: prompts.greeting(g.language, g.text)
     b2bua.tones = prompts.tone
+    b2bua.prompt_folder = prompts.folder
     b2bua.hold_music = prompts.hold_music
     workers = Workers("media-files", 2)
     data = ctx.config.paths.data

@@ -116,6 +116,7 @@ numbers = Table(
     Column("greeting_language", String(2), nullable=False, server_default="en"),
     Column("greeting_text", Text),  # None: the built-in greeting
     Column("greeting_wait", Integer, nullable=False, server_default="5"),
+    Column("greeting_audio", String(40)),  # an uploaded greeting in the prompts folder
     Column("record", Boolean, nullable=False, server_default=false()),  # 0013r
     Column("rating", Boolean, nullable=False, server_default=false()),  # 0014q
 )
@@ -161,6 +162,7 @@ menus = Table(
     Column("invalid_kind", String(9), nullable=False),
     Column("invalid_target", String(32), nullable=False),
     Column("invalid_connection", Integer, ForeignKey("connections.id")),
+    Column("audio", String(40)),  # an uploaded prompt in the prompts folder, played instead
 )
 
 # A menu's keys (0-9, *) and where each sends the call (kind also ``repeat``: play it again).
