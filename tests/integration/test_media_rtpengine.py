@@ -405,3 +405,32 @@ max_sessions = 10
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(pid), "rtpengine outlived the daemon"
+
+
+def test_an_offer_after_answering_here_takes_a_connections_codecs(tmp_path: Path) -> None:
+    """A call the box answered itself (a greeting) goes on to a connection that takes only
+    PCMA: the onward offer is made again with its codec policy, the caller keeps the port it
+    was answered with, and each side gets its own codec (transcoded)."""
+    async def scenario() -> None:
+        async with rtpengine(tmp_path) as runner:
+            client = NgClient(HOST, runner.settings.ng.port)
+            plane = RtpenginePlane(client, 10)
+            caller, far = endpoint(), endpoint()
+            offer = sdp(caller.getsockname()[1], "0 101")
+            here = await plane.answer_here("here-1", "tag-a", offer)
+            _, to_caller, _ = media_port(here.caller)
+            ops = codec_policy(sdp_codecs(offer), ["PCMA"])
+            onward = await plane.offer("here-1", "tag-a", offer, MediaFlags(codecs=ops))
+            _, to_far, payloads = media_port(onward)
+            assert payloads == (8, 101), onward
+            await plane.bridge_here("here-1", "tag-a", sdp(far.getsockname()[1], "8 101", "2"))
+            got_far, _ = await asyncio.gather(receive(far, 1.5),
+                                              send_stream(caller, to_caller, 50, 0))
+            got_caller, _ = await asyncio.gather(receive(caller, 1.5),
+                                                 send_stream(far, to_far, 50, 8))
+            assert len(got_far) >= 45 and {p[1] & 0x7F for p in got_far} == {8}
+            assert len(got_caller) >= 45 and {p[1] & 0x7F for p in got_caller} == {0}
+            await plane.delete("here-1")
+            client.close()
+
+    asyncio.run(scenario())

@@ -243,3 +243,20 @@ def test_hold_plays_music_to_the_party_held_until_it_is_taken_off_hold() -> None
     back = box.sent(CARRIER, "INVITE")[-1]
     box.receive(reply(back, 200, body=SDP), CARRIER)
     assert stopped == [relayed.from_.tag] and plane.played == ["hold.wav"]
+
+
+def test_after_the_greeting_a_forward_through_a_connection_gets_its_codec_policy() -> None:
+    """The kept offer is rtpengine's plain one: a connection with a codec policy is offered
+    again under it (rtpengine keeps the caller's ports; tests/integration/test_media_rtpengine
+    checks the media)."""
+    box, plane = greeting_box(destination="102")
+    box.routing = replace(box.routing, connections={1: replace(
+        box.routing.connections[1], codecs=("PCMA",))}, numbers={DID: Number(
+            DID, 1, Destination("outside", "+84909123456"), contacts_map=False,
+            to_header=False, greeting=GREETING)})
+    box.carrier_call()
+    box.timers.advance(4.0 + GREETING.wait + 0.1)  # nothing dialled: the forward
+    out, = box.sent(CARRIER, "INVITE")
+    ops = plane.flags[-1].codecs
+    assert ops is not None and ops.transcode == ("PCMA",)  # the caller offered PCMU only
+    assert out.body != b"v=0 onward"  # not the plain kept offer
