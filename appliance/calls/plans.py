@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 # Event kinds (prefixes) after which the plan is read again.
 CHANGES = ("connection.", "number.", "queue.", "menu.", "hours.", "holiday.", "contact.",
-           "presence.", "extension.", "employee.")
+           "presence.", "extension.", "employee.", "voicemail.updated")
 
 
 class PlanCache:

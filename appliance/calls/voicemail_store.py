@@ -102,11 +102,17 @@ class StoreMailboxes:
         """Convert and keep what ``taken`` recorded (see the module docstring); the file kept,
         or None. rtpengine's files are removed either way."""
         try:
-            return self._write(taken)
+            kept = self._write(taken)
         finally:
             remove_pcaps(taken.files)
+        if kept is None:
+            return None
+        path, message = kept
+        if message is not None:
+            self._mail(message, path)
+        return path
 
-    def _write(self, taken: Taken) -> Path | None:
+    def _write(self, taken: Taken) -> tuple[Path, VoicemailMessage | None] | None:
         pcap = largest(taken.files, taken.ref) if taken.files else None
         if pcap is None or taken.caller_port is None:
             log.warning("voicemail of call %s: nothing recorded", taken.ref)
@@ -131,15 +137,14 @@ class StoreMailboxes:
             self.directory.set_greeting(taken.employee_id, relative)
             log.info("voicemail greeting of extension %s recorded: %.1f s", taken.extension,
                      seconds)
-            return path
+            return path, None
         message = self.directory.keep(
             taken.employee_id, taken.extension, caller=taken.caller,
             caller_name=taken.caller_name, call_ref=taken.ref, path=relative, seconds=seconds,
             bytes_=int(figures.get("bytes", 0)))
         log.info("voicemail for extension %s kept: %.1f s from %s", taken.extension, seconds,
                  taken.caller[:32])
-        self._mail(message, path)
-        return path
+        return path, message
 
     def _mail(self, message: VoicemailMessage, wav: Path) -> None:
         """Send a kept message to its box's e-mail address, when there is one and mail."""

@@ -12,6 +12,8 @@ from appliance.calls.voicemail_store import StoreMailboxes
 from appliance.directory.supervision import SupervisionDirectory
 from appliance.directory.voicemail import folder_of
 from appliance.errors import ConfigError
+from appliance.localtime import box_zone
+from appliance.mail import Mailer
 from appliance.media.service import rtp_address
 from appliance.service import ServiceContext
 from appliance.workers import Workers
@@ -31,7 +33,9 @@ def wire_media(b2bua: B2BUA, ctx: ServiceContext) -> Workers | None:
     workers = Workers("media-files", 2)
     data = ctx.config.paths.data
     b2bua.on_recorded = writer_for(ctx.store, workers, data, ctx.config.recording)
-    b2bua.mailboxes = StoreMailboxes(ctx.store, workers, folder_of(data), workers)
+    mailer = Mailer(ctx.config.mail, zone=box_zone(ctx.config, ctx.store)) \
+        if ctx.config.mail.enabled else None
+    b2bua.mailboxes = StoreMailboxes(ctx.store, workers, folder_of(data), workers, mailer)
     try:
         b2bua.listen_address = rtp_address(ctx.config.media)
     except ConfigError:  # rtpengine could not start either: no listen-in

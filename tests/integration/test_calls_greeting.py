@@ -61,16 +61,16 @@ pytestmark = [pytest.mark.integration,
 Office = tuple[Path, dict[str, Account], int, RunningDaemon, tuple[int, int], int]
 
 
-def _office(tmp_path: Path, *commands: tuple[str, ...]) -> Iterator[Office]:
+def _office(tmp_path: Path, *commands: tuple[str, ...], extra: str = "") -> Iterator[Office]:
     """Media on; the carrier's number rings 101; ``commands`` (CLI) run before the daemon
-    starts."""
+    starts; ``extra``: more of the config file."""
     need("sipp")
     config = sip_config(tmp_path)
     low, high = free_range()
     ng = free_udp_port()
     with config.open("a") as f:
         f.write(f'\n[media]\nenabled = true\nng_listen = "127.0.0.1:{ng}"\n'
-                f"rtp_port_min = {low}\nrtp_port_max = {high}\nmax_sessions = 10\n")
+                f"rtp_port_min = {low}\nrtp_port_max = {high}\nmax_sessions = 10\n{extra}")
     accounts = add_accounts(config, "101", "102")
     carrier_port = free_port_on(CARRIER_HOST)
     store = open_store(load(config, {}).store.url, create=False)

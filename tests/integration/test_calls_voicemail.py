@@ -10,6 +10,8 @@ until a member answers."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import socket
 import struct
@@ -48,6 +50,7 @@ from tests.integration.test_calls_outside import (
     free_port_on,
     phone_sipp,
 )
+from tests.integration.test_mail_smtp import Inbox, relay
 from tests.integration.test_media_rtpengine import RTPENGINE
 
 pytestmark = [pytest.mark.integration,
@@ -55,9 +58,21 @@ pytestmark = [pytest.mark.integration,
 
 
 @pytest.fixture()
-def voicemail_office(tmp_path: Path) -> Iterator[Office]:
-    """The carrier's number sends its calls to 102's voicemail."""
-    yield from _office(tmp_path, ("number", "edit", DID, "--destination", "voicemail:102"))
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP relay (aiosmtpd) on 127.0.0.1 taking mail without TLS or a login."""
+    found = Inbox()
+    for port in relay(found):
+        yield found, port
+
+
+@pytest.fixture()
+def voicemail_office(tmp_path: Path, inbox: tuple[Inbox, int]) -> Iterator[Office]:
+    """The carrier's number sends its calls to 102's voicemail; 102's box mails its messages
+    to the relay ``inbox``."""
+    mail = (f'\n[mail]\nhost = "127.0.0.1"\nport = {inbox[1]}\nstarttls = false\n'
+            'from = "phones@office.test"\ntimeout = 10\n')
+    yield from _office(tmp_path, ("number", "edit", DID, "--destination", "voicemail:102"),
+                       ("voicemail", "box", "102", "--email", "an@office.test"), extra=mail)
 
 
 def messages(config: Path) -> list[VoicemailMessage]:
@@ -85,8 +100,8 @@ def leave_message(office: Office, tmp_path: Path, tone: str, seconds: int) -> No
     assert code == 0, err
 
 
-def test_a_message_is_kept_as_mono_audio_and_the_history_says_voicemail(
-        voicemail_office: Office, tmp_path: Path) -> None:
+def test_a_message_is_kept_as_mono_audio_mailed_and_the_history_says_voicemail(
+        voicemail_office: Office, tmp_path: Path, inbox: tuple[Inbox, int]) -> None:
     config, _accounts, _port, _daemon, _, ng = voicemail_office
     started = time.monotonic()
     leave_message(voicemail_office, tmp_path, "sine 440", 16)
@@ -103,6 +118,14 @@ def test_a_message_is_kept_as_mono_audio_and_the_history_says_voicemail(
     assert pcaps_gone(tmp_path)
     row, = history(config)
     assert (row["outcome"], row["ref"]) == ("voicemail", message.call_ref)
+    # Mailed to the box's address with the very WAV attached.
+    assert wait_until(lambda: bool(inbox[0].messages), 15), "no mail"
+    (sender, recipients, content, _tls, _login), = inbox[0].messages
+    assert (sender, recipients) == ("phones@office.test", ["an@office.test"])
+    parsed = email.message_from_bytes(content, policy=email.policy.default)
+    attachment, = list(parsed.iter_attachments())
+    assert attachment.get_content_type() == "audio/wav"
+    assert attachment.get_content() == wav.read_bytes()
     assert no_sessions_left(ng)
 
 
