@@ -99,6 +99,7 @@ ACTIONS = {
     "voicemail.greeting_removed": N_("Voicemail greeting back to the built-in one"),
     "voicemail.listened": N_("Voicemail message listened to"),
     "voicemail.removed": N_("Voicemail message deleted"),
+    "supervisor.listened": N_("Supervisor listened in"),
 }
 FIELD_LABELS = {
     "name": N_("name"), "mobile": N_("mobile number"), "permission": N_("call permission"),

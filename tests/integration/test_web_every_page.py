@@ -22,6 +22,7 @@ from appliance.config import load
 from appliance.directory import Directory, call_history, utcnow
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.recordings import RecordingsDirectory
+from appliance.directory.voicemail import VoicemailDirectory
 from appliance.store import Store, open_store
 from appliance.store.sip_tables import sip_bindings
 from appliance.web import i18n
@@ -110,6 +111,9 @@ def _fill_office(directory: Directory, accounts: Accounts) -> None:
                   timeout_destination="queue:sales")
     plan.set_presence(an.id, "on_break")
     _fill_calls(directory.store, an.id)
+    VoicemailDirectory(directory.store, actor="test").keep(
+        an.id, "101", caller="0909123456", caller_name="Khách hàng", call_ref="r1",
+        path=f"{an.id}/20260101-090000-r1.wav", seconds=12.5, bytes_=200_044)
     accounts.create("vien", PASSWORD, "admin", actor="test", language="vi")
 
 
@@ -148,7 +152,7 @@ def _pages(directory: Directory) -> list[str]:
             "/connections", "/connections/new", "/connections/viettel", "/numbers/new",
             "/numbers/+842838123456", "/calls", "/calls?outcome=missed&direction=inbound",
             "/queues", "/queues/new", "/queues/sales", "/menus", "/menus/new", "/menus/main",
-            "/callbacks", "/callbacks?state=pending"]
+            "/callbacks", "/callbacks?state=pending", "/voicemail", "/voicemail/box/1"]
 
 
 # The page's text as read, without code (commands, CSV columns, addresses stay as they are).
