@@ -310,7 +310,7 @@ class MessageWaiting:
             sub.again = True
             return
         sub.sending = True
-        remaining = max(0, int(sub.expires_at - self.clock()))
+        remaining = max(0, round(sub.expires_at - self.clock()))
         summary = mwi.Summary.voice(*sub.counts, account=sub.account)
         self._notify(sub, "active", summary, expires=remaining)
 
