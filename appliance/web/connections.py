@@ -3,15 +3,31 @@ list with each connection's live registration status (published by the daemon in
 add, edit and remove (admins only: the guard refuses a viewer's post). A connection's password
 is write-only: never put in a page, a blank field keeps it. A number's own greeting text is
 spoken (espeak-ng) when it is saved, before anything is stored: a text the box cannot speak
-is refused beside its field. A number may record its calls (callers are told first)."""
+is refused beside its field. A number may record its calls (callers are told first). An
+existing number's greeting may be an uploaded MP3 recording instead of the spoken one (the
+"Recorded greeting" card; the helpers here serve a voice menu's recorded prompt too): checked
+and converted once into the prompts folder (``media.uploads.install_prompt``), a refused file
+says why beside its field and nothing is stored."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.callplan.model import (
     CONNECTION_KINDS,
@@ -24,11 +40,13 @@ from appliance.callplan.model import (
 from appliance.directory import plan_rules, trunk_status
 from appliance.directory.office import CallPlanDirectory
 from appliance.directory.trunk_status import ConnectionStatus
-from appliance.errors import DirectoryError
+from appliance.errors import DirectoryError, PromptError
 from appliance.media import prompts
+from appliance.media.uploads import install_prompt
 from appliance.web.common import FORM, Errors, config, page, store, user
 from appliance.web.i18n import LANGUAGES, N_, _
 from appliance.web.messages import translate
+from appliance.web.settings import MAX_MB, UPLOAD_LIMIT, hold_error
 
 bp = Blueprint("connections", __name__)
 T = TypeVar("T")
@@ -309,6 +327,79 @@ def _flash_all(errors: Errors) -> None:
             flash(message, "error")
 
 
+# -- recorded prompts (a number's greeting here, a voice menu's in web/menus.py) -------------
+
+RECORDING = "recording"  # the anchor of the card that shows and takes the recording
+
+
+def allow_uploads(blueprint: Blueprint, *endpoints: str) -> None:
+    """Let ``endpoints`` of ``blueprint`` take a request as big as the voicemail greeting's
+    upload (``settings.UPLOAD_LIMIT``; the rest of the page keeps the app's small limit):
+    added to the app's upload limits when the blueprint is registered."""
+    def allow(state: BlueprintSetupState) -> None:
+        limits = state.app.extensions["appliance.upload_limits"]
+        limits.update(dict.fromkeys(endpoints, UPLOAD_LIMIT))
+    blueprint.record_once(allow)
+
+
+def prompt_folder() -> Path:
+    """The box's prompts folder, where an uploaded recording is kept."""
+    return prompts.folder_of(config().paths.data)
+
+
+def recording_view(name: str | None) -> dict[str, Any]:
+    """What the card shows of an uploaded recording: whether one is set, its length in
+    seconds (None when unreadable) and whether its file is gone (the text is spoken then)."""
+    if not name:
+        return {"set": False, "seconds": None, "missing": False}
+    path = prompt_folder() / name  # a checked upload-<sha16>.wav name, never a path
+    if not path.is_file():
+        return {"set": True, "seconds": None, "missing": True}
+    try:
+        seconds: float | None = round(prompts.wav_seconds(path), 1)
+    except PromptError:
+        seconds = None
+    return {"set": True, "seconds": seconds, "missing": False}
+
+
+def too_big() -> Errors:
+    """The error beside the file field of an upload refused for its size before it was read."""
+    return {"file": [_("The file is too large: at most %(max)s MB.", max=MAX_MB)]}
+
+
+def install_recording(field: str, keep: Callable[[str], object],
+                      error: Callable[[DirectoryError], str] = plan_error) -> Errors:
+    """Check the posted MP3 (``file``), convert it once into the prompts folder and store its
+    name with ``keep`` (the directory audits it); the errors beside the file field, none when
+    done. A refused file (the ValidationError of ``field``) stores nothing."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return {"file": [_("Choose an MP3 file to upload.")]}
+    data = upload.read()
+    try:
+        keep(install_prompt(data, prompt_folder(), field))
+    except DirectoryError as exc:
+        return {"file": [hold_error(exc) if exc.field == field else error(exc)]}
+    except OSError:
+        current_app.logger.exception("an uploaded recording could not be stored")
+        return {"file": [_("The recording could not be stored; the appliance's log says "
+                           "why.")]}
+    return {}
+
+
+def too_large_page(upload_endpoints: dict[str, tuple[str, str]]) -> Any:
+    """The answer to a request past its size limit: an upload (``upload_endpoints``: its
+    endpoint -> the page's endpoint and the URL argument naming it) goes back to its page,
+    which says why beside the file field; anything else is the app's 413."""
+    target = upload_endpoints.get(request.endpoint or "")
+    value = (request.view_args or {}).get(target[1]) if target is not None else None
+    if target is not None and value is not None:
+        return redirect(url_for(target[0], **{target[1]: value}, upload="too-big",
+                                _anchor=RECORDING))
+    return render_template("error.html", code=413,
+                           message=_("What was sent is too large.")), 413
+
+
 # -- numbers ----------------------------------------------------------------------------------
 
 def _number_values(num: Number | None, names: dict[int, str]) -> dict[str, str]:
@@ -365,14 +456,16 @@ def _speak_greeting(errors: Errors, num: Number | None, fields: dict[str, Any]) 
     return True
 
 
-def _number_form(num: Number | None) -> Any:
+def _number_form(num: Number | None, upload_errors: Errors | None = None) -> Any:
+    """The number's page; a POST saves the form, but for ``upload_errors``: the page shown
+    again with a refused recording's errors beside its file field."""
     plan = CallPlanDirectory(store())
     conns = plan.list_connections()
     names = {c.id: c.name for c in conns}
-    errors: Errors = {}
+    errors: Errors = dict(upload_errors or {})
     before = _number_values(num, names)
     values = dict(before)
-    if request.method == "POST":
+    if request.method == "POST" and upload_errors is None:
         values = {**_posted(("did", *NUMBER_TEXTS)),
                   **{k: request.form.get(k, "") for k in NUMBER_CHECKS}}
         fields: dict[str, Any] = {k: values[k] for k in NUMBER_TEXTS
@@ -400,7 +493,9 @@ def _number_form(num: Number | None) -> Any:
                 hours=[(h.name, h.name) for h in plan.list_hours()],
                 no_answers=[(a, _(NO_ANSWER_LABELS[a])) for a in NO_ANSWER_ACTIONS],
                 languages=[(code, LANGUAGES[code]) for code in plan_rules.GREETING_LANGUAGES],
-                media_on=config().media.enabled), 400 if errors else 200
+                media_on=config().media.enabled, max_mb=MAX_MB,
+                recording=recording_view(num.greeting.audio if num and num.greeting
+                                         else None)), 400 if errors else 200
 
 
 @bp.route("/numbers/new", methods=["GET", "POST"])
@@ -411,12 +506,19 @@ def number_new() -> Any:
 
 @bp.route("/numbers/<did>", methods=["GET", "POST"])
 def number_edit(did: str) -> Any:
-    """Show and change an office number's routing."""
+    """Show and change an office number's routing (``?upload=too-big``: a greeting
+    recording was refused for its size before it was read)."""
+    num = _number(did)
+    if request.method == "GET" and request.args.get("upload") == "too-big":
+        return _number_form(num, too_big())
+    return _number_form(num)
+
+
+def _number(did: str) -> Number:
     try:
-        num = CallPlanDirectory(store()).get_number(did)
+        return CallPlanDirectory(store()).get_number(did)
     except DirectoryError:
         abort(404)
-    return _number_form(num)
 
 
 @bp.post("/numbers/<did>/remove")
@@ -428,3 +530,45 @@ def number_remove(did: str) -> Any:
     if not errors:
         flash(_("Number %(did)s removed.", did=did), "success")
     return redirect(url_for("connections.index"))
+
+
+@bp.post("/numbers/<did>/greeting-audio")
+def number_upload_greeting(did: str) -> Any:
+    """Check an uploaded MP3 (mono, at most 2 MB) and make it the number's greeting, played
+    instead of the spoken one (audited as number.updated); a file refused says why beside
+    the field and nothing is stored."""
+    num = _number(did)
+    errors = install_recording("greeting_audio", lambda name: _plan().update_number(
+        num.did, greeting_audio=name))
+    if errors:
+        return _number_form(num, errors)
+    flash(_("Callers of number %(did)s now hear the uploaded greeting.", did=num.did),
+          "success")
+    return redirect(url_for("connections.number_edit", did=num.did, _anchor=RECORDING))
+
+
+@bp.post("/numbers/<did>/greeting-audio/remove")
+def number_remove_greeting(did: str) -> Any:
+    """Back to the spoken greeting (audited). The recording's file stays in the prompts
+    folder: another menu or number may hold the same upload."""
+    num = _number(did)
+    if num.greeting is None or not num.greeting.audio:
+        flash(_("Number %(did)s had no recording: its greeting is spoken.", did=num.did),
+              "info")
+    else:
+        errors: Errors = {}
+        if _attempt(errors, lambda: _plan().update_number(num.did, greeting_audio="")) is None:
+            return _number_form(num, errors)
+        flash(_("Number %(did)s speaks its greeting again.", did=num.did), "success")
+    return redirect(url_for("connections.number_edit", did=num.did, _anchor=RECORDING))
+
+
+allow_uploads(bp, "connections.number_upload_greeting")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Any:
+    """A greeting recording past ``settings.UPLOAD_LIMIT`` is refused before it is read: back
+    to the number, which says why beside the field."""
+    return too_large_page({"connections.number_upload_greeting": ("connections.number_edit",
+                                                                  "did")})

@@ -3,7 +3,10 @@ removed by an admin. A menu's text is spoken by the box (espeak-ng) when it is s
 whole change checked first and nothing stored when the text cannot be spoken
 (``directory.menus.check_speak_save``, as the CLI saves). Only the fields and keys changed
 are saved, so the audit log names just those; an error is shown beside the field or the key
-that made it. Viewers only look (the guard refuses their posts)."""
+that made it. An existing menu may play an uploaded MP3 recording instead of its text spoken
+(the "Recorded prompt" card, as a number's greeting in web/connections.py): a refused file
+says why beside its field and nothing is stored. Viewers only look (the guard refuses their
+posts)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.callplan.model import Menu
 from appliance.directory import Directory, plan_rules
@@ -21,14 +25,21 @@ from appliance.errors import DirectoryError, PromptError
 from appliance.media import prompts
 from appliance.web.common import FORM, Errors, config, page, store
 from appliance.web.connections import (
+    RECORDING,
     _dest_text,
     _flash_all,
     _plan,
     _posted,
+    allow_uploads,
     connection_names,
+    install_recording,
     plan_error,
+    recording_view,
+    too_big,
+    too_large_page,
 )
 from appliance.web.i18n import LANGUAGES, N_, _
+from appliance.web.settings import MAX_MB
 
 bp = Blueprint("menus", __name__)
 
@@ -232,11 +243,13 @@ def _choices(found: Menu | None) -> dict[str, list[tuple[str, str]]]:
             "key_destinations": [("repeat", _("Play the menu again")), *places]}
 
 
-def _form(found: Menu | None) -> Any:
-    errors: Errors = {}
+def _form(found: Menu | None, upload_errors: Errors | None = None) -> Any:
+    """The menu's page; a POST saves the form, but for ``upload_errors``: the page shown
+    again with a refused recording's errors beside its file field."""
+    errors: Errors = dict(upload_errors or {})
     before = _values(found)
     values = dict(before)
-    if request.method == "POST":
+    if request.method == "POST" and upload_errors is None:
         values = {**_posted(("name", *TEXTS, *KEY_FIELDS)),
                   "extensions": request.form.get("extensions", "")}
         if found is not None:
@@ -248,7 +261,8 @@ def _form(found: Menu | None) -> Any:
     keys = [(k, key_field(k)) for k in KEYS]
     languages = [(code, LANGUAGES[code]) for code in plan_rules.GREETING_LANGUAGES]
     return page("menu.html", menu=found, values=values, errors=errors, keys=keys,
-                languages=languages, media_on=config().media.enabled,
+                languages=languages, media_on=config().media.enabled, max_mb=MAX_MB,
+                recording=recording_view(found.audio if found else None),
                 **_choices(found)), 400 if errors else 200
 
 
@@ -260,12 +274,19 @@ def new() -> Any:
 
 @bp.route("/menus/<name>", methods=["GET", "POST"])
 def edit(name: str) -> Any:
-    """Show and change a voice menu and its keys."""
+    """Show and change a voice menu and its keys (``?upload=too-big``: a recording was
+    refused for its size before it was read)."""
+    found = _menu(name)
+    if request.method == "GET" and request.args.get("upload") == "too-big":
+        return _form(found, too_big())
+    return _form(found)
+
+
+def _menu(name: str) -> Menu:
     try:
-        found = CallPlanDirectory(store()).get_menu(name)
+        return CallPlanDirectory(store()).get_menu(name)
     except DirectoryError:
         abort(404)
-    return _form(found)
 
 
 @bp.post("/menus/<name>/remove")
@@ -280,3 +301,45 @@ def remove(name: str) -> Any:
     if not errors:
         flash(_("Voice menu %(name)s removed.", name=name), "success")
     return redirect(url_for("menus.index"))
+
+
+@bp.post("/menus/<name>/audio")
+def upload_audio(name: str) -> Any:
+    """Check an uploaded MP3 (mono, at most 2 MB) and play it instead of the menu's text
+    spoken (audited as menu.updated); a file refused says why beside the field and nothing
+    is stored."""
+    found = _menu(name)
+    errors = install_recording("audio", lambda audio: _plan().update_menu(
+        found.name, audio=audio), menu_error)
+    if errors:
+        return _form(found, errors)
+    flash(_("Callers of voice menu %(name)s now hear the uploaded recording.",
+            name=found.name), "success")
+    return redirect(url_for("menus.edit", name=found.name, _anchor=RECORDING))
+
+
+@bp.post("/menus/<name>/audio/remove")
+def remove_audio(name: str) -> Any:
+    """Back to the menu's text spoken (audited). The recording's file stays in the prompts
+    folder: another menu or number may hold the same upload."""
+    found = _menu(name)
+    if not found.audio:
+        flash(_("Voice menu %(name)s had no recording: its text is spoken.", name=found.name),
+              "info")
+    else:
+        try:
+            _plan().update_menu(found.name, audio="")
+        except DirectoryError as exc:
+            return _form(found, {FORM: [menu_error(exc)]})
+        flash(_("Voice menu %(name)s speaks its text again.", name=found.name), "success")
+    return redirect(url_for("menus.edit", name=found.name, _anchor=RECORDING))
+
+
+allow_uploads(bp, "menus.upload_audio")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> Any:
+    """A recording past ``settings.UPLOAD_LIMIT`` is refused before it is read: back to the
+    menu, which says why beside the field."""
+    return too_large_page({"menus.upload_audio": ("menus.edit", "name")})
