@@ -102,7 +102,9 @@ def create_app(config: Config, store: Store, accounts: Accounts | None = None) -
     # the pages that take a file, and how big their requests may be (others: 64 kB)
     app.extensions["appliance.upload_limits"] = {
         "settings.upload_hold_music": settings.UPLOAD_LIMIT,
-        "voicemail.upload_greeting": settings.UPLOAD_LIMIT}
+        "voicemail.upload_greeting": settings.UPLOAD_LIMIT,
+        "menus.upload_audio": settings.UPLOAD_LIMIT,
+        "connections.number_upload_greeting": settings.UPLOAD_LIMIT}
     app.before_request(_to_https)  # first: a plain-HTTP POST is redirected, not refused
     app.before_request(_upload_limit)  # before the CSRF check reads the form
     CSRFProtect(app)

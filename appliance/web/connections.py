@@ -26,7 +26,6 @@ from flask import (
     request,
     url_for,
 )
-from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.callplan.model import (
@@ -46,7 +45,7 @@ from appliance.media.uploads import install_prompt
 from appliance.web.common import FORM, Errors, config, page, store, user
 from appliance.web.i18n import LANGUAGES, N_, _
 from appliance.web.messages import translate
-from appliance.web.settings import MAX_MB, UPLOAD_LIMIT, hold_error
+from appliance.web.settings import MAX_MB, hold_error
 
 bp = Blueprint("connections", __name__)
 T = TypeVar("T")
@@ -332,16 +331,6 @@ def _flash_all(errors: Errors) -> None:
 RECORDING = "recording"  # the anchor of the card that shows and takes the recording
 
 
-def allow_uploads(blueprint: Blueprint, *endpoints: str) -> None:
-    """Let ``endpoints`` of ``blueprint`` take a request as big as the voicemail greeting's
-    upload (``settings.UPLOAD_LIMIT``; the rest of the page keeps the app's small limit):
-    added to the app's upload limits when the blueprint is registered."""
-    def allow(state: BlueprintSetupState) -> None:
-        limits = state.app.extensions["appliance.upload_limits"]
-        limits.update(dict.fromkeys(endpoints, UPLOAD_LIMIT))
-    blueprint.record_once(allow)
-
-
 def prompt_folder() -> Path:
     """The box's prompts folder, where an uploaded recording is kept."""
     return prompts.folder_of(config().paths.data)
@@ -561,9 +550,6 @@ def number_remove_greeting(did: str) -> Any:
             return _number_form(num, errors)
         flash(_("Number %(did)s speaks its greeting again.", did=num.did), "success")
     return redirect(url_for("connections.number_edit", did=num.did, _anchor=RECORDING))
-
-
-allow_uploads(bp, "connections.number_upload_greeting")
 
 
 @bp.errorhandler(RequestEntityTooLarge)

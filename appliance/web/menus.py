@@ -30,7 +30,6 @@ from appliance.web.connections import (
     _flash_all,
     _plan,
     _posted,
-    allow_uploads,
     connection_names,
     install_recording,
     plan_error,
@@ -333,9 +332,6 @@ def remove_audio(name: str) -> Any:
             return _form(found, {FORM: [menu_error(exc)]})
         flash(_("Voice menu %(name)s speaks its text again.", name=found.name), "success")
     return redirect(url_for("menus.edit", name=found.name, _anchor=RECORDING))
-
-
-allow_uploads(bp, "menus.upload_audio")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
