@@ -258,3 +258,30 @@ def test_a_caller_waiting_in_a_queue_hears_music_until_a_member_answers(
     # Once bridged: what the phone says (0x3A bytes), not the music.
     assert voice and all(p[12:] == bytes([0x3A] * 160) for p in voice[-10:]), voice[-1:]
     assert no_sessions_left(ng)
+
+
+def test_the_employee_records_the_greeting_by_phone_and_callers_hear_it(
+        voicemail_office: Office, tmp_path: Path) -> None:
+    """101 dials ``*98``, keys the PIN, speaks (a 440 Hz tone) after the beep and presses
+    ``#``: the box's own greeting is that recording, a mono WAV with 440 Hz in it."""
+    config, accounts, _port, daemon, _, ng = voicemail_office
+    account = accounts["101"]
+    keep_message(config, account.employee_id, tmp_path)  # sets PIN 1234
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "a-law",
+                    str(tmp_path / "tone440.wav"), "synth", "30", "sine", "440"], check=True)
+    phone = phone_sipp("uac_greeting_record.xml", address(daemon), free_port(), tmp_path,
+                       "-s", "*98", "-key", "caller", "101", "-au", "101", "-ap",
+                       account.password, "-timeout", "60s", "-mp", str(free_port()))
+    code, err = finish(phone, timeout=70)
+    assert code == 0, err
+    greeting = tmp_path / "data" / "voicemail" / str(account.employee_id) / "greeting.wav"
+
+    def set_() -> bool:
+        store = open_store(load(config, {}).store.url, create=False)
+        try:
+            return VoicemailDirectory(store).box(account.employee_id).greeting is not None
+        finally:
+            store.dispose()
+    assert wait_until(set_, 20), "no greeting kept"
+    assert greeting.is_file() and abs(channel_frequency(greeting, 1) - 440) < 60
+    assert no_sessions_left(ng)
