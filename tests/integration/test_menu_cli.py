@@ -1,8 +1,11 @@
-"""IVR menus from the CLI, as separate processes over a real migrated store and the real
-espeak-ng: a menu's text spoken when it is added (a WAV under the data folder's
-media/prompts) and again when an edit changes its text or language; keys set and removed;
-shown, listed, removed once nothing sends calls to it, audited; every bad input one line on
-stderr, exit 1, and nothing changed (the menus, the audit log, the prompts)."""
+"""IVR menus from the CLI over a real migrated store and the real espeak-ng: a menu's text
+spoken when it is added (a WAV under the data folder's media/prompts) and again when an edit
+changes its text or language; keys set and removed; shown, listed, removed once nothing
+sends calls to it, audited; every bad input one line on stderr, exit 1, and nothing changed
+(the menus, the audit log, the prompts).
+
+Most commands run in this process (``cli_inproc.run``, click's CliRunner); the add, the
+listing and one refusal run as separate ``python -m appliance`` processes."""
 
 from __future__ import annotations
 
@@ -10,19 +13,29 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import appliance, appliance_json
+import pytest
+
+from tests.integration import cli_inproc
+from tests.integration.cli_inproc import run, run_json
+from tests.integration.conftest import appliance, appliance_json, write_config
 
 DID = "+842873001234"
 
 
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A test config, with its store initialised (in this process)."""
+    return cli_inproc.init(write_config(tmp_path))
+
+
 def _office(config: Path) -> None:
     """Extension 101 held by An, a connection carrying DID, a queue."""
-    appliance(config, "employee", "add", "Nguyễn Văn An")
-    appliance(config, "ext", "add", "101")
-    appliance(config, "ext", "assign", "101", "1")
-    appliance(config, "trunk", "add", "viettel", "--kind", "ip", "--server", "127.0.0.2",
-              "--source", "127.0.0.2", "--did", DID)
-    appliance(config, "queue", "add", "sales", "--member", "101")
+    run(config, "employee", "add", "Nguyễn Văn An")
+    run(config, "ext", "add", "101")
+    run(config, "ext", "assign", "101", "1")
+    run(config, "trunk", "add", "viettel", "--kind", "ip", "--server", "127.0.0.2",
+        "--source", "127.0.0.2", "--did", DID)
+    run(config, "queue", "add", "sales", "--member", "101")
 
 
 def _prompts(config: Path) -> Path:
@@ -33,8 +46,11 @@ def _spoken(config: Path, language: str = "*") -> list[Path]:
     return sorted(_prompts(config).glob(f"speech-{language}-*.wav"))
 
 
-def _refused(config: Path, *args: str, says: str, env: dict[str, str] | None = None) -> None:
-    result = appliance(config, *args, check=False, env=env)
+def _refused(config: Path, *args: str, says: str, env: dict[str, str] | None = None,
+             process: bool = False) -> None:
+    """Exit 1, one line ``Error: ...`` on stderr saying ``says``, no traceback; in this
+    process, or with ``process`` as a separate one."""
+    result = (appliance if process else run)(config, *args, check=False, env=env)
     assert result.returncode == 1, (args, result.stdout, result.stderr)
     line = result.stderr.strip()
     assert "\n" not in line and line.startswith("Error: ") and says in line, (args, line)
@@ -44,13 +60,14 @@ def _refused(config: Path, *args: str, says: str, env: dict[str, str] | None = N
 def _state(config: Path) -> tuple[Any, ...]:
     folder = _prompts(config)
     files = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-    return (appliance_json(config, "menu", "list"), appliance_json(config, "number", "list"),
-            len(appliance_json(config, "audit", "--limit", "1000")), files)
+    return (run_json(config, "menu", "list"), run_json(config, "number", "list"),
+            len(run_json(config, "audit", "--limit", "1000")), files)
 
 
 def test_a_menu_is_spoken_added_keyed_shown_edited_and_removed(config: Path) -> None:
     _office(config)
     assert _spoken(config) == []
+    # A separate process: the entry point, espeak-ng run from it, JSON on a real stdout.
     made = appliance_json(config, "menu", "add", "main", "--text",
                           "Press 1 for sales, star to hear this again.", "--timeout", "8",
                           "--timeout-destination", "queue:sales", "--invalid-retries", "1")
@@ -61,58 +78,59 @@ def test_a_menu_is_spoken_added_keyed_shown_edited_and_removed(config: Path) -> 
     spoken = _spoken(config, "en")
     assert len(spoken) == 1 and spoken[0].stat().st_size > 8000  # made when saved
 
-    appliance(config, "menu", "key", "main", "1", "queue:sales")
-    appliance(config, "menu", "key", "main", "*", "repeat")
-    keyed = appliance_json(config, "menu", "key", "main", "2", "outside:0909123456@viettel")
+    run(config, "menu", "key", "main", "1", "queue:sales")
+    run(config, "menu", "key", "main", "*", "repeat")
+    keyed = run_json(config, "menu", "key", "main", "2", "outside:0909123456@viettel")
     assert keyed["keys"] == {"1": "queue:sales", "2": "outside:+84909123456@viettel",
                              "*": "repeat"}
-    after = appliance_json(config, "menu", "key", "main", "2", "--remove")
+    after = run_json(config, "menu", "key", "main", "2", "--remove")
     assert after["keys"] == {"1": "queue:sales", "*": "repeat"}
-    assert appliance_json(config, "menu", "show", "main") == after
+    assert run_json(config, "menu", "show", "main") == after
 
     # Only what is given changes; a new language (or text) is spoken before it is saved.
-    edited = appliance_json(config, "menu", "edit", "main", "--no-extensions",
-                            "--timeout-retries", "0")
+    edited = run_json(config, "menu", "edit", "main", "--no-extensions",
+                      "--timeout-retries", "0")
     assert edited == {**after, "extensions": False, "timeout_retries": 0}
     assert len(_spoken(config)) == 1  # nothing new to speak
-    vi = appliance_json(config, "menu", "edit", "main", "--language", "vi", "--text",
-                        "Bấm phím 1 để gặp bộ phận bán hàng.")
+    vi = run_json(config, "menu", "edit", "main", "--language", "vi", "--text",
+                  "Bấm phím 1 để gặp bộ phận bán hàng.")
     assert (vi["language"], vi["text"], vi["keys"]) == (
         "vi", "Bấm phím 1 để gặp bộ phận bán hàng.", after["keys"])
     assert len(_spoken(config, "vi")) == 1 and len(_spoken(config)) == 2
 
-    shown = appliance(config, "menu", "show", "main").stdout
+    shown = run(config, "menu", "show", "main").stdout
     assert "key 1                queue:sales" in shown and "key *" in shown
-    appliance(config, "menu", "add", "closed", "--text", "We are closed.")
-    table = appliance(config, "menu", "list").stdout.splitlines()
+    run(config, "menu", "add", "closed", "--text", "We are closed.")
+    table = appliance(config, "menu", "list").stdout.splitlines()  # a separate process
     assert table[0].split() == ["NAME", "LANGUAGE", "KEYS", "TIMEOUT_DESTINATION",
                                 "INVALID_DESTINATION", "TEXT"]
     assert table[1].split()[:2] == ["closed", "en"] and "1=queue:sales, *=repeat" in table[2]
 
     # The number sends its calls to the menu: the menu stays until it sends them elsewhere.
-    appliance(config, "number", "edit", DID, "--destination", "menu:main",
-              "--after-hours", "menu:closed")
-    assert appliance_json(config, "number", "show", DID)["destination"] == "menu:main"
-    _refused(config, "menu", "remove", "main", says=f"'main' is where number {DID} send calls")
-    appliance(config, "number", "edit", DID, "--destination", "hangup")
-    assert appliance(config, "menu", "remove", "main").stdout.strip() == "menu main removed"
-    assert [m["name"] for m in appliance_json(config, "menu", "list")] == ["closed"]
+    run(config, "number", "edit", DID, "--destination", "menu:main",
+        "--after-hours", "menu:closed")
+    assert run_json(config, "number", "show", DID)["destination"] == "menu:main"
+    _refused(config, "menu", "remove", "main", says=f"'main' is where number {DID} send calls",
+             process=True)  # the one line on a real process's stderr, exit code 1
+    run(config, "number", "edit", DID, "--destination", "hangup")
+    assert run(config, "menu", "remove", "main").stdout.strip() == "menu main removed"
+    assert [m["name"] for m in run_json(config, "menu", "list")] == ["closed"]
     _refused(config, "menu", "show", "main", says="no menu named 'main'")
 
     actions = [(a["action"], a["target"]) for a in
-               appliance_json(config, "audit", "--search", "menu", "--limit", "100")]
+               run_json(config, "audit", "--search", "menu", "--limit", "100")]
     assert actions[0] == ("menu.removed", "main")
     for kind in ("menu.added", "menu.updated", "menu.key_set", "menu.key_removed"):
         assert (kind, "main") in actions, kind
-    assert all(a["actor"].startswith("cli:") for a in appliance_json(config, "audit"))
+    assert all(a["actor"].startswith("cli:") for a in run_json(config, "audit"))
 
 
 def test_bad_menu_input_is_one_line_and_changes_nothing(config: Path) -> None:
     _office(config)
-    appliance(config, "menu", "add", "main", "--text", "Press 1.")
-    appliance(config, "menu", "key", "main", "1", "queue:sales")
-    appliance(config, "menu", "add", "sub", "--text", "Sub.", "--timeout-destination",
-              "menu:main")
+    run(config, "menu", "add", "main", "--text", "Press 1.")
+    run(config, "menu", "key", "main", "1", "queue:sales")
+    run(config, "menu", "add", "sub", "--text", "Sub.", "--timeout-destination",
+        "menu:main")
     before = _state(config)
     for args, says in [
         (("menu", "add", "new", "--text", ""), "text: 1 to 1000 printable characters"),
