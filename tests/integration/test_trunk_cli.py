@@ -3,7 +3,12 @@ register connection at a real carrier: Kamailio (tests/data/kamailio/carrier.cfg
 as test_trunk_registration.py does) on 127.0.0.1. ``appliance trunk add`` in one process, the
 daemon's registration within seconds, ``trunk show --json`` reading the status it published;
 a wrong password failing with 401 and since when; ``trunk remove`` un-registering (the
-carrier's binding gone); ``number add`` refusals; the password nowhere but its column."""
+carrier's binding gone); ``number add`` refusals; the password nowhere but its column.
+
+Most commands run in this process (``cli_inproc.run``, click's CliRunner) against the same
+store the daemon reads; the first ``trunk add`` (the daemon registering what a separate
+process saved), ``trunk list`` and one ``number show`` are separate ``python -m appliance``
+processes."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from sqlalchemy import select
 from appliance.config import load
 from appliance.store import open_store
 from appliance.store.tables import audit, events
+from tests.integration import cli_inproc
 from tests.integration.conftest import RunningDaemon, appliance
 from tests.integration.sip_helpers import free_port, sip_config, start_sip_daemon
 from tests.integration.test_trunk_registration import (
@@ -55,12 +61,16 @@ def office(tmp_path: Path) -> Iterator[tuple[Path, RunningDaemon]]:
     daemon.stop()
 
 
-def cli(config: Path, *args: str, stdin: str | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``appliance ARGS --config CONFIG``, with ``stdin`` as its standard input."""
-    result = subprocess.run([sys.executable, "-m", "appliance", *args, "--config", str(config)],
-                            input=stdin, capture_output=True, text=True, timeout=60,
-                            check=False)
+def cli(config: Path, *args: str, stdin: str | None = None, check: bool = True,
+        process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``appliance ARGS --config CONFIG``, with ``stdin`` as its standard input: in this
+    process, or with ``process`` as a separate one."""
+    if process:
+        result = subprocess.run(
+            [sys.executable, "-m", "appliance", *args, "--config", str(config)],
+            input=stdin, capture_output=True, text=True, timeout=60, check=False)
+    else:
+        result = cli_inproc.run(config, *args, stdin=stdin, check=False)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -91,7 +101,7 @@ def test_a_connection_added_in_the_cli_registers_fails_and_unregisters(
     added = cli(config, "trunk", "add", "carrier", "--server", f"127.0.0.1:{carrier.port}",
                 "--username", USER, "--domain", DOMAIN, "--expires", "60",
                 "--did", "02873009000", "--caller-id", "02873009000", "--password-stdin",
-                stdin=PASSWORD + "\n")
+                stdin=PASSWORD + "\n", process=True)  # saved by a separate process
     outputs.append(added.stdout + added.stderr)
     assert "password_set        True" in added.stdout
     started = time.monotonic()
@@ -103,7 +113,7 @@ def test_a_connection_added_in_the_cli_registers_fails_and_unregisters(
     assert shown["status"].startswith("registered until")
     assert shown["dids"] == ["+842873009000"] and shown["password_set"] is True
     assert "trunk-" in carrier.binding(USER)
-    listed = cli(config, "trunk", "list")
+    listed = cli(config, "trunk", "list", process=True)
     outputs.append(listed.stdout)
     assert "registered until" in listed.stdout
 
