@@ -74,7 +74,8 @@ def test_a_menu_is_spoken_added_keyed_shown_edited_and_removed(config: Path) -> 
     assert made == {"name": "main", "text": "Press 1 for sales, star to hear this again.",
                     "language": "en", "extensions": True, "timeout": 8,
                     "timeout_retries": 2, "timeout_destination": "queue:sales",
-                    "invalid_retries": 1, "invalid_destination": "hangup", "keys": {}}
+                    "invalid_retries": 1, "invalid_destination": "hangup", "keys": {},
+                    "audio": None}
     spoken = _spoken(config, "en")
     assert len(spoken) == 1 and spoken[0].stat().st_size > 8000  # made when saved
 
@@ -144,7 +145,7 @@ def test_bad_menu_input_is_one_line_and_changes_nothing(config: Path) -> None:
         (("menu", "add", "new", "--text", "Hi.", "--language", "fr"),
          "language: one of en, vi, got 'fr'"),
         (("menu", "add", "new", "--text", "Hi.", "--timeout-destination", "repeat"),
-         "timeout_destination: one of extension, queue, outside, menu, hangup"),
+         "timeout_destination: one of extension, queue, outside, menu, voicemail, hangup"),
         (("menu", "add", "new", "--text", "Hi.", "--invalid-destination", "menu:nope"),
          "invalid_destination: no menu named 'nope'"),
         (("menu", "add", "bad name", "--text", "Hi."), "use 1 to 32 ASCII letters"),
@@ -157,7 +158,7 @@ def test_bad_menu_input_is_one_line_and_changes_nothing(config: Path) -> None:
         (("menu", "edit", "nosuch", "--timeout", "3"), "no menu named 'nosuch'"),
         (("menu", "key", "main", "#", "hangup"), "key: one of 0-9 or *"),
         (("menu", "key", "main", "12", "hangup"), "key: one of 0-9 or *"),
-        (("menu", "key", "main", "2", "voicemail:101"), "destination: one of"),
+        (("menu", "key", "main", "2", "fax:101"), "destination: one of"),
         (("menu", "key", "main", "2", "menu:nope"), "destination: no menu named 'nope'"),
         (("menu", "key", "main", "2", "extension:999"), "destination: no extension 999"),
         (("menu", "key", "main", "2", "menu:main"), "this change makes a cycle"),

@@ -120,7 +120,7 @@ def test_bad_queue_input_is_one_line_and_changes_nothing(config: Path) -> None:
          "routing: this change makes a cycle: queue support -> queue sales -> queue support"),
         (("queue", "edit", "sales", "--fallback", "outside:+842873001234"),
          "this change makes a cycle"),
-        (("queue", "edit", "sales", "--fallback", "voicemail:101"), "fallback: one of"),
+        (("queue", "edit", "sales", "--fallback", "fax:101"), "fallback: one of"),
         (("queue", "edit", "sales", "--fallback", "extension:555"),
          "fallback: no extension 555"),
         (("queue", "edit", "sales", "--fallback", "outside:0909123456@nowhere"),
