@@ -24,6 +24,9 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 CFG_FORMATS = ("yealink/",)
 UNASSIGNED = "Unassigned"
 SHARED_MEMO = 256  # shared files kept rendered (each a few KB: vendor x model x address)
+# What the message key of an assigned phone dials: the mailbox feature code (asks for the PIN);
+# the same code as ``appliance.calls.voicemail.CODES`` (not imported: that pulls in media).
+MAILBOX_NUMBER = "*97"
 
 
 def _cfg_value(value: object) -> str:
@@ -138,6 +141,8 @@ class Renderer:
         ctx: dict[str, Any] = {
             "mac": mac or "", "MAC": (mac or "").upper(), "model": model or "",
             "vendor_label": vendor.label, "account": account,
+            # the message key's number; "" for a phone with its account off
+            "mailbox": MAILBOX_NUMBER if account.enabled else "",
             "sip": {"host": site.sip_host, "port": site.sip_port,
                     "transport": site.sip_transport,
                     "server": f"{site.sip_host}:{site.sip_port}"},

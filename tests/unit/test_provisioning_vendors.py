@@ -325,3 +325,42 @@ def test_cisco_credentials_go_in_profile_rule_options() -> None:
     assert rule == ("[--uid 00562baabbcd --pwd d3v1cepw]"
                     "http://192.0.2.10/Cisco/CP-7841-3PCC/00562baabbcd.cfg")
     assert b"<Admin_Password>Adm1nPw</Admin_Password>" in data and b"Admin_Passwd" not in data
+
+
+# -- message waiting and the message key (voicemail): the assigned account's keys only --------
+# (vendor: lines an assigned phone's file has; sources in the templates' commit message)
+MAILBOX_KEYS = {
+    "yealink": ["account.1.subscribe_mwi = 1", "account.1.subscribe_mwi_to_vm = 0",
+                "voice_mail.number.1 = *97"],
+    "polycom": ['msg.mwi.1.subscribe="101"', 'msg.mwi.1.callBackMode="contact"',
+                'msg.mwi.1.callBack="*97"'],
+    "cisco": ["<Voice_Mail_Number>*97</Voice_Mail_Number>"],
+    "grandstream": ["<P33>*97</P33>", "<P99>1</P99>"],
+    "snom": ['<user_mailbox idx="1" perm="R">*97</user_mailbox>'],
+    "fanvil": ["<MWI_Num>*97</MWI_Num>", "<MWINum>*97</MWINum>"],  # older X line, sysConf
+}
+MAILBOX_NAMES = ("subscribe_mwi", "voice_mail.", "msg.mwi", "Voice_Mail_Number", "<P33>",
+                 "<P99>", "user_mailbox", "MWI_Num", "MWINum", "*97")
+
+
+def test_mailbox_number_is_the_feature_code_that_opens_the_mailbox() -> None:
+    from appliance.calls.voicemail import CODES
+    from appliance.provisioning.render import MAILBOX_NUMBER
+    assert CODES[MAILBOX_NUMBER] == "listen"
+
+
+@pytest.mark.parametrize(("vendor", "line", "model", "mac", "name", "template"), [
+    (vendor, line, model, mac, name, template) for vendor, line, model, mac, files in LINES
+    for name, template in files.items() if mac in name.lower()
+    and not name.endswith(("-firmware.xml", ".htm"))])
+def test_assigned_phone_subscribes_to_its_mailbox_welcome_phone_not(
+        vendor: str, line: str, model: str, mac: str, name: str, template: str) -> None:
+    assigned = _render_state(vendor, model, mac, "assigned", name, template).decode()
+    wanted = MAILBOX_KEYS[vendor]
+    if vendor == "fanvil":  # one key per file format
+        wanted = [wanted[0] if "<VOIP_CONFIG_FILE>" in assigned else wanted[1]]
+    for key in wanted:
+        assert key in assigned, (vendor, key)
+    for state in ("welcome", "disabled"):
+        off = _render_state(vendor, model, mac, state, name, template).decode()
+        assert not [n for n in MAILBOX_NAMES if n in off], (vendor, state)
