@@ -62,7 +62,7 @@ def test_an_uploaded_mono_mp3_is_converted_once_and_plays_instead(tmp_path: Path
     (b"RIFF" + bytes(4000), "not an MP3"),
     (b"", "not an MP3"),
     (bytes(2 * 1024 * 1024 + 1), "at most 2 MB"),
-])
+], ids=["stereo", "wav", "empty", "too-big"])
 def test_what_cannot_be_hold_music_is_refused_with_the_reason(tmp_path: Path, data: bytes,
                                                                reason: str) -> None:
     with pytest.raises(ValidationError, match=reason) as refused:
