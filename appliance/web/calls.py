@@ -20,7 +20,7 @@ from appliance.directory.recordings import RecordingsDirectory, file_of
 from appliance.errors import DirectoryError, NotFoundError
 from appliance.web.common import Errors, config, page, store, user, zone
 from appliance.web.i18n import N_, _
-from appliance.web.messages import translate
+from appliance.web.messages import bare, matched, translate
 
 bp = Blueprint("calls", __name__)
 SHOWN = 200  # history rows on the page (the CSV has up to CSV_ROWS)
@@ -51,14 +51,7 @@ ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p + r"\Z", re.S), m) fo
 
 def message(exc: DirectoryError) -> str:
     """A call history error in the current language."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    for pattern, msgid in ERRORS:
-        match = pattern.match(text)
-        if match:
-            return _(msgid, **match.groupdict())
-    return translate(exc)
+    return matched(bare(exc), ERRORS) or translate(exc)
 
 
 def _chosen() -> tuple[dict[str, str], call_history.Filters | None, Errors]:

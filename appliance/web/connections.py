@@ -44,7 +44,7 @@ from appliance.media import prompts
 from appliance.media.uploads import install_prompt
 from appliance.web.common import FORM, Errors, config, page, store, user
 from appliance.web.i18n import LANGUAGES, N_, _
-from appliance.web.messages import translate
+from appliance.web.messages import bare, matched, translate
 from appliance.web.settings import MAX_MB, hold_error
 
 bp = Blueprint("connections", __name__)
@@ -127,14 +127,7 @@ PLAN_ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p + r"\Z", re.S), 
 
 def plan_error(exc: DirectoryError) -> str:
     """A call plan error in the user's language, without its field prefix."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    for pattern, message in PLAN_ERRORS:
-        match = pattern.match(text)
-        if match:
-            return _(message, **{k: v for k, v in match.groupdict().items() if v is not None})
-    return translate(exc)
+    return matched(bare(exc), PLAN_ERRORS) or translate(exc)
 
 
 def _attempt(errors: Errors, change: Callable[[], T],

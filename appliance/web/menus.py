@@ -38,6 +38,7 @@ from appliance.web.connections import (
     too_large_page,
 )
 from appliance.web.i18n import LANGUAGES, N_, _
+from appliance.web.messages import bare, matched
 from appliance.web.settings import MAX_MB
 
 bp = Blueprint("menus", __name__)
@@ -70,22 +71,12 @@ SHOWN = ("name", "extensions", *TEXTS, *KEY_FIELDS)  # the fields errors are sho
 
 def menu_error(exc: DirectoryError) -> str:
     """A menu error in the user's language, without its field prefix."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    for pattern, message in MENU_ERRORS:
-        match = pattern.match(text)
-        if match:
-            return _(message, **match.groupdict())
-    return plan_error(exc)
+    return matched(bare(exc), MENU_ERRORS) or plan_error(exc)
 
 
 def _beside(exc: DirectoryError, field: str) -> DirectoryError:
     """The same refusal, shown beside ``field`` (the key or destination that made it)."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    return type(exc)(f"{field}: {text}", field)
+    return type(exc)(f"{field}: {bare(exc)}", field)
 
 
 def _step(field: str | None, change: Callable[..., object], *args: Any, **kwargs: Any

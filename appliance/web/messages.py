@@ -7,6 +7,7 @@ matched here and given back translated, with its values. An unknown message is s
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from appliance.errors import DirectoryError
 from appliance.web.i18n import N_, _
@@ -75,11 +76,27 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [(re.compile(p + r"\Z", re.S), m) 
 ]]
 
 
-def translate(exc: DirectoryError) -> str:
-    """The error's message in the current language, without the field prefix."""
+def bare(exc: DirectoryError) -> str:
+    """The error's text without its field prefix (``name: ...``)."""
     text = str(exc)
     if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
+        return text[len(exc.field) + 2:]
+    return text
+
+
+def matched(text: str, patterns: Sequence[tuple[re.Pattern[str], str]]) -> str | None:
+    """The message of the first of ``patterns`` that matches ``text``, in the current
+    language with the groups it caught; None when none matches."""
+    for pattern, message in patterns:
+        match = pattern.match(text)
+        if match:
+            return _(message, **{k: v for k, v in match.groupdict().items() if v is not None})
+    return None
+
+
+def translate(exc: DirectoryError) -> str:
+    """The error's message in the current language, without the field prefix."""
+    text = bare(exc)
     for pattern, message in PATTERNS:
         match = pattern.match(text)
         if match:

@@ -32,6 +32,7 @@ from appliance.store import journal
 from appliance.web import hooks, overrides
 from appliance.web.common import Errors, config, page, store, user
 from appliance.web.i18n import N_, _
+from appliance.web.messages import bare, matched
 
 bp = Blueprint("settings", __name__)
 MAX_MB = hold.MAX_UPLOAD // (1024 * 1024)
@@ -77,14 +78,8 @@ def hold_music(cfg: Config) -> dict[str, Any]:
 
 def hold_error(exc: DirectoryError) -> str:
     """A hold music check's message in the user's language, without its field prefix."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    for pattern, message in HOLD_ERRORS:
-        match = pattern.match(text)
-        if match:
-            return _(message, **match.groupdict())
-    return text
+    text = bare(exc)
+    return matched(text, HOLD_ERRORS) or text
 
 
 def _render(errors: Errors, values: dict[str, Any] | None = None) -> tuple[str, int]:

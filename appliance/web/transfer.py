@@ -14,7 +14,7 @@ from appliance.directory.importer import KINDS, Change, Outcome, import_csv
 from appliance.errors import DirectoryError
 from appliance.web.common import directory, page, store, user
 from appliance.web.i18n import N_, _
-from appliance.web.messages import translate
+from appliance.web.messages import bare, matched, translate
 
 bp = Blueprint("transfer", __name__)
 MAX_UPLOAD = 2 << 20  # bytes of CSV (the app's 64 KiB limit is for the other forms)
@@ -57,14 +57,7 @@ def _upload_limit() -> None:
 
 def message(exc: DirectoryError) -> str:
     """An import error in the current language."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    for pattern, msgid in PATTERNS:
-        match = pattern.match(text)
-        if match:
-            return _(msgid, **match.groupdict())
-    return translate(exc)
+    return matched(bare(exc), PATTERNS) or translate(exc)
 
 
 def describe(change: Change) -> str:

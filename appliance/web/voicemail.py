@@ -44,7 +44,7 @@ from appliance.media import hold, prompts
 from appliance.web.auditlog import LANGUAGE_NAMES
 from appliance.web.common import Errors, config, directory, page, store, user
 from appliance.web.i18n import N_, _
-from appliance.web.messages import translate
+from appliance.web.messages import bare, matched, translate
 from appliance.web.settings import MAX_MB, hold_error
 
 bp = Blueprint("voicemail", __name__)
@@ -61,14 +61,7 @@ ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p + r"\Z", re.S), m) fo
 
 def message(exc: DirectoryError) -> str:
     """A voicemail error in the current language, without its field prefix."""
-    text = str(exc)
-    if exc.field and text.startswith(f"{exc.field}: "):
-        text = text[len(exc.field) + 2:]
-    for pattern, msgid in ERRORS:
-        match = pattern.match(text)
-        if match:
-            return _(msgid, **match.groupdict())
-    return translate(exc)
+    return matched(bare(exc), ERRORS) or translate(exc)
 
 
 def _boxes() -> VoicemailDirectory:
