@@ -15,7 +15,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,7 +77,9 @@ def audio_of(body: bytes) -> tuple[str, int]:
     return host.group(1), int(port.group(1))
 
 
-def receive_request(sock: socket.socket, method: str, seconds: float = 10) -> Request:
+def _receive(sock: socket.socket, wanted: Callable[[Request | Response], bool], what: str,
+             seconds: float) -> Request | Response:
+    """The first message on ``sock`` that is ``wanted`` (others are skipped)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         sock.settimeout(max(0.05, deadline - time.monotonic()))
@@ -86,9 +88,26 @@ def receive_request(sock: socket.socket, method: str, seconds: float = 10) -> Re
         except TimeoutError:
             break
         message = parse(data)
-        if isinstance(message, Request) and message.method == method:
+        if wanted(message):
             return message
-    raise AssertionError(f"no {method} within {seconds} s")
+    raise AssertionError(f"no {what} within {seconds} s")
+
+
+def receive_request(sock: socket.socket, method: str, seconds: float = 10) -> Request:
+    found = _receive(sock, lambda m: isinstance(m, Request) and m.method == method, method,
+                     seconds)
+    assert isinstance(found, Request)
+    return found
+
+
+def receive_response(sock: socket.socket, status: int | None = None,
+                     seconds: float = 10) -> Response:
+    """The next response ``status`` (None: the next final one) on ``sock``."""
+    found = _receive(sock, lambda m: isinstance(m, Response) and (
+        m.status == status if status is not None else m.status >= 200),
+        f"{status or 'final'} response", seconds)
+    assert isinstance(found, Response)
+    return found
 
 
 def answer(sock: socket.socket, request: Request, status: int, box: tuple[str, int],

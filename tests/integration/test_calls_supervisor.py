@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from appliance.media.recording import decode
-from appliance.sip.message import Request, Response, make_request, parse
+from appliance.sip.message import Request, Response, make_request
 from tests.integration.conftest import appliance_json
 from tests.integration.sip_helpers import Account, credentials
 from tests.integration.test_calls_greeting import (
@@ -33,6 +33,7 @@ from tests.integration.test_calls_media import (
     audio_of,
     no_sessions_left,
     receive_request,
+    receive_response,
 )
 from tests.integration.test_calls_outside import (
     CARRIER_HOST,
@@ -83,23 +84,12 @@ def dial(sock: socket.socket, target: tuple[str, int], account: Account, dialled
         return request
 
     sock.sendto(invite(1, None).to_bytes(), target)
-    challenge = final(sock)
+    challenge = receive_response(sock)
     assert challenge.status == 407, challenge.status
     ack(sock, target, invite(1, None), challenge)
     second = invite(2, credentials(challenge, "INVITE", uri, account.number, account.password))
     sock.sendto(second.to_bytes(), target)
-    return second, final(sock)
-
-
-def final(sock: socket.socket, seconds: float = 10) -> Response:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        data, _ = sock.recvfrom(65536)
-        message = parse(data)
-        if isinstance(message, Response) and message.status >= 200:
-            return message
-    raise AssertionError("no final answer")
+    return second, receive_response(sock)
 
 
 def ack(sock: socket.socket, target: tuple[str, int], invite: Request, answer: Response) -> None:

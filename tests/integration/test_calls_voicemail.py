@@ -24,7 +24,7 @@ import pytest
 
 from appliance.config import load
 from appliance.directory.voicemail import VoicemailDirectory, VoicemailMessage
-from appliance.sip.message import Response, make_request, parse
+from appliance.sip.message import make_request
 from appliance.store import open_store
 from tests.integration.sip_helpers import address, free_port, wait_until
 from tests.integration.test_call_history import history
@@ -41,6 +41,7 @@ from tests.integration.test_calls_media import (
     audio_of,
     no_sessions_left,
     receive_request,
+    receive_response,
 )
 from tests.integration.test_calls_outside import (
     CARRIER_HOST,
@@ -189,20 +190,6 @@ def queue_office(tmp_path: Path) -> Iterator[Office]:
                        ("number", "edit", DID, "--destination", "queue:sales"))
 
 
-def response_on(sock: socket.socket, status: int, seconds: float = 10) -> Response:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        sock.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            data, _ = sock.recvfrom(65536)
-        except TimeoutError:
-            break
-        message = parse(data)
-        if isinstance(message, Response) and message.status == status:
-            return message
-    raise AssertionError(f"no {status} within {seconds} s")
-
-
 def test_a_caller_waiting_in_a_queue_hears_music_until_a_member_answers(
         queue_office: Office, tmp_path: Path) -> None:
     """The carrier is a socket of the test on 127.0.0.2 (so it can listen to its RTP): the
@@ -227,7 +214,7 @@ def test_a_caller_waiting_in_a_queue_hears_music_until_a_member_answers(
             contact=f"<sip:0909123456@{CARRIER_HOST}:{carrier_port}>", body=sdp,
             content_type="application/sdp")
         carrier.sendto(invite.to_bytes(), target)
-        ok = response_on(carrier, 200)
+        ok = receive_response(carrier, 200)
         ack = make_request("ACK", f"sip:b2bua@{target[0]}:{target[1]}", via=f"SIP/2.0/UDP "
                            f"{CARRIER_HOST}:{carrier_port};branch=z9hG4bK-queue1a;rport",
                            from_=str(invite.from_), to=str(ok.to), call_id=invite.call_id,
@@ -251,7 +238,7 @@ def test_a_caller_waiting_in_a_queue_hears_music_until_a_member_answers(
                            from_=str(invite.from_), to=str(ok.to), call_id=invite.call_id,
                            cseq=2)
         carrier.sendto(bye.to_bytes(), target)
-        response_on(carrier, 200)
+        receive_response(carrier, 200)
         phone_bye = receive_request(sip, "BYE")
         answer(sip, phone_bye, 200, target)
     assert len(music) >= 60 and any(set(p[12:]) - {0xFF, 0x7F} for p in music), len(music)
