@@ -58,7 +58,7 @@ from appliance.calls import legs, supervise, voicemail
 from appliance.calls.anchor import has_sdp
 from appliance.calls.bridge import Bridge
 from appliance.calls.call import OutsideCall
-from appliance.calls.features import FeatureCodes
+from appliance.calls.features import FeatureCodes, dialled_code
 from appliance.calls.greeting import Prompts, Tones
 from appliance.calls.legs import Branch, Leg
 from appliance.calls.recordings import RecordedCall
@@ -367,7 +367,7 @@ class B2BUA:
         """True when ``request`` dials a feature code (presence, the mailbox): handled."""
         if self.features is not None and self.features.handle(txn, request, caller):
             return True
-        dialled = dialled_user(request.uri).replace("%2A", "*").replace("%2a", "*")
+        dialled = dialled_code(dialled_user(request.uri))
         target = supervise.target_of(dialled)
         if target is not None:
             supervise.listen(self, txn, caller, target)

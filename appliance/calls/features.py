@@ -29,6 +29,11 @@ DONE = {"on_break": "On Break", "working": "Back At Work"}
 SetPresence = Callable[[int, str, str, Callable[[bool], None]], None]
 
 
+def dialled_code(user: str) -> str:
+    """A dialled user part with ``*`` read back where phones send it escaped (``%2A``)."""
+    return user.replace("%2A", "*").replace("%2a", "*")
+
+
 class FeatureCodes:
     """Answers the INVITEs that dial a feature code; see the module docstring."""
 
@@ -37,7 +42,7 @@ class FeatureCodes:
 
     def handle(self, txn: ServerTransaction, request: Request, caller: Extension) -> bool:
         """True when ``request`` dials a feature code (it is answered here)."""
-        dialled = (request.uri.user or "").replace("%2A", "*").replace("%2a", "*")
+        dialled = dialled_code(request.uri.user or "")
         state = CODES.get(dialled)
         if state is None:
             return False
